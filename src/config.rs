@@ -1,0 +1,109 @@
+//! Settings shared by every handler ([`Config`]) and the per-call view a handler
+//! receives ([`Context`]).
+
+use std::path::Path;
+
+use crate::handlers::{HANDLERS, Handler, HandlerSet};
+
+/// The epoch used when neither `--epoch` nor `SOURCE_DATE_EPOCH` is given:
+/// 1980-01-01T00:00:00Z, the default of nixpkgs' stdenv (and the floor of
+/// DOS timestamps in zip files).
+pub const DEFAULT_EPOCH: u64 = 315_532_800;
+
+/// Default nesting limit for archives inside archives.
+pub const DEFAULT_MAX_DEPTH: u32 = 8;
+
+/// Default size limit for one file or archive member: 4 GiB.
+pub const DEFAULT_MAX_SIZE: u64 = 4 << 30;
+
+/// Settings that hold for a whole run.
+#[derive(Clone)]
+pub struct Config {
+    /// Every timestamp written is clamped to this value (seconds since 1970, UTC).
+    pub epoch: u64,
+    /// Archives nested deeper than this are passed through untouched.
+    pub max_depth: u32,
+    /// Files or members larger than this are passed through untouched.
+    pub max_size: u64,
+    /// Which handlers of `table` may claim files.
+    pub handlers: HandlerSet,
+    /// The handler table, in dispatch order: [`HANDLERS`] except in tests of
+    /// the engine itself.
+    pub table: &'static [&'static dyn Handler],
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            epoch: DEFAULT_EPOCH,
+            max_depth: DEFAULT_MAX_DEPTH,
+            max_size: DEFAULT_MAX_SIZE,
+            handlers: HandlerSet::default(),
+            table: HANDLERS,
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("epoch", &self.epoch)
+            .field("max_depth", &self.max_depth)
+            .field("max_size", &self.max_size)
+            .field("handlers", &self.handlers.names())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// A config with the given epoch and every default-enabled handler.
+    pub fn with_epoch(epoch: u64) -> Self {
+        Self {
+            epoch,
+            ..Self::default()
+        }
+    }
+
+    /// The context for a top-level file.
+    pub fn context<'a>(&'a self, name: &'a Path) -> Context<'a> {
+        Context {
+            config: self,
+            name,
+            depth: 0,
+        }
+    }
+}
+
+/// What a handler knows about the file it is normalizing.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Run-wide settings.
+    pub config: &'a Config,
+    /// The file's path (top level) or member name (inside an archive). Names may
+    /// narrow a match but never decide it alone.
+    pub name: &'a Path,
+    /// 0 for a file on disk, n for a member nested n archives deep.
+    pub depth: u32,
+}
+
+impl<'a> Context<'a> {
+    /// The clamp target for timestamps.
+    pub fn epoch(&self) -> u64 {
+        self.config.epoch
+    }
+
+    /// Clamps a timestamp: later values become the epoch, earlier ones stay.
+    pub fn clamp(&self, t: u64) -> u64 {
+        t.min(self.config.epoch)
+    }
+
+    /// The context for a member of the current file.
+    #[must_use]
+    pub fn nested(&self, name: &'a Path) -> Context<'a> {
+        Context {
+            config: self.config,
+            name,
+            depth: self.depth + 1,
+        }
+    }
+}

@@ -1,0 +1,547 @@
+//! The run: validate roots, normalize every file in parallel, clamp mtimes,
+//! then self-check (NAR hash, normalize again in another schedule, NAR hash again).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, Metadata};
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::config::Config;
+use crate::error::{Error, FormatError};
+use crate::handlers::{self, Outcome, SNIFF_LEN};
+use crate::mtime::{MtimeStats, clamp_tree};
+use crate::nar::{self, HashFormat};
+use crate::replace::{DirGuard, replace, replace_linked};
+use crate::report::{
+    FileChange, HandlerStats, Note, Report, RootReport, SelfCheck, SelfCheckStatus,
+};
+use crate::walk::{Order, walk};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Handler settings.
+    pub config: Config,
+    /// Where the epoch came from, for the report.
+    pub epoch_source: &'static str,
+    /// Worker threads.
+    pub jobs: usize,
+    /// Only report what would change.
+    pub check: bool,
+    /// Clamp mtimes after normalizing.
+    pub mtimes: bool,
+    /// Run the self-check.
+    pub self_check: bool,
+    /// Keep the path of every clamped mtime in the report.
+    pub list_mtimes: bool,
+}
+
+impl Options {
+    /// Defaults for `config`: normalize, clamp mtimes, self-check, all cores.
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            epoch_source: "default",
+            jobs: std::thread::available_parallelism().map_or(1, usize::from),
+            check: false,
+            mtimes: true,
+            self_check: true,
+            list_mtimes: false,
+        }
+    }
+}
+
+/// Displays a path for reports (lossy for non-UTF-8 names).
+fn show(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// Directories holding the Nix store: `/nix/store` and `$NIX_STORE_DIR`.
+fn store_dirs() -> Vec<PathBuf> {
+    let mut dirs = vec![PathBuf::from("/nix/store")];
+    if let Some(d) = std::env::var_os("NIX_STORE_DIR") {
+        dirs.push(PathBuf::from(d));
+    }
+    dirs
+}
+
+/// The absolute, symlink-free location of `root`, without following `root`
+/// itself if it is a symlink.
+fn locate(root: &Path) -> Result<PathBuf, Error> {
+    let meta = std::fs::symlink_metadata(root).map_err(|e| Error::io(root, e))?;
+    if meta.file_type().is_symlink() {
+        let parent = match root.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let parent = parent.canonicalize().map_err(|e| Error::io(root, e))?;
+        Ok(parent.join(root.file_name().unwrap_or_default()))
+    } else {
+        root.canonicalize().map_err(|e| Error::io(root, e))
+    }
+}
+
+/// Checks the roots before anything is touched, and drops roots nested in
+/// other roots (their files would otherwise be visited twice). Returns the
+/// roots to walk, in a stable order.
+pub fn prepare_roots(roots: &[PathBuf], modify: bool) -> Result<Vec<PathBuf>, Error> {
+    let in_build = std::env::var_os("NIX_BUILD_TOP").is_some();
+    let mut located = Vec::new();
+    for root in roots {
+        let abs = locate(root)?;
+        if modify && !in_build {
+            for store in store_dirs() {
+                if abs.starts_with(&store) || store.starts_with(&abs) {
+                    return Err(Error::NixStore { path: root.clone() });
+                }
+            }
+        }
+        located.push((abs, root.clone()));
+    }
+    located.sort_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
+    let mut kept: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for (abs, root) in located {
+        if !kept.iter().any(|(k, _)| abs.starts_with(k)) {
+            kept.push((abs, root));
+        }
+    }
+    Ok(kept.into_iter().map(|(_, r)| r).collect())
+}
+
+/// What happened to one file.
+enum FileResult {
+    Unclaimed,
+    Unchanged(&'static str),
+    Rewritten(&'static str, Vec<String>),
+    Malformed(&'static str, String),
+    Skipped(Option<&'static str>, String),
+    Failed(Error),
+}
+
+/// Reads a file, picks its handler and normalizes it, without writing anything.
+/// On a rewrite, the new bytes are returned beside the result.
+fn examine(path: &Path, meta: &Metadata, config: &Config) -> (FileResult, Option<Vec<u8>>) {
+    if meta.len() == 0 {
+        return (FileResult::Unclaimed, None);
+    }
+    let ctx = config.context(path);
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => return (FileResult::Failed(Error::io(path, e)), None),
+    };
+    let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+    let mut data = Vec::new();
+    if let Err(e) = (&mut file).take(SNIFF_LEN as u64).read_to_end(&mut data) {
+        return (FileResult::Failed(Error::io(path, e)), None);
+    }
+    let Some(handler) = handlers::sniff(&data, &ctx) else {
+        return (FileResult::Unclaimed, None);
+    };
+    if meta.len() > config.max_size {
+        let reason = format!(
+            "{} bytes, larger than the {}-byte limit",
+            meta.len(),
+            config.max_size
+        );
+        return (FileResult::Skipped(Some(handler.name()), reason), None);
+    }
+    data.reserve(len.saturating_sub(data.len()));
+    if let Err(e) = file.read_to_end(&mut data) {
+        return (FileResult::Failed(Error::io(path, e)), None);
+    }
+    match handlers::run_guarded(handler, &data, &ctx) {
+        Ok(Outcome::Unchanged) => (FileResult::Unchanged(handler.name()), None),
+        Ok(Outcome::Rewritten { bytes, changes }) => {
+            (FileResult::Rewritten(handler.name(), changes), Some(bytes))
+        }
+        Err(FormatError::Malformed(m)) => (FileResult::Malformed(handler.name(), m), None),
+        Err(e @ (FormatError::Unsupported(_) | FormatError::TooLarge(_))) => (
+            FileResult::Skipped(Some(handler.name()), e.to_string()),
+            None,
+        ),
+    }
+}
+
+/// Accumulates results of one pass.
+#[derive(Default)]
+struct Pass {
+    seen: u64,
+    stats: BTreeMap<&'static str, HandlerStats>,
+    changes: Vec<(PathBuf, &'static str, Vec<String>)>,
+    malformed: Vec<(PathBuf, Note)>,
+    skipped: Vec<(PathBuf, Note)>,
+    errors: Vec<Error>,
+    /// Files with several links, by (device, inode), gathered until all are seen.
+    linked: HashMap<(u64, u64), (Vec<PathBuf>, Metadata)>,
+}
+
+impl Pass {
+    fn record(&mut self, path: &Path, result: FileResult) {
+        let note = |handler, reason| Note {
+            path: show(path),
+            handler,
+            reason,
+        };
+        match result {
+            FileResult::Unclaimed => {}
+            FileResult::Unchanged(h) => self.stats.entry(h).or_default().claimed += 1,
+            FileResult::Rewritten(h, changes) => {
+                let s = self.stats.entry(h).or_default();
+                s.claimed += 1;
+                s.rewritten += 1;
+                self.changes.push((path.to_owned(), h, changes));
+            }
+            FileResult::Malformed(h, reason) => {
+                let s = self.stats.entry(h).or_default();
+                s.claimed += 1;
+                s.malformed += 1;
+                self.malformed
+                    .push((path.to_owned(), note(Some(h), reason)));
+            }
+            FileResult::Skipped(h, reason) => {
+                if let Some(h) = h {
+                    let s = self.stats.entry(h).or_default();
+                    s.claimed += 1;
+                    s.skipped += 1;
+                }
+                self.skipped.push((path.to_owned(), note(h, reason)));
+            }
+            FileResult::Failed(e) => self.errors.push(e),
+        }
+    }
+
+    fn merge(mut self, other: Pass) -> Pass {
+        self.seen += other.seen;
+        for (h, s) in other.stats {
+            let mine = self.stats.entry(h).or_default();
+            mine.claimed += s.claimed;
+            mine.rewritten += s.rewritten;
+            mine.malformed += s.malformed;
+            mine.skipped += s.skipped;
+        }
+        self.changes.extend(other.changes);
+        self.malformed.extend(other.malformed);
+        self.skipped.extend(other.skipped);
+        self.errors.extend(other.errors);
+        for (k, (paths, meta)) in other.linked {
+            match self.linked.entry(k) {
+                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().0.extend(paths),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert((paths, meta));
+                }
+            }
+        }
+        self
+    }
+
+    /// Sorts every list by raw path bytes, so reports do not depend on scheduling.
+    fn sort(&mut self) {
+        let key = |p: &PathBuf| p.as_os_str().as_bytes().to_vec();
+        self.changes.sort_by_key(|c| key(&c.0));
+        self.malformed.sort_by_key(|c| key(&c.0));
+        self.skipped.sort_by_key(|c| key(&c.0));
+        self.errors.sort_by_key(ToString::to_string);
+    }
+}
+
+/// Examines one file and, when `apply`, replaces it.
+fn process(path: &Path, meta: &Metadata, config: &Config, guard: Option<&DirGuard>) -> FileResult {
+    let (result, bytes) = examine(path, meta, config);
+    if let (Some(guard), Some(bytes)) = (guard, bytes) {
+        if let Err(e) = guard
+            .writable_parent(path)
+            .and_then(|()| replace(path, meta, &bytes))
+        {
+            return FileResult::Failed(e);
+        }
+    }
+    result
+}
+
+/// One normalization pass over all roots. `guard` is `None` for a dry run.
+fn pass(roots: &[PathBuf], order: Order, config: &Config, guard: Option<&DirGuard>) -> Pass {
+    let entries = roots.iter().flat_map(|r| walk(r, order));
+    let mut out = entries
+        .par_bridge()
+        .fold(Pass::default, |mut acc, entry| {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    acc.errors.push(e);
+                    return acc;
+                }
+            };
+            let ft = entry.meta.file_type();
+            if ft.is_dir() || ft.is_symlink() {
+                return acc;
+            }
+            if !ft.is_file() {
+                let kind = nar::special_kind(ft);
+                acc.skipped.push((
+                    entry.path.clone(),
+                    Note {
+                        path: show(&entry.path),
+                        handler: None,
+                        reason: format!("{kind}, not a regular file"),
+                    },
+                ));
+                return acc;
+            }
+            acc.seen += 1;
+            if entry.meta.nlink() > 1 {
+                let key = (entry.meta.dev(), entry.meta.ino());
+                acc.linked
+                    .entry(key)
+                    .or_insert_with(|| (Vec::new(), entry.meta.clone()))
+                    .0
+                    .push(entry.path);
+                return acc;
+            }
+            let result = process(&entry.path, &entry.meta, config, guard);
+            acc.record(&entry.path, result);
+            acc
+        })
+        .reduce(Pass::default, Pass::merge);
+
+    // Each inode with several links is handled once, after all its links are known.
+    let mut groups: Vec<(Vec<PathBuf>, Metadata)> = std::mem::take(&mut out.linked)
+        .into_values()
+        .map(|(mut paths, meta)| {
+            paths.sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
+            (paths, meta)
+        })
+        .collect();
+    groups.sort_by(|a, b| {
+        a.0[0]
+            .as_os_str()
+            .as_bytes()
+            .cmp(b.0[0].as_os_str().as_bytes())
+    });
+    out.seen -= groups.iter().map(|g| g.0.len() as u64 - 1).sum::<u64>();
+    let linked = groups
+        .into_par_iter()
+        .fold(Pass::default, |mut acc, (paths, meta)| {
+            let first = &paths[0];
+            let (mut result, bytes) = examine(first, &meta, config);
+            if let Some(bytes) = bytes {
+                if paths.len() as u64 != meta.nlink() {
+                    let handler = match &result {
+                        FileResult::Rewritten(h, _) => Some(*h),
+                        _ => None,
+                    };
+                    result = FileResult::Skipped(
+                        handler,
+                        format!(
+                            "has {} hardlinks but only {} inside the roots ({}); \
+                             left untouched so the links stay one file: pass a root holding them all",
+                            meta.nlink(),
+                            paths.len(),
+                            paths.iter().map(|p| show(p)).collect::<Vec<_>>().join(", ")
+                        ),
+                    );
+                } else if let Some(guard) = guard {
+                    let done = paths
+                        .iter()
+                        .try_for_each(|p| guard.writable_parent(p))
+                        .and_then(|()| replace_linked(&paths, &meta, &bytes));
+                    if let Err(e) = done {
+                        result = FileResult::Failed(e);
+                    }
+                }
+            }
+            acc.record(first, result);
+            acc
+        })
+        .reduce(Pass::default, Pass::merge);
+    out = out.merge(linked);
+    out.sort();
+    out
+}
+
+fn pool(jobs: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .thread_name(|i| format!("strip-nd-{i}"))
+        .build()
+        .expect("a thread pool of a positive size can be built")
+}
+
+fn hash_roots(roots: &[PathBuf]) -> Vec<Result<String, String>> {
+    roots
+        .par_iter()
+        .map(|r| {
+            nar::hash(r)
+                .map(|d| nar::format_hash(&d, HashFormat::Typed))
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+fn changes_of(p: &Pass) -> Vec<FileChange> {
+    p.changes
+        .iter()
+        .map(|(path, handler, changes)| FileChange {
+            path: show(path),
+            handler,
+            changes: changes.clone(),
+        })
+        .collect()
+}
+
+/// Runs strip-nd over `roots`. Returns `Err` only when the run could not start
+/// (a missing root, a root in the Nix store); every per-file problem is in the report.
+pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
+    let start = Instant::now();
+    let walk_roots = prepare_roots(roots, !opts.check)?;
+    let config = &opts.config;
+    let guard = DirGuard::default();
+    let apply = (!opts.check).then_some(&guard);
+
+    let mut main = pool(opts.jobs).install(|| pass(&walk_roots, Order::Forward, config, apply));
+    main.errors.extend(guard.restore());
+
+    let mut mtimes = MtimeStats::default();
+    if opts.mtimes {
+        for r in &walk_roots {
+            clamp_tree(r, config.epoch, !opts.check, opts.list_mtimes, &mut mtimes);
+        }
+    }
+    main.errors.append(&mut mtimes.errors);
+
+    let second_jobs = if opts.jobs > 1 { opts.jobs - 1 } else { 2 };
+    let mut self_check = SelfCheck {
+        status: SelfCheckStatus::NotRun,
+        before: Vec::new(),
+        after: Vec::new(),
+        changed: Vec::new(),
+        jobs: second_jobs,
+    };
+    let final_hashes;
+    if !opts.check && opts.self_check {
+        let before = hash_roots(&walk_roots);
+        let guard = DirGuard::default();
+        let mut second =
+            pool(second_jobs).install(|| pass(&walk_roots, Order::Reverse, config, Some(&guard)));
+        main.errors.extend(guard.restore());
+        main.errors.append(&mut second.errors);
+        if opts.mtimes && !second.changes.is_empty() {
+            let mut again = MtimeStats::default();
+            for r in &walk_roots {
+                clamp_tree(r, config.epoch, true, false, &mut again);
+            }
+            main.errors.append(&mut again.errors);
+        }
+        let after = hash_roots(&walk_roots);
+        self_check.changed = changes_of(&second);
+        self_check.status = if before.iter().any(Result::is_err) || after.iter().any(Result::is_err)
+        {
+            if self_check.changed.is_empty() {
+                SelfCheckStatus::Incomplete
+            } else {
+                SelfCheckStatus::Mismatch
+            }
+        } else if before != after || !self_check.changed.is_empty() {
+            SelfCheckStatus::Mismatch
+        } else {
+            SelfCheckStatus::Ok
+        };
+        self_check.before = before.iter().map(|r| r.clone().ok()).collect();
+        self_check.after = after.iter().map(|r| r.clone().ok()).collect();
+        final_hashes = after;
+    } else {
+        final_hashes = hash_roots(&walk_roots);
+    }
+
+    main.errors.sort_by_key(ToString::to_string);
+    Ok(Report {
+        mode: if opts.check { "check" } else { "normalize" },
+        epoch: config.epoch,
+        epoch_source: opts.epoch_source,
+        jobs: opts.jobs,
+        handlers: config.handlers.names(),
+        files_seen: main.seen,
+        per_handler: main.stats.clone(),
+        changes: changes_of(&main),
+        malformed: main.malformed.into_iter().map(|(_, n)| n).collect(),
+        skipped: main.skipped.into_iter().map(|(_, n)| n).collect(),
+        errors: main.errors.iter().map(ToString::to_string).collect(),
+        mtimes_clamped: mtimes.clamped,
+        mtime_paths: mtimes.paths.iter().map(|p| show(p)).collect(),
+        roots: walk_roots
+            .iter()
+            .zip(final_hashes)
+            .map(|(r, h)| RootReport {
+                path: show(r),
+                nar_hash: h.clone().ok(),
+                nar_error: h.err(),
+            })
+            .collect(),
+        self_check,
+        elapsed_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Context;
+    use crate::handlers::Handler;
+
+    /// A deliberately broken handler: it is not idempotent, so the self-check
+    /// must catch it.
+    struct Grows;
+
+    impl Handler for Grows {
+        fn name(&self) -> &'static str {
+            "grows"
+        }
+        fn describe(&self) -> &'static str {
+            "test handler that appends a byte every time"
+        }
+        fn sniff(&self, head: &[u8], _: &Context) -> bool {
+            head.starts_with(b"grow")
+        }
+        fn normalize(&self, input: &[u8], _: &Context) -> Result<Outcome, FormatError> {
+            let mut bytes = input.to_vec();
+            bytes.push(b'!');
+            Ok(Outcome::Rewritten {
+                bytes,
+                changes: vec!["appended a byte".into()],
+            })
+        }
+    }
+
+    static BROKEN: &[&dyn Handler] = &[&Grows];
+
+    #[test]
+    fn self_check_catches_a_handler_that_is_not_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("g"), b"grow").unwrap();
+        std::fs::write(dir.path().join("other"), b"plain").unwrap();
+        let config = Config {
+            table: BROKEN,
+            ..Config::default()
+        };
+        let report = run(&[dir.path().to_owned()], &Options::new(config)).unwrap();
+        assert_eq!(report.self_check.status, SelfCheckStatus::Mismatch);
+        assert_eq!(report.exit_code(false), 3);
+        assert_eq!(report.self_check.changed.len(), 1);
+        assert!(report.self_check.changed[0].path.ends_with("/g"));
+        assert_eq!(report.self_check.changed[0].handler, "grows");
+        assert_ne!(report.self_check.before, report.self_check.after);
+    }
+
+    #[test]
+    fn self_check_passes_for_the_real_handlers() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("g"), b"grow").unwrap();
+        let report = run(&[dir.path().to_owned()], &Options::new(Config::default())).unwrap();
+        assert_eq!(report.self_check.status, SelfCheckStatus::Ok);
+        assert_eq!(report.exit_code(false), 0);
+    }
+}

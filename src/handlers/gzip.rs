@@ -1,0 +1,418 @@
+//! gzip, as specified by RFC 1952, recognized by the magic `1f 8b 08`
+//! (ID1, ID2, CM = deflate).
+//!
+//! Every member of a multi-member file is handled. Per member:
+//!
+//! * `MTIME` is clamped to the epoch (0, "no time stamp", stays 0);
+//! * `FNAME` (the original file name) is dropped, and its flag cleared;
+//! * `FCOMMENT` is dropped, and its flag cleared;
+//! * `FHCRC`, when present, is recomputed over the new header.
+//!
+//! Left alone on purpose: `FTEXT`, `XFL` (it describes the compressor's
+//! settings, not the clock), `OS` (constant for a given build platform) and
+//! `FEXTRA` (opaque subfields; copied as they are). The compressed data and the
+//! CRC32/ISIZE trailer are copied byte for byte, never recompressed.
+//!
+//! To find where a member ends the deflate stream is inflated into a scratch
+//! buffer, and the trailer's CRC32 and ISIZE are verified, so a corrupt file is
+//! never rewritten. A truncated member, a bad checksum, or bytes after the last
+//! member (trailing garbage) are format errors and leave the file untouched.
+//! Zero bytes after the last member (tape or block padding, which `gzip -t`
+//! accepts) are kept as they are.
+
+use std::ops::Range;
+
+use flate2::{Decompress, FlushDecompress, Status};
+
+use crate::config::Context;
+use crate::error::FormatError;
+use crate::handlers::{Handler, Outcome};
+
+/// The gzip handler.
+pub struct Gzip;
+
+const MAGIC: [u8; 3] = [0x1f, 0x8b, 0x08];
+const FHCRC: u8 = 0x02;
+const FEXTRA: u8 = 0x04;
+const FNAME: u8 = 0x08;
+const FCOMMENT: u8 = 0x10;
+const RESERVED: u8 = 0xe0;
+
+/// The parts of one member's header, as offsets into the input.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// Offset of the member's first byte.
+    pub start: usize,
+    /// FLG.
+    pub flags: u8,
+    /// MTIME.
+    pub mtime: u32,
+    /// XFL and OS.
+    pub xfl_os: [u8; 2],
+    /// FEXTRA's payload including its two length bytes.
+    pub extra: Option<Range<usize>>,
+    /// FNAME without its terminating zero.
+    pub name: Option<Range<usize>>,
+    /// FCOMMENT without its terminating zero.
+    pub comment: Option<Range<usize>>,
+    /// The deflate stream and the 8-byte trailer.
+    pub body: Range<usize>,
+}
+
+impl Handler for Gzip {
+    fn name(&self) -> &'static str {
+        "gzip"
+    }
+
+    fn describe(&self) -> &'static str {
+        "gzip (RFC 1952), magic 1f 8b 08: clamps MTIME, drops FNAME/FCOMMENT, recomputes FHCRC; data copied as is"
+    }
+
+    fn sniff(&self, head: &[u8], _ctx: &Context) -> bool {
+        head.starts_with(&MAGIC)
+    }
+
+    fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
+        let members = parse(input)?;
+        let mut changes = Vec::new();
+        for (i, m) in members.iter().enumerate() {
+            let n = i + 1;
+            let clamped = ctx.clamp(u64::from(m.mtime));
+            if clamped != u64::from(m.mtime) {
+                changes.push(format!("member {n}: mtime {} -> {clamped}", m.mtime));
+            }
+            if let Some(r) = &m.name {
+                changes.push(format!(
+                    "member {n}: name {:?} dropped",
+                    String::from_utf8_lossy(&input[r.clone()])
+                ));
+            }
+            if m.comment.is_some() {
+                changes.push(format!("member {n}: comment dropped"));
+            }
+        }
+        if changes.is_empty() {
+            return Ok(Outcome::Unchanged);
+        }
+        let mut out = Vec::with_capacity(input.len());
+        for m in &members {
+            write_header(&mut out, input, m, ctx);
+            out.extend_from_slice(&input[m.body.clone()]);
+        }
+        let padding = members.last().map_or(input.len(), |m| m.body.end);
+        out.extend_from_slice(&input[padding..]);
+        Ok(Outcome::Rewritten {
+            bytes: out,
+            changes,
+        })
+    }
+}
+
+/// Writes the normalized header of `m`.
+fn write_header(out: &mut Vec<u8>, input: &[u8], m: &Member, ctx: &Context) {
+    let start = out.len();
+    let mtime = ctx.clamp(u64::from(m.mtime)) as u32; // <= m.mtime, so it fits
+    out.extend_from_slice(&MAGIC);
+    out.push(m.flags & !(FNAME | FCOMMENT));
+    out.extend_from_slice(&mtime.to_le_bytes());
+    out.extend_from_slice(&m.xfl_os);
+    if let Some(r) = &m.extra {
+        out.extend_from_slice(&input[r.clone()]);
+    }
+    if m.flags & FHCRC != 0 {
+        let crc = crc32fast::hash(&out[start..]) as u16;
+        out.extend_from_slice(&crc.to_le_bytes());
+    }
+}
+
+fn take<'a>(input: &'a [u8], pos: usize, len: usize, what: &str) -> Result<&'a [u8], FormatError> {
+    input
+        .get(pos..pos.saturating_add(len))
+        .ok_or_else(|| FormatError::malformed(format!("truncated {what} at offset {pos}")))
+}
+
+fn zero_terminated(input: &[u8], pos: usize, what: &str) -> Result<Range<usize>, FormatError> {
+    let rest = input.get(pos..).unwrap_or_default();
+    let len = rest
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or_else(|| FormatError::malformed(format!("unterminated {what} at offset {pos}")))?;
+    Ok(pos..pos + len)
+}
+
+/// Parses every member, inflating each one to find its end and to verify it.
+pub fn parse(input: &[u8]) -> Result<Vec<Member>, FormatError> {
+    let mut members = Vec::new();
+    let mut pos = 0;
+    let mut inflater = Inflater::new();
+    while pos < input.len() {
+        let n = members.len() + 1;
+        if n > 1 && input[pos..].iter().all(|&b| b == 0) {
+            break; // zero padding, copied as it is
+        }
+        if !input[pos..].starts_with(&MAGIC[..2]) {
+            return Err(FormatError::malformed(format!(
+                "trailing garbage: {} bytes after member {} at offset {pos}",
+                input.len() - pos,
+                n - 1
+            )));
+        }
+        let m = parse_member(input, pos, n, &mut inflater)?;
+        pos = m.body.end;
+        members.push(m);
+    }
+    if members.is_empty() {
+        return Err(FormatError::malformed("empty file"));
+    }
+    Ok(members)
+}
+
+fn parse_member(
+    input: &[u8],
+    start: usize,
+    n: usize,
+    inflater: &mut Inflater,
+) -> Result<Member, FormatError> {
+    let fixed = take(input, start, 10, &format!("member {n} header"))?;
+    if fixed[2] != 8 {
+        return Err(FormatError::malformed(format!(
+            "member {n}: compression method {} is not deflate",
+            fixed[2]
+        )));
+    }
+    let flags = fixed[3];
+    if flags & RESERVED != 0 {
+        return Err(FormatError::malformed(format!(
+            "member {n}: reserved flag bits set ({flags:#04x})"
+        )));
+    }
+    let mtime = u32::from_le_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
+    let xfl_os = [fixed[8], fixed[9]];
+    let mut pos = start + 10;
+    let mut extra = None;
+    if flags & FEXTRA != 0 {
+        let xlen = take(input, pos, 2, "FEXTRA length")?;
+        let xlen = usize::from(u16::from_le_bytes([xlen[0], xlen[1]]));
+        take(input, pos + 2, xlen, "FEXTRA")?;
+        extra = Some(pos..pos + 2 + xlen);
+        pos += 2 + xlen;
+    }
+    let mut name = None;
+    if flags & FNAME != 0 {
+        let r = zero_terminated(input, pos, "FNAME")?;
+        pos = r.end + 1;
+        name = Some(r);
+    }
+    let mut comment = None;
+    if flags & FCOMMENT != 0 {
+        let r = zero_terminated(input, pos, "FCOMMENT")?;
+        pos = r.end + 1;
+        comment = Some(r);
+    }
+    if flags & FHCRC != 0 {
+        let stored = take(input, pos, 2, "FHCRC")?;
+        let stored = u16::from_le_bytes([stored[0], stored[1]]);
+        let actual = crc32fast::hash(&input[start..pos]) as u16;
+        if stored != actual {
+            return Err(FormatError::malformed(format!(
+                "member {n}: header CRC {stored:#06x} does not match {actual:#06x}"
+            )));
+        }
+        pos += 2;
+    }
+    let end = inflater
+        .check(input, pos)
+        .map_err(|e| FormatError::malformed(format!("member {n}: {e}")))?;
+    Ok(Member {
+        start,
+        flags,
+        mtime,
+        xfl_os,
+        extra,
+        name,
+        comment,
+        body: pos..end,
+    })
+}
+
+/// Inflates deflate streams into a reusable scratch buffer, verifying them.
+struct Inflater {
+    state: Decompress,
+    scratch: Vec<u8>,
+}
+
+impl Inflater {
+    fn new() -> Self {
+        Self {
+            state: Decompress::new(false),
+            scratch: vec![0; 64 * 1024],
+        }
+    }
+
+    /// Inflates the stream starting at `pos` and checks the trailer that follows.
+    /// Returns the offset just past the trailer.
+    fn check(&mut self, input: &[u8], pos: usize) -> Result<usize, String> {
+        self.state.reset(false);
+        let mut crc = crc32fast::Hasher::new();
+        loop {
+            let in_before = self.state.total_in();
+            let out_before = self.state.total_out();
+            let offset = pos + in_before as usize;
+            let status = self
+                .state
+                .decompress(&input[offset..], &mut self.scratch, FlushDecompress::None)
+                .map_err(|e| format!("corrupt deflate data near offset {offset}: {e}"))?;
+            let produced = (self.state.total_out() - out_before) as usize;
+            crc.update(&self.scratch[..produced]);
+            match status {
+                Status::StreamEnd => break,
+                Status::Ok | Status::BufError => {
+                    if produced == 0 && self.state.total_in() == in_before {
+                        return Err(format!(
+                            "truncated: deflate data ends at offset {} without its final block",
+                            input.len()
+                        ));
+                    }
+                }
+            }
+        }
+        let end = pos + self.state.total_in() as usize;
+        let trailer = input
+            .get(end..end + 8)
+            .ok_or_else(|| format!("truncated: CRC32/ISIZE trailer missing at offset {end}"))?;
+        let stored_crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+        let stored_size = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+        let crc = crc.finalize();
+        if stored_crc != crc {
+            return Err(format!(
+                "CRC32 {stored_crc:#010x} does not match the data ({crc:#010x})"
+            ));
+        }
+        let size = self.state.total_out() as u32; // ISIZE is the size modulo 2^32
+        if stored_size != size {
+            return Err(format!(
+                "ISIZE {stored_size} does not match the data ({size} mod 2^32)"
+            ));
+        }
+        Ok(end + 8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::path::Path;
+
+    use flate2::{Compression, GzBuilder, write::DeflateEncoder};
+
+    use super::*;
+    use crate::config::Config;
+
+    fn gz(data: &[u8], mtime: u32, name: Option<&str>, comment: Option<&str>) -> Vec<u8> {
+        let mut b = GzBuilder::new().mtime(mtime);
+        if let Some(n) = name {
+            b = b.filename(n);
+        }
+        if let Some(c) = comment {
+            b = b.comment(c);
+        }
+        let mut w = b.write(Vec::new(), Compression::default());
+        w.write_all(data).unwrap();
+        w.finish().unwrap()
+    }
+
+    /// A member with FHCRC and FEXTRA, which flate2's builder cannot write.
+    fn gz_with_hcrc(data: &[u8], mtime: u32, name: &str) -> Vec<u8> {
+        let mut out = vec![0x1f, 0x8b, 8, FHCRC | FEXTRA | FNAME];
+        out.extend_from_slice(&mtime.to_le_bytes());
+        out.extend_from_slice(&[0, 3]);
+        out.extend_from_slice(&[4, 0, b'A', b'B', 0, 0]);
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        let crc = crc32fast::hash(&out) as u16;
+        out.extend_from_slice(&crc.to_le_bytes());
+        let mut e = DeflateEncoder::new(Vec::new(), Compression::best());
+        e.write_all(data).unwrap();
+        out.extend_from_slice(&e.finish().unwrap());
+        out.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out
+    }
+
+    fn run(input: &[u8], epoch: u64) -> Result<Outcome, FormatError> {
+        let cfg = Config::with_epoch(epoch);
+        Gzip.normalize(input, &cfg.context(Path::new("x.gz")))
+    }
+
+    #[test]
+    fn clamps_mtime_and_drops_name_and_comment() {
+        let a = gz(b"hello", 1_700_000_000, Some("a.txt"), Some("hi"));
+        let Outcome::Rewritten { bytes, changes } = run(&a, 1_000).unwrap() else {
+            panic!("expected a rewrite")
+        };
+        assert_eq!(changes.len(), 3, "{changes:?}");
+        assert_eq!(bytes[3], 0, "FNAME and FCOMMENT flags cleared");
+        assert_eq!(u32::from_le_bytes(bytes[4..8].try_into().unwrap()), 1_000);
+        assert_eq!(bytes.len(), a.len() - "a.txt\0hi\0".len());
+        assert_eq!(&bytes[10..], &a[10 + 9..], "compressed data copied as is");
+    }
+
+    #[test]
+    fn earlier_mtimes_and_zero_stay() {
+        for t in [0, 999] {
+            let a = gz(b"hello", t, None, None);
+            assert_eq!(run(&a, 1_000).unwrap(), Outcome::Unchanged);
+        }
+    }
+
+    #[test]
+    fn every_member_is_normalized() {
+        let mut a = gz(b"one", 2_000_000_000, Some("1"), None);
+        a.extend(gz(b"two", 2_000_000_001, Some("2"), None));
+        let Outcome::Rewritten { bytes, changes } = run(&a, 1_000).unwrap() else {
+            panic!("expected a rewrite")
+        };
+        assert_eq!(changes.len(), 4, "{changes:?}");
+        let mut b = gz(b"one", 1_000, None, None);
+        b.extend(gz(b"two", 1_000, None, None));
+        assert_eq!(bytes, b);
+    }
+
+    #[test]
+    fn header_crc_is_recomputed_and_extra_kept() {
+        let a = gz_with_hcrc(b"payload", 2_000_000_000, "name");
+        assert!(parse(&a).is_ok());
+        let Outcome::Rewritten { bytes, .. } = run(&a, 1_000).unwrap() else {
+            panic!("expected a rewrite")
+        };
+        let m = &parse(&bytes).expect("rewritten header CRC verifies")[0];
+        assert_eq!(m.flags, FHCRC | FEXTRA);
+        assert_eq!(&bytes[m.extra.clone().unwrap()], &[4, 0, b'A', b'B', 0, 0]);
+        let mut bad = a.clone();
+        bad[4] ^= 1;
+        assert!(matches!(parse(&bad), Err(FormatError::Malformed(m)) if m.contains("header CRC")));
+    }
+
+    #[test]
+    fn truncation_garbage_and_corruption_are_errors() {
+        let a = gz(b"hello hello hello", 5, Some("n"), None);
+        for cut in [3, 12, a.len() - 9, a.len() - 1] {
+            assert!(run(&a[..cut], 1_000).is_err(), "cut at {cut}");
+        }
+        let mut padded = a.clone();
+        padded.extend_from_slice(&[0; 100]);
+        let Outcome::Rewritten { bytes, .. } = run(&padded, 1_000).unwrap() else {
+            panic!("zero padding is accepted")
+        };
+        assert!(bytes.ends_with(&[0; 100]), "padding kept");
+        let mut garbage = padded.clone();
+        garbage.extend_from_slice(b"\0\0\x01");
+        assert!(
+            matches!(run(&garbage, 1_000), Err(FormatError::Malformed(m)) if m.contains("trailing garbage"))
+        );
+        let mut crc = a.clone();
+        let at = crc.len() - 8;
+        crc[at] ^= 0xff;
+        assert!(matches!(run(&crc, 1_000), Err(FormatError::Malformed(m)) if m.contains("CRC32")));
+    }
+}

@@ -1,0 +1,30 @@
+//! strip-nd: a build-time normalization post-processor for reproducible builds.
+//!
+//! The pipeline runs in one direction:
+//!
+//! ```text
+//! paths ──walk──▶ candidates ──sniff──▶ (file, handler) ──normalize──▶ bytes ──replace──▶ file
+//!                                                                                      │
+//!         report ◀── self-check: NAR hash, normalize again, NAR hash again ◀── mtime pass
+//! ```
+//!
+//! * [`walk`] lists the regular files under each root in a stable order, never following links.
+//! * [`handlers`] holds the static handler table; each handler is a pure function of bytes.
+//! * [`replace`] writes results atomically (temp file in the same directory, then rename).
+//! * [`mtime`] clamps timestamps on the file system.
+//! * [`nar`] serializes and hashes a tree exactly like `nix-store --dump` / `nix hash path`.
+//! * [`engine`] ties them together and produces a [`report::Report`].
+
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod handlers;
+pub mod mtime;
+pub mod nar;
+pub mod replace;
+pub mod report;
+pub mod walk;
+
+pub use config::{Config, Context, DEFAULT_EPOCH};
+pub use error::{Error, FormatError};
+pub use handlers::{Handler, Outcome};

@@ -1,0 +1,397 @@
+//! The `strip-nd` command line: a thin layer over the library.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use strip_nd::config::{Config, DEFAULT_EPOCH, DEFAULT_MAX_DEPTH, DEFAULT_MAX_SIZE};
+use strip_nd::engine::{self, Options};
+use strip_nd::handlers::{HANDLERS, HandlerSet};
+use strip_nd::nar::{self, HashFormat};
+use strip_nd::report::{Report, SelfCheckStatus};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done (or, with --check, nothing would change)
+  1  an I/O error; a malformed file under --strict; --check found work
+  2  usage error
+  3  self-check mismatch: normalizing the output again changed it (a strip-nd bug)
+
+Environment:
+  SOURCE_DATE_EPOCH  the epoch, unless --epoch is given
+  NIX_BUILD_CORES    the default of --jobs when set and > 0
+  NIX_BUILD_TOP      set inside a Nix build; without it, paths in /nix/store are refused";
+
+/// Normalize build outputs for reproducible builds.
+///
+/// Walks each PATH, picks a handler for every regular file by its magic number,
+/// rewrites only what is nondeterministic (timestamps, names, order), atomically
+/// and in place, clamps mtimes to the epoch, then self-checks: NAR-hash the
+/// output, normalize it again, NAR-hash again, and fail if anything moved.
+#[derive(Parser, Debug)]
+#[command(name = "strip-nd", version, after_help = EXIT_CODES)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// Files or directories to normalize (symlinks are never followed).
+    #[arg(required_unless_present = "list_handlers", value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// Change nothing: list each file that would change and why; exit 1 if any would.
+    #[arg(long)]
+    check: bool,
+
+    #[command(flatten)]
+    common: Common,
+
+    /// Handlers to use: "+a,-b" adjusts the default set, "a,b" uses only those
+    /// (write --handlers=-a when the value starts with a dash).
+    #[arg(long, value_name = "SPEC")]
+    handlers: Option<String>,
+
+    /// List the handlers in dispatch order and exit.
+    #[arg(long)]
+    list_handlers: bool,
+
+    /// Print a machine-readable JSON report on stdout.
+    #[arg(long)]
+    json: bool,
+
+    /// Do not clamp file, directory and symlink mtimes.
+    #[arg(long)]
+    no_mtimes: bool,
+
+    /// Skip the self-check (NAR hash, normalize again, NAR hash again).
+    #[arg(long)]
+    no_self_check: bool,
+
+    /// Treat a malformed file as an error (exit 1) instead of a warning.
+    #[arg(long)]
+    strict: bool,
+
+    /// Nested archives deeper than this are left as they are.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_DEPTH)]
+    max_depth: u32,
+
+    /// Files and members larger than this many bytes are left as they are.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_SIZE)]
+    max_size: u64,
+
+    /// More output: -v lists every file rewritten and every mtime clamped.
+    #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
+
+    /// Print only warnings and errors.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct Common {
+    /// Clamp timestamps to SECONDS since 1970 (overrides `SOURCE_DATE_EPOCH`; when
+    /// both are absent, 315532800 = 1980-01-01, the default of nixpkgs' stdenv).
+    #[arg(long, value_name = "SECONDS")]
+    epoch: Option<u64>,
+
+    /// Worker threads (default: `NIX_BUILD_CORES` when set and > 0, else all cores).
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: Option<u32>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the NAR hash of PATH, as `nix hash path` computes it.
+    Hash(HashArgs),
+}
+
+#[derive(Args, Debug)]
+#[group(multiple = false)]
+struct HashFormatArgs {
+    /// Lowercase hex (as `nix-hash --type sha256`).
+    #[arg(long)]
+    base16: bool,
+    /// Bare Nix base32 (as `nix-hash --type sha256 --base32`).
+    #[arg(long)]
+    base32: bool,
+    /// SRI, `sha256-<base64>` (as `nix hash path`).
+    #[arg(long)]
+    sri: bool,
+}
+
+#[derive(Args, Debug)]
+struct HashArgs {
+    #[command(flatten)]
+    format: HashFormatArgs,
+    /// The file, directory or symlink to hash (not followed).
+    path: PathBuf,
+}
+
+/// An error that must exit with status 2.
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+fn epoch(cli: Option<u64>) -> anyhow::Result<(u64, &'static str)> {
+    if let Some(e) = cli {
+        return Ok((e, "--epoch"));
+    }
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<u64>() {
+            Ok(e) => Ok((e, "SOURCE_DATE_EPOCH")),
+            Err(_) => Err(Usage(format!(
+                "SOURCE_DATE_EPOCH={v:?} is not a number of seconds since 1970"
+            ))
+            .into()),
+        },
+        _ => Ok((DEFAULT_EPOCH, "default")),
+    }
+}
+
+fn jobs(cli: Option<u32>) -> usize {
+    if let Some(j) = cli {
+        return j as usize;
+    }
+    match std::env::var("NIX_BUILD_CORES")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        Some(n) if n > 0 => n,
+        _ => std::thread::available_parallelism().map_or(1, usize::from),
+    }
+}
+
+fn list_handlers(set: HandlerSet) {
+    let mut out = std::io::stdout().lock();
+    for (i, h) in HANDLERS.iter().enumerate() {
+        let state = if set.contains(i) { "on " } else { "off" };
+        let _ = writeln!(
+            out,
+            "{:>2}. {:<10} {state}  {}",
+            i + 1,
+            h.name(),
+            h.describe()
+        );
+    }
+}
+
+fn hash(args: &HashArgs) -> anyhow::Result<ExitCode> {
+    let format = if args.format.base16 {
+        HashFormat::Base16
+    } else if args.format.base32 {
+        HashFormat::Base32
+    } else if args.format.sri {
+        HashFormat::Sri
+    } else {
+        HashFormat::Typed
+    };
+    let digest = nar::hash(&args.path)?;
+    println!("{}", nar::format_hash(&digest, format));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_problems(e: &mut impl Write, r: &Report) {
+    for n in &r.malformed {
+        let _ = writeln!(
+            e,
+            "strip-nd: warning: {}: {} handler: {}; left untouched",
+            n.path,
+            n.handler.unwrap_or("?"),
+            n.reason
+        );
+    }
+    for err in &r.errors {
+        let _ = writeln!(e, "strip-nd: error: {err}");
+    }
+    for c in &r.self_check.changed {
+        let _ = writeln!(
+            e,
+            "strip-nd: self-check: {} changed again by the {} handler: {}",
+            c.path,
+            c.handler,
+            c.changes.join("; ")
+        );
+    }
+    if r.self_check.status == SelfCheckStatus::Mismatch {
+        let _ = writeln!(
+            e,
+            "strip-nd: SELF-CHECK FAILED: normalizing the output a second time changed it \
+             (NAR hash {:?} -> {:?}); this is a strip-nd bug, please report it",
+            r.self_check.before, r.self_check.after
+        );
+    }
+}
+
+fn print_details(e: &mut impl Write, r: &Report, verbose: u8) {
+    let verb = if r.mode == "check" {
+        "would rewrite"
+    } else {
+        "rewrote"
+    };
+    if r.mode == "check" || verbose > 0 {
+        for c in &r.changes {
+            let _ = writeln!(
+                e,
+                "{verb} {} [{}]: {}",
+                c.path,
+                c.handler,
+                c.changes.join("; ")
+            );
+        }
+    }
+    if verbose > 0 {
+        for n in &r.skipped {
+            let _ = writeln!(e, "skipped {}: {}", n.path, n.reason);
+        }
+        for p in &r.mtime_paths {
+            let _ = writeln!(e, "mtime {p}: clamped to {}", r.epoch);
+        }
+    }
+}
+
+fn print_totals(e: &mut impl Write, r: &Report, verbose: u8) {
+    let verb = if r.mode == "check" {
+        "would rewrite"
+    } else {
+        "rewrote"
+    };
+    let per: Vec<String> = r
+        .per_handler
+        .iter()
+        .filter(|(_, s)| s.rewritten > 0)
+        .map(|(h, s)| format!("{h} {}", s.rewritten))
+        .collect();
+    let _ = writeln!(
+        e,
+        "strip-nd: {} files seen, {verb} {}{}, {} malformed, {} skipped, {} mtimes {}; epoch {} ({})",
+        r.files_seen,
+        r.changes.len(),
+        if per.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", per.join(", "))
+        },
+        r.malformed.len(),
+        r.skipped.len(),
+        r.mtimes_clamped,
+        if r.mode == "check" {
+            "to clamp"
+        } else {
+            "clamped"
+        },
+        r.epoch,
+        r.epoch_source,
+    );
+    if !r.skipped.is_empty() && verbose == 0 {
+        let mut reasons: std::collections::BTreeMap<&str, usize> =
+            std::collections::BTreeMap::new();
+        for n in &r.skipped {
+            *reasons
+                .entry(n.reason.split(',').next().unwrap_or(""))
+                .or_default() += 1;
+        }
+        for (why, count) in reasons {
+            let _ = writeln!(e, "strip-nd:   skipped {count}: {why} (-v lists them)");
+        }
+    }
+    for root in &r.roots {
+        match (&root.nar_hash, &root.nar_error) {
+            (Some(h), _) => {
+                let _ = writeln!(e, "strip-nd: {} {h}", root.path);
+            }
+            (None, Some(err)) => {
+                let _ = writeln!(e, "strip-nd: {}: no NAR hash: {err}", root.path);
+            }
+            (None, None) => {}
+        }
+    }
+    let check = match r.self_check.status {
+        SelfCheckStatus::Ok => format!(
+            "self-check ok ({} threads, reverse order)",
+            r.self_check.jobs
+        ),
+        SelfCheckStatus::Mismatch => "self-check FAILED".into(),
+        SelfCheckStatus::NotRun => "self-check not run".into(),
+        SelfCheckStatus::Incomplete => {
+            "self-check incomplete (a root could not be NAR-hashed)".into()
+        }
+    };
+    let _ = writeln!(e, "strip-nd: {check}; {} ms", r.elapsed_ms);
+}
+
+fn print_summary(r: &Report, verbose: u8, quiet: bool) {
+    let mut e = std::io::stderr().lock();
+    print_problems(&mut e, r);
+    if !quiet {
+        print_details(&mut e, r, verbose);
+        print_totals(&mut e, r, verbose);
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    if let Some(Command::Hash(args)) = &cli.command {
+        return hash(args);
+    }
+    let handlers = match &cli.handlers {
+        Some(spec) => HandlerSet::parse(spec).map_err(|e| Usage(e.to_string()))?,
+        None => HandlerSet::default(),
+    };
+    if cli.list_handlers {
+        list_handlers(handlers);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (epoch, epoch_source) = epoch(cli.common.epoch)?;
+    let config = Config {
+        epoch,
+        max_depth: cli.max_depth,
+        max_size: cli.max_size,
+        handlers,
+        ..Config::default()
+    };
+    let opts = Options {
+        config,
+        epoch_source,
+        jobs: jobs(cli.common.jobs),
+        check: cli.check,
+        mtimes: !cli.no_mtimes,
+        self_check: !cli.no_self_check,
+        list_mtimes: cli.verbose > 0,
+    };
+    if cli.paths.is_empty() {
+        bail!(Usage("no PATH given".into()));
+    }
+    let report = engine::run(&cli.paths, &opts).context("nothing was changed")?;
+    if cli.json {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    }
+    print_summary(&report, cli.verbose, cli.quiet);
+    Ok(ExitCode::from(report.exit_code(cli.strict)))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let code = if e.downcast_ref::<Usage>().is_some() {
+                2
+            } else {
+                1
+            };
+            eprintln!("strip-nd: error: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}

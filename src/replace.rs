@@ -1,0 +1,129 @@
+//! Atomic replacement of a file's contents.
+//!
+//! The new bytes go to a temp file in the same directory, which gets the
+//! original's mode, owner (where permitted) and times, and is then renamed over
+//! the original. A crash leaves the old file or the new one, never a mix; a
+//! temp file left by a crash is named with [`TEMP_PREFIX`] and skipped by the walk.
+//!
+//! A file with several hardlinks, all inside the roots, is replaced link by
+//! link: the first path gets the new inode by rename, and every other path is
+//! re-pointed to that inode by `link` + rename. Each path is atomically old or
+//! new at every moment, and at the end all the links share one inode again.
+
+use std::collections::HashMap;
+use std::fs::{self, Metadata, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use filetime::FileTime;
+
+use crate::error::Error;
+use crate::walk::TEMP_PREFIX;
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Replaces the contents of `path` (whose `lstat` is `meta`) with `bytes`.
+pub fn replace(path: &Path, meta: &Metadata, bytes: &[u8]) -> Result<(), Error> {
+    let dir = parent(path);
+    let err = |e| Error::io(path, e);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)
+        .map_err(err)?;
+    tmp.write_all(bytes).map_err(err)?;
+    let file = tmp.as_file();
+    // chown first: it clears setuid/setgid, which the chmod then restores.
+    match std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid())) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {}
+        Err(e) => return Err(err(e)),
+    }
+    file.set_permissions(Permissions::from_mode(meta.mode() & 0o7777))
+        .map_err(err)?;
+    filetime::set_file_handle_times(
+        file,
+        Some(FileTime::from_last_access_time(meta)),
+        Some(FileTime::from_last_modification_time(meta)),
+    )
+    .map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+/// Replaces every link of one inode: `paths` must be all its links.
+pub fn replace_linked(paths: &[PathBuf], meta: &Metadata, bytes: &[u8]) -> Result<(), Error> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let Some((first, rest)) = paths.split_first() else {
+        return Ok(());
+    };
+    replace(first, meta, bytes)?;
+    for p in rest {
+        let dir = parent(p);
+        let tmp = loop {
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let tmp = dir.join(format!("{TEMP_PREFIX}{}.{n}", std::process::id()));
+            match fs::hard_link(first, &tmp) {
+                Ok(()) => break tmp,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io(p, e)),
+            }
+        };
+        if let Err(e) = fs::rename(&tmp, p) {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::io(p, e));
+        }
+    }
+    Ok(())
+}
+
+/// Directories temporarily given owner-write permission so files in them can
+/// be replaced; [`DirGuard::restore`] puts their modes back.
+#[derive(Debug, Default)]
+pub struct DirGuard {
+    relaxed: Mutex<HashMap<PathBuf, u32>>,
+}
+
+impl DirGuard {
+    /// Makes the directory holding `path` writable by its owner, once.
+    pub fn writable_parent(&self, path: &Path) -> Result<(), Error> {
+        let dir = parent(path);
+        let mut relaxed = self
+            .relaxed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if relaxed.contains_key(dir) {
+            return Ok(());
+        }
+        let mode = fs::metadata(dir).map_err(|e| Error::io(dir, e))?.mode() & 0o7777;
+        if mode & 0o200 == 0 {
+            fs::set_permissions(dir, Permissions::from_mode(mode | 0o200))
+                .map_err(|e| Error::io(dir, e))?;
+            relaxed.insert(dir.to_owned(), mode);
+        }
+        Ok(())
+    }
+
+    /// Restores every relaxed directory's mode.
+    pub fn restore(&self) -> Vec<Error> {
+        let mut relaxed = self
+            .relaxed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        relaxed
+            .drain()
+            .filter_map(|(dir, mode)| {
+                fs::set_permissions(&dir, Permissions::from_mode(mode))
+                    .err()
+                    .map(|e| Error::io(dir, e))
+            })
+            .collect()
+    }
+}

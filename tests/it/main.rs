@@ -1,0 +1,11 @@
+//! The one integration test binary: CLI tests on temp trees, corpus tests with
+//! real consumers, NAR tests against Nix, and property tests.
+//!
+//! Tests that need a tool a fresh machine lacks are `#[ignore = "needs <tool>"]`;
+//! CI installs the tools and runs them with `--include-ignored`.
+
+mod cli;
+mod corpus;
+mod nar;
+mod props;
+mod util;

@@ -1,0 +1,129 @@
+//! Helpers shared by the integration tests.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use strip_nd::config::Config;
+use strip_nd::handlers::{self, Outcome};
+
+/// The epoch every test uses unless it says otherwise.
+pub const EPOCH: u64 = 315_532_800;
+
+/// The built binary with a clean environment: no epoch, no Nix build, no core count.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_strip-nd"));
+    for var in [
+        "SOURCE_DATE_EPOCH",
+        "NIX_BUILD_TOP",
+        "NIX_BUILD_CORES",
+        "NIX_STORE_DIR",
+        "STRIP_ND_RULES",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
+/// Runs the binary with `args`.
+pub fn run<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    bin().args(args).output().expect("strip-nd runs")
+}
+
+/// Stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `corpus/<name>` in the source tree.
+pub fn corpus(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(name)
+}
+
+/// Panics with the line that installs `tool` when it is missing: in CI a
+/// missing oracle is a failure, never a skip.
+pub fn need(tool: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
+    assert!(
+        found,
+        "this test needs {tool}: apt-get install -y {package}"
+    );
+}
+
+/// Runs a tool and returns its output, panicking with its stderr on failure.
+pub fn tool<I, S>(program: &str, args: I) -> Vec<u8>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Normalizes bytes as a top-level file called `name` would be.
+pub fn normalize(bytes: &[u8], name: &str) -> Result<Vec<u8>, String> {
+    let config = Config::with_epoch(EPOCH);
+    let ctx = config.context(Path::new(name));
+    match handlers::dispatch(bytes, &ctx) {
+        None => Err(format!("{name}: no handler claims it")),
+        Some((_, Err(e))) => Err(format!("{name}: {e}")),
+        Some((_, Ok(Outcome::Unchanged))) => Ok(bytes.to_vec()),
+        Some((_, Ok(Outcome::Rewritten { bytes, .. }))) => Ok(bytes),
+    }
+}
+
+/// Whether normalizing `bytes` again leaves them unchanged.
+pub fn is_fixed_point(bytes: &[u8], name: &str) -> bool {
+    let config = Config::with_epoch(EPOCH);
+    let ctx = config.context(Path::new(name));
+    matches!(
+        handlers::dispatch(bytes, &ctx),
+        Some((_, Ok(Outcome::Unchanged)))
+    )
+}
+
+/// Writes `bytes` to `dir/name` and returns the path.
+pub fn put(dir: &Path, name: impl AsRef<Path>, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        fs::create_dir_all(parent).unwrap();
+    }
+    fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// A gzip file made by GNU gzip (name and mtime recorded), with the given mtime.
+pub fn gnu_gzip(dir: &Path, name: &str, content: &[u8], mtime: &str) -> Vec<u8> {
+    let src = dir.join(name);
+    fs::write(&src, content).unwrap();
+    tool(
+        "touch",
+        [OsStr::new("-d"), OsStr::new(mtime), src.as_os_str()],
+    );
+    let out = tool("gzip", [OsStr::new("-c"), src.as_os_str()]);
+    fs::remove_file(&src).unwrap();
+    out
+}
+
+/// The mtime of a path in seconds, without following symlinks.
+pub fn mtime(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    u64::try_from(fs::symlink_metadata(path).unwrap().mtime()).expect("mtime after 1970")
+}
