@@ -3,24 +3,25 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, Metadata};
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use filetime::FileTime;
 use rayon::prelude::*;
 
 use crate::config::Config;
 use crate::error::{Error, FormatError};
+use crate::fsio;
 use crate::handlers::{self, Outcome, SNIFF_LEN};
-use crate::mtime::{MtimeStats, clamp_tree};
+use crate::mtime::{MtimeStats, clamp_dirs, clamp_tree};
 use crate::nar::{self, HashFormat};
-use crate::replace::{DirGuard, replace, replace_linked};
+use crate::replace::{DirGuard, replace_linked};
 use crate::report::{
     FileChange, HandlerStats, Note, Report, RootReport, SelfCheck, SelfCheckStatus,
 };
-use crate::walk::{Order, walk};
+use crate::walk::{Entry, Order, walk};
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -123,6 +124,10 @@ enum FileResult {
     Failed(Error),
 }
 
+/// Files up to this size are read whole before sniffing (one read call);
+/// larger ones are sniffed from their head and read whole only when claimed.
+const READ_WHOLE: u64 = 64 * 1024;
+
 /// Reads a file, picks its handler and normalizes it, without writing anything.
 /// On a rewrite, the new bytes are returned beside the result.
 fn examine(path: &Path, meta: &Metadata, config: &Config) -> (FileResult, Option<Vec<u8>>) {
@@ -130,15 +135,21 @@ fn examine(path: &Path, meta: &Metadata, config: &Config) -> (FileResult, Option
         return (FileResult::Unclaimed, None);
     }
     let ctx = config.context(path);
+    let fail = |e| (FileResult::Failed(Error::io(path, e)), None);
     let mut file = match File::open(path) {
         Ok(f) => f,
-        Err(e) => return (FileResult::Failed(Error::io(path, e)), None),
+        Err(e) => return fail(e),
     };
-    let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
-    let mut data = Vec::new();
-    if let Err(e) = (&mut file).take(SNIFF_LEN as u64).read_to_end(&mut data) {
-        return (FileResult::Failed(Error::io(path, e)), None);
-    }
+    let whole = meta.len() <= READ_WHOLE;
+    let read = if whole {
+        fsio::read_all(&mut file, meta.len())
+    } else {
+        fsio::read_up_to(&mut file, SNIFF_LEN)
+    };
+    let mut data = match read {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
     let Some(handler) = handlers::sniff(&data, &ctx) else {
         return (FileResult::Unclaimed, None);
     };
@@ -150,9 +161,10 @@ fn examine(path: &Path, meta: &Metadata, config: &Config) -> (FileResult, Option
         );
         return (FileResult::Skipped(Some(handler.name()), reason), None);
     }
-    data.reserve(len.saturating_sub(data.len()));
-    if let Err(e) = file.read_to_end(&mut data) {
-        return (FileResult::Failed(Error::io(path, e)), None);
+    if !whole {
+        if let Err(e) = fsio::read_rest(&mut file, &mut data, meta.len()) {
+            return fail(e);
+        }
     }
     match handlers::run_guarded(handler, &data, &ctx) {
         Ok(Outcome::Unchanged) => (FileResult::Unchanged(handler.name()), None),
@@ -176,6 +188,9 @@ struct Pass {
     malformed: Vec<(PathBuf, Note)>,
     skipped: Vec<(PathBuf, Note)>,
     errors: Vec<Error>,
+    /// Files and symlinks whose mtime was (or would be) clamped.
+    clamped: u64,
+    clamped_paths: Vec<PathBuf>,
     /// Files with several links, by (device, inode), gathered until all are seen.
     linked: HashMap<(u64, u64), (Vec<PathBuf>, Metadata)>,
 }
@@ -228,6 +243,8 @@ impl Pass {
         self.malformed.extend(other.malformed);
         self.skipped.extend(other.skipped);
         self.errors.extend(other.errors);
+        self.clamped += other.clamped;
+        self.clamped_paths.extend(other.clamped_paths);
         for (k, (paths, meta)) in other.linked {
             match self.linked.entry(k) {
                 std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().0.extend(paths),
@@ -245,66 +262,154 @@ impl Pass {
         self.changes.sort_by_key(|c| key(&c.0));
         self.malformed.sort_by_key(|c| key(&c.0));
         self.skipped.sort_by_key(|c| key(&c.0));
+        self.clamped_paths.sort_by_key(key);
         self.errors.sort_by_key(ToString::to_string);
     }
 }
 
-/// Examines one file and, when `apply`, replaces it.
-fn process(path: &Path, meta: &Metadata, config: &Config, guard: Option<&DirGuard>) -> FileResult {
-    let (result, bytes) = examine(path, meta, config);
-    if let (Some(guard), Some(bytes)) = (guard, bytes) {
-        if let Err(e) = guard
-            .writable_parent(path)
-            .and_then(|()| replace(path, meta, &bytes))
-        {
-            return FileResult::Failed(e);
-        }
-    }
-    result
+/// How a pass treats what it finds.
+struct PassSettings<'a> {
+    config: &'a Config,
+    /// `None` for a dry run (`--check`).
+    guard: Option<&'a DirGuard>,
+    /// The epoch as a file time, when mtimes are clamped.
+    clamp: Option<FileTime>,
+    keep_clamped_paths: bool,
 }
 
-/// One normalization pass over all roots. `guard` is `None` for a dry run.
-fn pass(roots: &[PathBuf], order: Order, config: &Config, guard: Option<&DirGuard>) -> Pass {
-    let entries = roots.iter().flat_map(|r| walk(r, order));
-    let mut out = entries
-        .par_bridge()
-        .fold(Pass::default, |mut acc, entry| {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    acc.errors.push(e);
-                    return acc;
+impl PassSettings<'_> {
+    /// The mtime a file or symlink should end with, if it must change.
+    fn new_mtime(&self, meta: &Metadata) -> Option<FileTime> {
+        let epoch = self.clamp?;
+        (FileTime::from_last_modification_time(meta) > epoch).then_some(epoch)
+    }
+
+    /// Counts an mtime to clamp and, unless dry, clamps it (never opening the entry).
+    fn clamp_entry(&self, acc: &mut Pass, path: &Path, meta: &Metadata) {
+        let Some(epoch) = self.new_mtime(meta) else {
+            return;
+        };
+        acc.clamped += 1;
+        if self.keep_clamped_paths {
+            acc.clamped_paths.push(path.to_owned());
+        }
+        if self.guard.is_some() {
+            let atime = FileTime::from_last_access_time(meta);
+            if let Err(e) = filetime::set_symlink_file_times(path, atime, epoch) {
+                acc.errors.push(Error::io(path, e));
+            }
+        }
+    }
+
+    /// Examines one file; when not dry, replaces it (new mtime included) or
+    /// clamps its mtime.
+    fn process(&self, acc: &mut Pass, paths: &[PathBuf], meta: &Metadata) {
+        let first = &paths[0];
+        let (mut result, bytes) = examine(first, meta, self.config);
+        if let Some(bytes) = bytes {
+            if paths.len() as u64 == meta.nlink() {
+                let new_mtime = self.new_mtime(meta);
+                if new_mtime.is_some() {
+                    acc.clamped += 1;
+                    if self.keep_clamped_paths {
+                        acc.clamped_paths.push(first.clone());
+                    }
                 }
+                if let Some(guard) = self.guard {
+                    let mtime =
+                        new_mtime.unwrap_or_else(|| FileTime::from_last_modification_time(meta));
+                    let done = paths
+                        .iter()
+                        .try_for_each(|p| guard.writable_parent(p))
+                        .and_then(|()| replace_linked(paths, meta, &bytes, mtime));
+                    if let Err(e) = done {
+                        result = FileResult::Failed(e);
+                    }
+                }
+                acc.record(first, result);
+                return;
+            }
+            let handler = match &result {
+                FileResult::Rewritten(h, _) => Some(*h),
+                _ => None,
             };
-            let ft = entry.meta.file_type();
-            if ft.is_dir() || ft.is_symlink() {
+            result = FileResult::Skipped(
+                handler,
+                format!(
+                    "has {} hardlinks but only {} inside the roots ({}); \
+                     left untouched so the links stay one file: pass a root holding them all",
+                    meta.nlink(),
+                    paths.len(),
+                    paths.iter().map(|p| show(p)).collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+        self.clamp_entry(acc, first, meta);
+        acc.record(first, result);
+    }
+
+    fn entry(&self, mut acc: Pass, entry: Result<Entry, Error>) -> Pass {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                acc.errors.push(e);
                 return acc;
             }
-            if !ft.is_file() {
-                let kind = nar::special_kind(ft);
-                acc.skipped.push((
-                    entry.path.clone(),
-                    Note {
-                        path: show(&entry.path),
-                        handler: None,
-                        reason: format!("{kind}, not a regular file"),
-                    },
-                ));
-                return acc;
-            }
-            acc.seen += 1;
-            if entry.meta.nlink() > 1 {
-                let key = (entry.meta.dev(), entry.meta.ino());
-                acc.linked
-                    .entry(key)
-                    .or_insert_with(|| (Vec::new(), entry.meta.clone()))
-                    .0
-                    .push(entry.path);
-                return acc;
-            }
-            let result = process(&entry.path, &entry.meta, config, guard);
-            acc.record(&entry.path, result);
-            acc
+        };
+        let ft = entry.meta.file_type();
+        if ft.is_dir() {
+            // Directories are clamped after the pass, bottom-up: rewriting a
+            // file inside one changes its mtime.
+            return acc;
+        }
+        if ft.is_symlink() {
+            self.clamp_entry(&mut acc, &entry.path, &entry.meta);
+            return acc;
+        }
+        if !ft.is_file() {
+            let kind = nar::special_kind(ft);
+            let reason = format!("{kind}, not a regular file");
+            acc.skipped.push((
+                entry.path.clone(),
+                Note {
+                    path: show(&entry.path),
+                    handler: None,
+                    reason,
+                },
+            ));
+            return acc;
+        }
+        acc.seen += 1;
+        if entry.meta.nlink() > 1 {
+            let key = (entry.meta.dev(), entry.meta.ino());
+            acc.linked
+                .entry(key)
+                .or_insert_with(|| (Vec::new(), entry.meta.clone()))
+                .0
+                .push(entry.path);
+            return acc;
+        }
+        self.process(&mut acc, std::slice::from_ref(&entry.path), &entry.meta);
+        acc
+    }
+}
+
+/// Entries are handed to threads in batches: one lock per batch instead of
+/// one per file, and neighbouring files (one directory) stay on one thread,
+/// so threads rarely contend for a directory's lock when replacing files.
+const BATCH: usize = 64;
+
+/// One normalization pass over all roots.
+fn pass(roots: &[PathBuf], order: Order, settings: &PassSettings) -> Pass {
+    let mut entries = roots.iter().flat_map(|r| walk(r, order));
+    let batches = std::iter::from_fn(move || {
+        let batch: Vec<_> = entries.by_ref().take(BATCH).collect();
+        (!batch.is_empty()).then_some(batch)
+    });
+    let mut out = batches
+        .par_bridge()
+        .fold(Pass::default, |acc, batch| {
+            batch.into_iter().fold(acc, |acc, e| settings.entry(acc, e))
         })
         .reduce(Pass::default, Pass::merge);
 
@@ -326,35 +431,7 @@ fn pass(roots: &[PathBuf], order: Order, config: &Config, guard: Option<&DirGuar
     let linked = groups
         .into_par_iter()
         .fold(Pass::default, |mut acc, (paths, meta)| {
-            let first = &paths[0];
-            let (mut result, bytes) = examine(first, &meta, config);
-            if let Some(bytes) = bytes {
-                if paths.len() as u64 != meta.nlink() {
-                    let handler = match &result {
-                        FileResult::Rewritten(h, _) => Some(*h),
-                        _ => None,
-                    };
-                    result = FileResult::Skipped(
-                        handler,
-                        format!(
-                            "has {} hardlinks but only {} inside the roots ({}); \
-                             left untouched so the links stay one file: pass a root holding them all",
-                            meta.nlink(),
-                            paths.len(),
-                            paths.iter().map(|p| show(p)).collect::<Vec<_>>().join(", ")
-                        ),
-                    );
-                } else if let Some(guard) = guard {
-                    let done = paths
-                        .iter()
-                        .try_for_each(|p| guard.writable_parent(p))
-                        .and_then(|()| replace_linked(&paths, &meta, &bytes));
-                    if let Err(e) = done {
-                        result = FileResult::Failed(e);
-                    }
-                }
-            }
-            acc.record(first, result);
+            settings.process(&mut acc, &paths, &meta);
             acc
         })
         .reduce(Pass::default, Pass::merge);
@@ -371,11 +448,11 @@ fn pool(jobs: usize) -> rayon::ThreadPool {
         .expect("a thread pool of a positive size can be built")
 }
 
-fn hash_roots(roots: &[PathBuf]) -> Vec<Result<String, String>> {
+fn hash_roots(roots: &[PathBuf], jobs: usize) -> Vec<Result<String, String>> {
     roots
-        .par_iter()
+        .iter()
         .map(|r| {
-            nar::hash(r)
+            nar::hash_with(r, jobs)
                 .map(|d| nar::format_hash(&d, HashFormat::Typed))
                 .map_err(|e| e.to_string())
         })
@@ -393,69 +470,133 @@ fn changes_of(p: &Pass) -> Vec<FileChange> {
         .collect()
 }
 
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Wall time per phase, for the report.
+struct Phases(Instant, Vec<(&'static str, u64)>);
+
+impl Phases {
+    fn done(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.1.push((name, ms(now - self.0)));
+        self.0 = now;
+    }
+}
+
+/// NAR-hashes the roots, normalizes them again in reverse order with another
+/// thread count, and hashes them again. Returns the verdict and the final hashes.
+fn self_check(
+    roots: &[PathBuf],
+    opts: &Options,
+    clamp: Option<FileTime>,
+    jobs: usize,
+    main: &mut Pass,
+    phases: &mut Phases,
+) -> (SelfCheck, Vec<Result<String, String>>) {
+    let before = hash_roots(roots, opts.jobs);
+    phases.done("self-check hash");
+    let guard = DirGuard::default();
+    let settings = PassSettings {
+        config: &opts.config,
+        guard: Some(&guard),
+        clamp,
+        keep_clamped_paths: false,
+    };
+    let mut second = pool(jobs).install(|| pass(roots, Order::Reverse, &settings));
+    main.errors.extend(guard.restore());
+    main.errors.append(&mut second.errors);
+    if opts.mtimes && !second.changes.is_empty() {
+        let mut again = MtimeStats::default();
+        for r in roots {
+            clamp_tree(r, opts.config.epoch, true, false, &mut again);
+        }
+        main.errors.append(&mut again.errors);
+    }
+    phases.done("self-check normalize");
+    let after = hash_roots(roots, opts.jobs);
+    phases.done("self-check hash again");
+    let changed = changes_of(&second);
+    let status = if before.iter().any(Result::is_err) || after.iter().any(Result::is_err) {
+        if changed.is_empty() {
+            SelfCheckStatus::Incomplete
+        } else {
+            SelfCheckStatus::Mismatch
+        }
+    } else if before != after || !changed.is_empty() {
+        SelfCheckStatus::Mismatch
+    } else {
+        SelfCheckStatus::Ok
+    };
+    let check = SelfCheck {
+        status,
+        before: before.iter().map(|r| r.clone().ok()).collect(),
+        after: after.iter().map(|r| r.clone().ok()).collect(),
+        changed,
+        jobs,
+    };
+    (check, after)
+}
+
 /// Runs strip-nd over `roots`. Returns `Err` only when the run could not start
 /// (a missing root, a root in the Nix store); every per-file problem is in the report.
 pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
     let start = Instant::now();
+    let mut phases = Phases(start, Vec::new());
     let walk_roots = prepare_roots(roots, !opts.check)?;
     let config = &opts.config;
+    let clamp = opts
+        .mtimes
+        .then(|| FileTime::from_unix_time(i64::try_from(config.epoch).unwrap_or(i64::MAX), 0));
     let guard = DirGuard::default();
-    let apply = (!opts.check).then_some(&guard);
+    let settings = PassSettings {
+        config,
+        guard: (!opts.check).then_some(&guard),
+        clamp,
+        keep_clamped_paths: opts.list_mtimes,
+    };
 
-    let mut main = pool(opts.jobs).install(|| pass(&walk_roots, Order::Forward, config, apply));
+    let mut main = pool(opts.jobs).install(|| pass(&walk_roots, Order::Forward, &settings));
     main.errors.extend(guard.restore());
+    phases.done("normalize");
 
     let mut mtimes = MtimeStats::default();
     if opts.mtimes {
         for r in &walk_roots {
-            clamp_tree(r, config.epoch, !opts.check, opts.list_mtimes, &mut mtimes);
+            clamp_dirs(r, config.epoch, !opts.check, opts.list_mtimes, &mut mtimes);
         }
     }
     main.errors.append(&mut mtimes.errors);
+    mtimes.clamped += main.clamped;
+    mtimes.paths.append(&mut main.clamped_paths);
+    mtimes
+        .paths
+        .sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
+    phases.done("mtimes");
 
     let second_jobs = if opts.jobs > 1 { opts.jobs - 1 } else { 2 };
-    let mut self_check = SelfCheck {
-        status: SelfCheckStatus::NotRun,
-        before: Vec::new(),
-        after: Vec::new(),
-        changed: Vec::new(),
-        jobs: second_jobs,
-    };
-    let final_hashes;
-    if !opts.check && opts.self_check {
-        let before = hash_roots(&walk_roots);
-        let guard = DirGuard::default();
-        let mut second =
-            pool(second_jobs).install(|| pass(&walk_roots, Order::Reverse, config, Some(&guard)));
-        main.errors.extend(guard.restore());
-        main.errors.append(&mut second.errors);
-        if opts.mtimes && !second.changes.is_empty() {
-            let mut again = MtimeStats::default();
-            for r in &walk_roots {
-                clamp_tree(r, config.epoch, true, false, &mut again);
-            }
-            main.errors.append(&mut again.errors);
-        }
-        let after = hash_roots(&walk_roots);
-        self_check.changed = changes_of(&second);
-        self_check.status = if before.iter().any(Result::is_err) || after.iter().any(Result::is_err)
-        {
-            if self_check.changed.is_empty() {
-                SelfCheckStatus::Incomplete
-            } else {
-                SelfCheckStatus::Mismatch
-            }
-        } else if before != after || !self_check.changed.is_empty() {
-            SelfCheckStatus::Mismatch
-        } else {
-            SelfCheckStatus::Ok
-        };
-        self_check.before = before.iter().map(|r| r.clone().ok()).collect();
-        self_check.after = after.iter().map(|r| r.clone().ok()).collect();
-        final_hashes = after;
+    let (self_check, final_hashes) = if !opts.check && opts.self_check {
+        self_check(
+            &walk_roots,
+            opts,
+            clamp,
+            second_jobs,
+            &mut main,
+            &mut phases,
+        )
     } else {
-        final_hashes = hash_roots(&walk_roots);
-    }
+        let hashes = hash_roots(&walk_roots, opts.jobs);
+        phases.done("hash");
+        let not_run = SelfCheck {
+            status: SelfCheckStatus::NotRun,
+            before: Vec::new(),
+            after: Vec::new(),
+            changed: Vec::new(),
+            jobs: second_jobs,
+        };
+        (not_run, hashes)
+    };
 
     main.errors.sort_by_key(ToString::to_string);
     Ok(Report {
@@ -482,7 +623,8 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
             })
             .collect(),
         self_check,
-        elapsed_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+        elapsed_ms: ms(start.elapsed()),
+        phases_ms: phases.1,
     })
 }
 

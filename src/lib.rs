@@ -18,6 +18,7 @@
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod fsio;
 pub mod handlers;
 pub mod mtime;
 pub mod nar;

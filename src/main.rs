@@ -126,6 +126,9 @@ struct HashFormatArgs {
 struct HashArgs {
     #[command(flatten)]
     format: HashFormatArgs,
+    /// Threads reading files ahead of the hasher (default: as for normalizing).
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: Option<u32>,
     /// The file, directory or symlink to hash (not followed).
     path: PathBuf,
 }
@@ -195,7 +198,7 @@ fn hash(args: &HashArgs) -> anyhow::Result<ExitCode> {
     } else {
         HashFormat::Typed
     };
-    let digest = nar::hash(&args.path)?;
+    let digest = nar::hash_with(&args.path, jobs(args.jobs))?;
     println!("{}", nar::format_hash(&digest, format));
     Ok(ExitCode::SUCCESS)
 }
@@ -326,7 +329,17 @@ fn print_totals(e: &mut impl Write, r: &Report, verbose: u8) {
             "self-check incomplete (a root could not be NAR-hashed)".into()
         }
     };
-    let _ = writeln!(e, "strip-nd: {check}; {} ms", r.elapsed_ms);
+    let phases: Vec<String> = r
+        .phases_ms
+        .iter()
+        .map(|(p, ms)| format!("{p} {ms}"))
+        .collect();
+    let _ = writeln!(
+        e,
+        "strip-nd: {check}; {} ms ({})",
+        r.elapsed_ms,
+        phases.join(", ")
+    );
 }
 
 fn print_summary(r: &Report, verbose: u8, quiet: bool) {

@@ -30,8 +30,9 @@ fn parent(path: &Path) -> &Path {
     }
 }
 
-/// Replaces the contents of `path` (whose `lstat` is `meta`) with `bytes`.
-pub fn replace(path: &Path, meta: &Metadata, bytes: &[u8]) -> Result<(), Error> {
+/// Replaces the contents of `path` (whose `lstat` is `meta`) with `bytes`;
+/// the new file keeps the old one's mode, owner and atime, and gets `mtime`.
+pub fn replace(path: &Path, meta: &Metadata, bytes: &[u8], mtime: FileTime) -> Result<(), Error> {
     let dir = parent(path);
     let err = |e| Error::io(path, e);
     let mut tmp = tempfile::Builder::new()
@@ -51,7 +52,7 @@ pub fn replace(path: &Path, meta: &Metadata, bytes: &[u8]) -> Result<(), Error> 
     filetime::set_file_handle_times(
         file,
         Some(FileTime::from_last_access_time(meta)),
-        Some(FileTime::from_last_modification_time(meta)),
+        Some(mtime),
     )
     .map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
@@ -59,12 +60,17 @@ pub fn replace(path: &Path, meta: &Metadata, bytes: &[u8]) -> Result<(), Error> 
 }
 
 /// Replaces every link of one inode: `paths` must be all its links.
-pub fn replace_linked(paths: &[PathBuf], meta: &Metadata, bytes: &[u8]) -> Result<(), Error> {
+pub fn replace_linked(
+    paths: &[PathBuf],
+    meta: &Metadata,
+    bytes: &[u8],
+    mtime: FileTime,
+) -> Result<(), Error> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let Some((first, rest)) = paths.split_first() else {
         return Ok(());
     };
-    replace(first, meta, bytes)?;
+    replace(first, meta, bytes, mtime)?;
     for p in rest {
         let dir = parent(p);
         let tmp = loop {

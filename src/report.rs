@@ -115,6 +115,8 @@ pub struct Report {
     pub self_check: SelfCheck,
     /// Wall time of the run, in milliseconds (reported, never written into outputs).
     pub elapsed_ms: u64,
+    /// Wall time of each phase, in milliseconds, in the order they ran.
+    pub phases_ms: Vec<(&'static str, u64)>,
 }
 
 impl Report {

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Times strip-nd against add-determinism (add-det) and Debian's
+# strip-nondeterminism on fresh copies of the same tree, all cores each, and
+# prints the ratios; then NAR hashing against sha256sum and nix.
+#
+# The tree: this machine's /usr/share/man and /usr/share/locale, plus
+# $FRESH_GZ (default 3000) freshly made .gz files without -n (name and mtime
+# recorded), which every tool has to rewrite.
+#
+# Needs: hyperfine, GNU time, strip-nondeterminism, nix-bin (apt-get install -y
+# hyperfine time strip-nondeterminism nix-bin) and add-det (cargo install
+# add-determinism). Usage: benches/compare.sh [WORKDIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+epoch=315532800
+cores=$(nproc)
+runs=${RUNS:-5}
+fresh=${FRESH_GZ:-3000}
+work=${1:-$(mktemp -d /tmp/strip-nd-compare.XXXXXX)}
+mkdir -p "$work"
+export NIX_CONFIG=$'substituters =\nexperimental-features = nix-command\nsandbox = false'
+
+for tool in hyperfine add-det strip-nondeterminism nix-store /usr/bin/time; do
+    command -v "$tool" >/dev/null || { echo "compare.sh needs $tool" >&2; exit 2; }
+done
+cargo build --release --quiet
+bin=$PWD/target/release/strip-nd
+
+template=$work/template
+if [ ! -d "$template" ]; then
+    echo "building the tree in $template" >&2
+    mkdir -p "$template/fresh"
+    cp -a /usr/share/man "$template/man"
+    cp -a /usr/share/locale "$template/locale"
+    # Fresh .gz files as a build leaves them: name and current mtime recorded.
+    i=0
+    find /usr/share/man -name '*.gz' -size +1k | sort | head -n "$fresh" | while read -r page; do
+        i=$((i + 1))
+        d="$template/fresh/d$((i % 50))"
+        mkdir -p "$d"
+        zcat "$page" > "$d/page$i.txt"
+        gzip -f "$d/page$i.txt"
+    done
+fi
+files=$(find "$template" -type f | wc -l)
+bytes=$(du -sb "$template" | cut -f1)
+echo "tree: $files files, $bytes bytes; $cores cores; $runs runs each" >&2
+
+run=$work/run
+prepare="rm -rf '$run' && cp -a '$template' '$run'"
+hyperfine --runs "$runs" --prepare "$prepare" --export-json "$work/whole.json" \
+    -n strip-nd "'$bin' -q -j$cores --epoch $epoch '$run'" \
+    -n strip-nd-no-self-check "'$bin' -q -j$cores --epoch $epoch --no-self-check '$run'" \
+    -n add-det "SOURCE_DATE_EPOCH=$epoch add-det -j$cores '$run'" \
+    -n strip-nondeterminism "find '$run' -type f -print0 | xargs -0 -P$cores -n 200 strip-nondeterminism -T $epoch --clamp-timestamp"
+
+python3 - "$work/whole.json" <<'PY'
+import json, sys
+r = {x["command"]: x["mean"] for x in json.load(open(sys.argv[1]))["results"]}
+base = r["strip-nd"]
+for name, t in r.items():
+    print(f"{name:28s} {t:8.3f} s   {t / base:6.2f}x strip-nd")
+PY
+
+# What each tool left: the NAR hash, and how many .gz files still record a name.
+for tool in strip-nd add-det strip-nondeterminism; do
+    eval "$prepare"
+    case $tool in
+        strip-nd) "$bin" -q -j"$cores" --epoch $epoch "$run" ;;
+        add-det) SOURCE_DATE_EPOCH=$epoch add-det -j"$cores" "$run" >/dev/null 2>&1 || true ;;
+        strip-nondeterminism) find "$run" -type f -print0 | xargs -0 -P"$cores" -n 200 strip-nondeterminism -T $epoch --clamp-timestamp >/dev/null 2>&1 || true ;;
+    esac
+    named=$("$bin" --check --no-mtimes --json "$run" 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["changes"]))')
+    echo "$tool: $named files strip-nd would still rewrite; NAR $("$bin" hash "$run")"
+done
+
+# Peak memory of a whole run, on the tree and on a tree four times as large.
+eval "$prepare"
+rss1=$(/usr/bin/time -f %M "$bin" -q -j"$cores" --epoch $epoch "$run" 2>&1 >/dev/null | tail -n 1)
+big=$work/big
+rm -rf "$big" && mkdir -p "$big"
+for k in 1 2 3 4; do cp -a "$template" "$big/copy$k"; done
+rss4=$(/usr/bin/time -f %M "$bin" -q -j"$cores" --epoch $epoch "$big" 2>&1 >/dev/null | tail -n 1)
+rm -rf "$big"
+echo "peak RSS: ${rss1} KiB on the tree, ${rss4} KiB on 4x the tree"
+
+# NAR hashing: strip-nd hash vs sha256sum over the same NAR bytes, and vs nix.
+nix-store --dump "$template" > "$work/tree.nar"
+narbytes=$(stat -c %s "$work/tree.nar")
+hyperfine --warmup 1 --runs "$runs" --export-json "$work/hash.json" \
+    -n "strip-nd hash" "'$bin' hash '$template'" \
+    -n "sha256sum of the NAR" "sha256sum '$work/tree.nar'" \
+    -n "nix hash path" "nix hash path '$template'"
+python3 - "$work/hash.json" "$narbytes" <<'PY'
+import json, sys
+r = {x["command"]: x["mean"] for x in json.load(open(sys.argv[1]))["results"]}
+n = int(sys.argv[2])
+for name, t in r.items():
+    print(f"{name:24s} {n / t / 1e6:8.1f} MB/s")
+print(f"strip-nd hash / sha256sum throughput: {r['sha256sum of the NAR'] / r['strip-nd hash']:.2f}x")
+print(f"strip-nd hash / nix hash path throughput: {r['nix hash path'] / r['strip-nd hash']:.2f}x")
+PY
