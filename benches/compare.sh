@@ -46,42 +46,59 @@ files=$(find "$template" -type f | wc -l)
 bytes=$(du -sb "$template" | cut -f1)
 echo "tree: $files files, $bytes bytes; $cores cores; $runs runs each" >&2
 
+# Each timed run gets its own copy of the tree, made beforehand and synced, so
+# no tool pays for another's deletions or for writeback of a fresh copy.
 run=$work/run
-prepare="rm -rf '$run' && cp -a '$template' '$run'"
-hyperfine --runs "$runs" --prepare "$prepare" --export-json "$work/whole.json" \
-    -n strip-nd "'$bin' -q -j$cores --epoch $epoch '$run'" \
-    -n strip-nd-no-self-check "'$bin' -q -j$cores --epoch $epoch --no-self-check '$run'" \
-    -n add-det "SOURCE_DATE_EPOCH=$epoch add-det -j$cores '$run'" \
-    -n strip-nondeterminism "find '$run' -type f -print0 | xargs -0 -P$cores -n 200 strip-nondeterminism -T $epoch --clamp-timestamp"
+copies=$work/copies
+trash=$work/trash
+fresh_copies() { # n
+    rm -rf "$copies" "$trash" "$run"
+    mkdir -p "$copies" "$trash"
+    for i in $(seq 1 "$1"); do cp -a "$template" "$copies/$i"; done
+    sync
+    sleep 30 # ext4 treats recently freed inodes specially for a while
+}
+prepare="mv '$run' '$trash'/\$(date +%s%N) 2>/dev/null || true; mv \"\$(ls -d '$copies'/* | head -n 1)\" '$run'"
 
-python3 - "$work/whole.json" <<'PY'
+declare -A cmds=(
+    [strip-nd]="'$bin' -q -j$cores --epoch $epoch '$run'"
+    [strip-nd-no-self-check]="'$bin' -q -j$cores --epoch $epoch --no-self-check '$run'"
+    [add-det]="SOURCE_DATE_EPOCH=$epoch add-det -j$cores '$run' >/dev/null 2>&1"
+    [strip-nondeterminism]="find '$run' -type f -print0 | xargs -0 -P$cores -n 200 strip-nondeterminism -T $epoch --clamp-timestamp"
+)
+for name in strip-nd strip-nd-no-self-check add-det strip-nondeterminism; do
+    fresh_copies "$runs"
+    hyperfine --runs "$runs" --prepare "$prepare" --export-json "$work/$name.json" \
+        -n "$name" "${cmds[$name]}"
+done
+
+python3 - "$work" <<'PY'
 import json, sys
-r = {x["command"]: x["mean"] for x in json.load(open(sys.argv[1]))["results"]}
-base = r["strip-nd"]
-for name, t in r.items():
-    print(f"{name:28s} {t:8.3f} s   {t / base:6.2f}x strip-nd")
+r = {}
+for name in ["strip-nd", "strip-nd-no-self-check", "add-det", "strip-nondeterminism"]:
+    res = json.load(open(f"{sys.argv[1]}/{name}.json"))["results"][0]
+    r[name] = (res["mean"], res["stddev"] or 0.0)
+base = r["strip-nd"][0]
+for name, (t, sd) in r.items():
+    print(f"{name:24s} {t:8.3f} s ± {sd:.3f}   {t / base:6.2f}x the time of strip-nd")
 PY
 
-# What each tool left: the NAR hash, and how many .gz files still record a name.
-for tool in strip-nd add-det strip-nondeterminism; do
-    eval "$prepare"
-    case $tool in
-        strip-nd) "$bin" -q -j"$cores" --epoch $epoch "$run" ;;
-        add-det) SOURCE_DATE_EPOCH=$epoch add-det -j"$cores" "$run" >/dev/null 2>&1 || true ;;
-        strip-nondeterminism) find "$run" -type f -print0 | xargs -0 -P"$cores" -n 200 strip-nondeterminism -T $epoch --clamp-timestamp >/dev/null 2>&1 || true ;;
-    esac
-    named=$("$bin" --check --no-mtimes --json "$run" 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["changes"]))')
-    echo "$tool: $named files strip-nd would still rewrite; NAR $("$bin" hash "$run")"
+# What each tool left: how many files strip-nd would still rewrite, and the NAR hash.
+for name in strip-nd add-det strip-nondeterminism; do
+    rm -rf "$run" && cp -a "$template" "$run"
+    bash -c "${cmds[$name]}" || true
+    left=$("$bin" --check --no-mtimes --json "$run" 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["changes"]))' || true)
+    echo "$name: strip-nd would still rewrite $left files; NAR $("$bin" hash "$run")"
 done
 
 # Peak memory of a whole run, on the tree and on a tree four times as large.
-eval "$prepare"
+rm -rf "$run" && cp -a "$template" "$run"
 rss1=$(/usr/bin/time -f %M "$bin" -q -j"$cores" --epoch $epoch "$run" 2>&1 >/dev/null | tail -n 1)
 big=$work/big
 rm -rf "$big" && mkdir -p "$big"
 for k in 1 2 3 4; do cp -a "$template" "$big/copy$k"; done
 rss4=$(/usr/bin/time -f %M "$bin" -q -j"$cores" --epoch $epoch "$big" 2>&1 >/dev/null | tail -n 1)
-rm -rf "$big"
+rm -rf "$big" "$copies" "$trash" "$run"
 echo "peak RSS: ${rss1} KiB on the tree, ${rss4} KiB on 4x the tree"
 
 # NAR hashing: strip-nd hash vs sha256sum over the same NAR bytes, and vs nix.
