@@ -46,19 +46,22 @@ files=$(find "$template" -type f | wc -l)
 bytes=$(du -sb "$template" | cut -f1)
 echo "tree: $files files, $bytes bytes; $cores cores; $runs runs each" >&2
 
-# Each timed run gets its own copy of the tree, made beforehand and synced, so
-# no tool pays for another's deletions or for writeback of a fresh copy.
+# Each timed run gets its own copy of the tree, all made up front and synced,
+# and nothing is deleted until the end: deleting tens of thousands of files
+# makes ext4's inode allocator slow for minutes afterwards (recently_deleted),
+# which would charge one tool for another's cleanup.
 run=$work/run
 copies=$work/copies
 trash=$work/trash
-fresh_copies() { # n
-    rm -rf "$copies" "$trash" "$run"
-    mkdir -p "$copies" "$trash"
-    for i in $(seq 1 "$1"); do cp -a "$template" "$copies/$i"; done
-    sync
-    sleep 30 # ext4 treats recently freed inodes specially for a while
-}
-prepare="mv '$run' '$trash'/\$(date +%s%N) 2>/dev/null || true; mv \"\$(ls -d '$copies'/* | head -n 1)\" '$run'"
+names=(strip-nd strip-nd-no-self-check add-det strip-nondeterminism)
+rm -rf "$copies" "$trash" "$run"
+mkdir -p "$trash"
+for name in "${names[@]}"; do
+    mkdir -p "$copies/$name"
+    for i in $(seq 1 "$runs"); do cp -a "$template" "$copies/$name/$i"; done
+done
+sync
+sleep 120
 
 declare -A cmds=(
     [strip-nd]="'$bin' -q -j$cores --epoch $epoch '$run'"
@@ -66,11 +69,12 @@ declare -A cmds=(
     [add-det]="SOURCE_DATE_EPOCH=$epoch add-det -j$cores '$run' >/dev/null 2>&1"
     [strip-nondeterminism]="find '$run' -type f -print0 | xargs -0 -P$cores -n 200 strip-nondeterminism -T $epoch --clamp-timestamp"
 )
-for name in strip-nd strip-nd-no-self-check add-det strip-nondeterminism; do
-    fresh_copies "$runs"
+for name in "${names[@]}"; do
+    prepare="mv '$run' '$trash'/\$(date +%s%N) 2>/dev/null || true; mv \"\$(ls -d '$copies/$name'/* | head -n 1)\" '$run'"
     hyperfine --runs "$runs" --prepare "$prepare" --export-json "$work/$name.json" \
         -n "$name" "${cmds[$name]}"
 done
+mv "$run" "$trash/last"
 
 python3 - "$work" <<'PY'
 import json, sys
