@@ -7,6 +7,9 @@
 //! behaviour; it is written down here:
 //!
 //! 1. `gzip` — magic `1f 8b`.
+//! 1. `mo` — magic `0x950412de`, either byte order (gettext catalogs).
+//! 1. `png` — signature `89 50 4e 47 0d 0a 1a 0a`.
+//! 1. `uimage` — magic `27 05 19 56` (U-Boot legacy images).
 //!
 //! Binary formats with a magic number at offset 0 come first, formats whose magic
 //! may follow a prefix (self-extracting zips) before the formats of those prefixes
@@ -18,7 +21,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crate::config::Context;
 use crate::error::FormatError;
 
+pub mod dates;
 pub mod gzip;
+pub mod mo;
+pub mod png;
+pub mod uimage;
 
 /// How many leading bytes dispatch reads to pick a handler.
 pub const SNIFF_LEN: usize = 4096;
@@ -74,7 +81,7 @@ impl fmt::Debug for dyn Handler {
 }
 
 /// Every handler, in dispatch order.
-pub static HANDLERS: &[&dyn Handler] = &[&gzip::Gzip];
+pub static HANDLERS: &[&dyn Handler] = &[&gzip::Gzip, &mo::Mo, &png::Png, &uimage::UImage];
 
 /// Looks a handler up by name.
 pub fn by_name(name: &str) -> Option<(usize, &'static dyn Handler)> {
