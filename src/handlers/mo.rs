@@ -15,8 +15,10 @@
 //! length changes (`2026-3-4 5:06+0100` becomes `1980-01-01 00:00+0000`), the
 //! header string is spliced and the catalog rebuilt around it: every offset
 //! behind it (the table offsets in the file header and each string
-//! descriptor) moves by the difference, which is rounded up to a multiple of
-//! four with NUL padding after the string so the tables stay aligned. The hash
+//! descriptor) moves by the difference. When a table lies behind the string
+//! (not so in files from msgfmt or Babel, which put the tables first), the
+//! difference is rounded up to a multiple of four with NUL padding after the
+//! string, so the tables stay aligned. The hash
 //! table is **kept as it is**: it maps msgids to entry numbers, and neither
 //! the msgids nor the numbering change. A length change in a catalog with
 //! system-dependent strings (minor revision 1 with sysdep segments) is refused
@@ -308,11 +310,16 @@ fn splice(
             return Err(FormatError::malformed("the header string overlaps a table"));
         }
     }
-    // New region: the string, its NUL, and padding to keep the shift a multiple of 4.
+    // New region: the string, its NUL and, only when a table lies behind it,
+    // padding that keeps the shift a multiple of 4 so the tables stay aligned.
+    // Strings need no alignment: without tables behind (msgfmt's and Babel's
+    // layout), the output depends on the new string only, so builds converge.
     let mut region = new.to_vec();
     region.push(0);
-    while (region.len() as i64 - old.len() as i64).rem_euclid(4) != 0 {
-        region.push(0);
+    if tables.iter().flatten().any(|t| t.start >= old.end) {
+        while (region.len() as i64 - old.len() as i64).rem_euclid(4) != 0 {
+            region.push(0);
+        }
     }
     let delta = region.len() as i64 - old.len() as i64;
     let shift = |x: u32| -> Result<u32, FormatError> {

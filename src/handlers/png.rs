@@ -3,10 +3,12 @@
 //!
 //! Normalized:
 //!
-//! * `tIME` (last modification, UTC) is **clamped** to the epoch and kept,
-//!   rather than removed: that follows the project's rule (later becomes the
-//!   epoch, earlier stays), keeps the chunk list and the file size unchanged,
-//!   and keeps a file that never had a build date as it is. A `tIME` with an
+//! * `tIME` (last modification, UTC) later than the epoch is **removed**
+//!   rather than set to the epoch: the chunk is optional and says nothing
+//!   about the image, and `pngcheck` rejects a `tIME` year before 1995, which
+//!   the default epoch (1980, nixpkgs' `SOURCE_DATE_EPOCH` fallback) is, so
+//!   setting it would turn a valid file into one that fails its checker. A
+//!   `tIME` at or before the epoch stays (nothing to clamp), and one with an
 //!   impossible date (month 13...) is left as it is.
 //! * Text chunks whose keyword is `Creation Time` or starts with `date:`
 //!   (ImageMagick's `date:create`, `date:modify`, `date:timestamp`), in
@@ -32,7 +34,7 @@ use flate2::write::ZlibEncoder;
 
 use crate::config::Context;
 use crate::error::FormatError;
-use crate::handlers::dates::{Civil, Date, days_from_civil, epoch_secs, is_later, parse_any};
+use crate::handlers::dates::{Date, days_from_civil, is_later, parse_any};
 use crate::handlers::{Handler, Outcome};
 
 /// The PNG handler.
@@ -107,8 +109,9 @@ fn is_date_keyword(k: &[u8]) -> bool {
     k == b"Creation Time" || k.starts_with(b"date:")
 }
 
-/// The clamped `tIME` data, or `None` when it stays.
-fn clamp_time(d: &[u8], epoch: u64) -> Option<([u8; 7], String)> {
+/// The note for a `tIME` that is later than the epoch (to be removed), or
+/// `None` when it stays.
+fn late_time(d: &[u8], epoch: u64) -> Option<String> {
     let &[y0, y1, month, day, hour, min, sec] = d else {
         return None;
     };
@@ -122,25 +125,8 @@ fn clamp_time(d: &[u8], epoch: u64) -> Option<([u8; 7], String)> {
         + i64::from(hour) * 3600
         + i64::from(min) * 60
         + i64::from(sec);
-    if !is_later(secs, epoch) {
-        return None;
-    }
-    let c = Civil::from_unix(epoch_secs(epoch));
-    let y = u16::try_from(c.year).ok()?.to_be_bytes();
-    let new = [
-        y[0],
-        y[1],
-        c.month as u8,
-        c.day as u8,
-        c.hour as u8,
-        c.min as u8,
-        c.sec as u8,
-    ];
-    let note = format!(
-        "tIME {year:04}-{month:02}-{day:02} {hour:02}:{min:02}:{sec:02} -> {:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        c.year, c.month, c.day, c.hour, c.min, c.sec
-    );
-    Some((new, note))
+    is_later(secs, epoch)
+        .then(|| format!("tIME {year:04}-{month:02}-{day:02} {hour:02}:{min:02}:{sec:02} removed"))
 }
 
 /// The clamped text, or `None` when it stays.
@@ -258,7 +244,7 @@ impl Handler for Png {
     }
 
     fn describe(&self) -> &'static str {
-        "PNG (ISO/IEC 15948), signature 89 'PNG' 0d 0a 1a 0a: clamps tIME and date text chunks (tEXt/zTXt/iTXt), recomputes CRCs; pixels untouched"
+        "PNG (ISO/IEC 15948), signature 89 'PNG' 0d 0a 1a 0a: removes a late tIME, clamps date text chunks (tEXt/zTXt/iTXt), recomputes CRCs; pixels untouched"
     }
 
     fn sniff(&self, head: &[u8], _ctx: &Context) -> bool {
@@ -271,12 +257,15 @@ impl Handler for Png {
         }
         let (chunks, end) = parse(input)?;
         let mut changes = Vec::new();
-        let mut edits: Vec<(usize, Vec<u8>)> = Vec::new();
+        // (chunk index, new data or None to remove the chunk)
+        let mut edits: Vec<(usize, Option<Vec<u8>>)> = Vec::new();
         for (i, c) in chunks.iter().enumerate() {
             let d = &input[c.data.clone()];
             let new = match &c.kind {
-                b"tIME" => clamp_time(d, ctx.epoch()).map(|(t, n)| (t.to_vec(), n)),
-                k @ (b"tEXt" | b"zTXt" | b"iTXt") => text_chunk(k, d, ctx.epoch())?,
+                b"tIME" => late_time(d, ctx.epoch()).map(|n| (None, n)),
+                k @ (b"tEXt" | b"zTXt" | b"iTXt") => {
+                    text_chunk(k, d, ctx.epoch())?.map(|(data, n)| (Some(data), n))
+                }
                 _ => None,
             };
             if let Some((data, note)) = new {
@@ -292,6 +281,10 @@ impl Handler for Png {
         for (i, data) in edits {
             let c = &chunks[i];
             out.extend_from_slice(&input[pos..c.start]);
+            pos = c.data.end + 4;
+            let Some(data) = data else {
+                continue;
+            };
             let len = u32::try_from(data.len())
                 .map_err(|_| FormatError::TooLarge("a rewritten chunk exceeds 4 GiB".into()))?;
             out.extend_from_slice(&len.to_be_bytes());
@@ -300,7 +293,6 @@ impl Handler for Png {
             out.extend_from_slice(&data);
             let crc = crc32fast::hash(&out[typed..]);
             out.extend_from_slice(&crc.to_be_bytes());
-            pos = c.data.end + 4;
         }
         out.extend_from_slice(&input[pos..]);
         debug_assert!(end <= input.len());
@@ -368,7 +360,6 @@ mod tests {
         let (out, changes) = rewritten(&a);
         assert_eq!(changes.len(), 4, "{changes:?}");
         let want = png(&[
-            chunk(b"tIME", &[0x07, 0xbc, 1, 1, 0, 0, 0]),
             chunk(b"tEXt", b"date:create\x001980-01-01T00:00:00+00:00"),
             chunk(
                 b"zTXt",
@@ -394,6 +385,7 @@ mod tests {
         a.extend_from_slice(b"trailing bytes");
         let (out, _) = rewritten(&a);
         assert!(out.ends_with(b"IEND\xae\x42\x60\x82trailing bytes"));
+        assert_eq!(out.len(), a.len() - 19, "tIME removed");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod cli;
 mod corpus;
+mod dates;
 mod nar;
 mod props;
 mod util;

@@ -1,0 +1,276 @@
+//! Corpus tests of the embedded-date handlers (`mo`, `png`, `uimage`,
+//! `javadoc`, `properties`, `perllocal`) with their real consumers: every pair
+//! converges to the blessed bytes, each output passes the consumer and gives
+//! it the same content as the input, normalizing twice changes nothing
+//! (checked inside [`converge`]), and malformed files are left untouched.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::corpus::{Pair, converge};
+use crate::util::{corpus, need, run, stderr, tool};
+
+/// Converges a corpus folder and checks that most pairs differed before, so
+/// the corpus really exercises the handler.
+fn converge_differing(format: &str, min: usize) -> Vec<(Pair, Vec<u8>)> {
+    let done = converge(format);
+    let differing = done
+        .iter()
+        .filter(|(p, _)| fs::read(&p.one).unwrap() != fs::read(&p.two).unwrap())
+        .count();
+    assert!(
+        differing >= min,
+        "{format}: only {differing} pairs differ before normalization"
+    );
+    done
+}
+
+/// Writes each output of `format` to a temp dir as `<case>.<ext>`.
+fn outputs(format: &str, ext: &str) -> (tempfile::TempDir, Vec<(Pair, PathBuf)>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let list = converge(format)
+        .into_iter()
+        .map(|(p, out)| {
+            let path = tmp.path().join(format!("{}.{ext}", p.case));
+            fs::write(&path, out).unwrap();
+            (p, path)
+        })
+        .collect();
+    (tmp, list)
+}
+
+/// Copies `corpus/<format>/malformed` to a temp dir, runs the binary on it,
+/// and checks each file is untouched and warned about by `handler`.
+fn malformed_left_untouched(format: &str, handler: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut originals = Vec::new();
+    for e in fs::read_dir(corpus(format).join("malformed")).unwrap() {
+        let e = e.unwrap();
+        let dst = tmp.path().join(e.file_name());
+        fs::copy(e.path(), &dst).unwrap();
+        originals.push((dst, fs::read(e.path()).unwrap()));
+    }
+    assert!(originals.len() >= 2, "{format}: too few malformed examples");
+    let out = run([tmp.path().as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    for (path, bytes) in &originals {
+        assert_eq!(
+            &fs::read(path).unwrap(),
+            bytes,
+            "{} was modified",
+            path.display()
+        );
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(
+            err.lines()
+                .any(|l| l.contains(name) && l.contains(handler) && l.contains("warning")),
+            "no warning naming {name} and {handler}:\n{err}"
+        );
+    }
+}
+
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap()
+}
+
+// ---------------------------------------------------------------- gettext .mo
+
+#[test]
+fn mo_pairs_converge_to_the_expected_bytes() {
+    let done = converge_differing("mo", 6);
+    let short = done.iter().find(|(p, _)| p.case == "short-date").unwrap();
+    assert_ne!(
+        short.1.len(),
+        fs::read(&short.0.one).unwrap().len(),
+        "the short-date case must exercise the rebuild"
+    );
+}
+
+/// msgunfmt's listing with the date lines set aside.
+fn msgunfmt(path: &Path) -> (String, Vec<String>) {
+    let listing = text(tool("msgunfmt", [path.as_os_str()]));
+    let (dates, rest): (Vec<&str>, Vec<&str>) = listing
+        .lines()
+        .partition(|l| l.contains("POT-Creation-Date:") || l.contains("PO-Revision-Date:"));
+    (
+        rest.join("\n"),
+        dates.into_iter().map(String::from).collect(),
+    )
+}
+
+#[test]
+#[ignore = "needs msgunfmt"]
+fn mo_outputs_pass_msgunfmt_with_the_same_translations() {
+    need("msgunfmt", "gettext");
+    let (_tmp, outs) = outputs("mo", "mo");
+    for (p, out) in outs {
+        let (want, old_dates) = msgunfmt(&p.one);
+        let (got, new_dates) = msgunfmt(&out);
+        assert_eq!(got, want, "{}: translations changed", p.case);
+        assert_eq!(old_dates.len(), new_dates.len(), "{}", p.case);
+        assert!(!new_dates.is_empty(), "{}: no date in the header", p.case);
+        for d in &new_dates {
+            assert!(d.contains(": 1980-01-01 00:00"), "{}: {d}", p.case);
+        }
+    }
+}
+
+/// Every translation and header field Python's `gettext.GNUTranslations`
+/// reads, as JSON, with the two date fields left out.
+const PY_GETTEXT: &str = r#"
+import gettext, json, sys
+with open(sys.argv[1], "rb") as f:
+    t = gettext.GNUTranslations(f)
+cat = {repr(k): v for k, v in t._catalog.items() if k != ""}
+info = {k: v for k, v in t.info().items() if k not in ("pot-creation-date", "po-revision-date")}
+print(json.dumps([sorted(cat.items()), sorted(info.items()), t.gettext("Goodbye")]))
+"#;
+
+#[test]
+#[ignore = "needs python3"]
+fn mo_outputs_load_in_python_gettext_with_the_same_translations() {
+    need("python3", "python3");
+    let (_tmp, outs) = outputs("mo", "mo");
+    let load = |p: &Path| {
+        text(tool(
+            "python3",
+            [OsStr::new("-c"), OsStr::new(PY_GETTEXT), p.as_os_str()],
+        ))
+    };
+    for (p, out) in outs {
+        let got = load(&out);
+        assert_eq!(got, load(&p.one), "{}", p.case);
+        assert!(got.contains("Au revoir"), "{}: {got}", p.case);
+    }
+}
+
+#[test]
+fn mo_malformed_files_are_left_untouched() {
+    malformed_left_untouched("mo", "mo");
+}
+
+// ------------------------------------------------------------------------ PNG
+
+/// The file up to the end of `IEND`, and what follows it.
+fn split_at_iend(png: &[u8]) -> (&[u8], &[u8]) {
+    let mut at = 8;
+    loop {
+        let len = u32::from_be_bytes(png[at..at + 4].try_into().unwrap()) as usize;
+        let kind = &png[at + 4..at + 8];
+        at += 12 + len;
+        if kind == b"IEND" {
+            return png.split_at(at);
+        }
+    }
+}
+
+#[test]
+fn png_pairs_converge_to_the_expected_bytes() {
+    converge_differing("png", 4);
+}
+
+#[test]
+#[ignore = "needs pngcheck"]
+fn png_outputs_pass_pngcheck_and_keep_trailing_data() {
+    need("pngcheck", "pngcheck");
+    let (tmp, outs) = outputs("png", "png");
+    for (p, out) in outs {
+        let bytes = fs::read(&out).unwrap();
+        let (png, tail) = split_at_iend(&bytes);
+        let input = fs::read(&p.one).unwrap();
+        assert_eq!(tail, split_at_iend(&input).1, "{}: data after IEND", p.case);
+        let checked = tmp.path().join(format!("{}-checked.png", p.case));
+        fs::write(&checked, png).unwrap();
+        let listing = text(tool("pngcheck", [OsStr::new("-vt"), checked.as_os_str()]));
+        assert!(
+            listing.contains("No errors detected"),
+            "{}: {listing}",
+            p.case
+        );
+        assert!(
+            !listing.contains("2026") && !listing.contains("2027"),
+            "{}: {listing}",
+            p.case
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs ImageMagick's convert"]
+fn png_outputs_decode_to_the_same_pixels() {
+    need("convert", "imagemagick");
+    let (_tmp, outs) = outputs("png", "png");
+    let pixels = |p: &Path| {
+        let src = format!("png:{}", p.display());
+        tool("convert", [src.as_str(), "-depth", "16", "rgba:-"])
+    };
+    for (p, out) in outs {
+        let got = pixels(&out);
+        assert!(!got.is_empty(), "{}", p.case);
+        assert!(got == pixels(&p.one), "{}: pixels changed", p.case);
+    }
+}
+
+#[test]
+fn png_malformed_files_are_left_untouched() {
+    malformed_left_untouched("png", "png");
+}
+
+// --------------------------------------------------------------------- uImage
+
+#[test]
+fn uimage_pairs_converge_to_the_expected_bytes() {
+    converge_differing("uimage", 4);
+}
+
+#[test]
+#[ignore = "needs dumpimage"]
+fn uimage_outputs_pass_dumpimage_with_the_same_data() {
+    need("dumpimage", "u-boot-tools");
+    let (tmp, outs) = outputs("uimage", "uimg");
+    for (p, out) in outs {
+        let listing = text(tool("dumpimage", [OsStr::new("-l"), out.as_os_str()]));
+        assert!(
+            listing.contains("Created:      Tue Jan  1 00:00:00 1980"),
+            "{}: {listing}",
+            p.case
+        );
+        let before = text(tool("dumpimage", [OsStr::new("-l"), p.one.as_os_str()]));
+        let strip = |s: &str| {
+            s.lines()
+                .filter(|l| !l.starts_with("Created:"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(strip(&listing), strip(&before), "{}", p.case);
+        assert!(listing.contains("Image Name:"), "{}: {listing}", p.case);
+        // Extracting the first payload checks the image the way U-Boot does.
+        let kind = match p.case.as_str() {
+            "script" => "script",
+            "multi" => "multi",
+            _ => "kernel",
+        };
+        let extract = |image: &Path, to: &str| {
+            let data = tmp.path().join(format!("{}.{to}", p.case));
+            let status = Command::new("dumpimage")
+                .args(["-T", kind, "-p", "0", "-o"])
+                .arg(&data)
+                .arg(image)
+                .status()
+                .unwrap();
+            assert!(status.success(), "{}: dumpimage -p 0 failed", p.case);
+            fs::read(data).unwrap()
+        };
+        let payload = extract(&out, "after");
+        assert!(!payload.is_empty(), "{}", p.case);
+        assert!(payload == extract(&p.one, "before"), "{}: payload changed", p.case);
+    }
+}
+
+#[test]
+fn uimage_malformed_files_are_left_untouched() {
+    malformed_left_untouched("uimage", "uimage");
+}
