@@ -494,15 +494,58 @@ mod tests {
             assert_eq!(entries[1], ("one".into(), "un".into()));
             assert_eq!(entries[2], ("two".into(), "deux".into()));
             assert_eq!(
-                (bytes.len() - mo.len()) % 4,
-                0,
-                "shift kept a multiple of 4"
+                bytes.len(),
+                mo.len() + 3,
+                "2026-3-4 5:06 -> 1980-01-01 00:00"
             );
             let (a, b) = (parse(&mo).unwrap(), parse(&bytes).unwrap());
             let (ha, hb) = (a.hash_tab.unwrap(), b.hash_tab.unwrap());
             assert_eq!(mo[ha], bytes[hb], "hash table copied");
             assert_eq!(run(&bytes).unwrap(), Outcome::Unchanged);
         }
+    }
+
+    /// A catalog with its strings before its tables, as no common writer
+    /// makes it but the format allows.
+    fn build_tables_last(entries: &[(&str, &str)]) -> Vec<u8> {
+        let n = entries.len() as u32;
+        let mut strings = Vec::new();
+        let mut descs = [Vec::new(), Vec::new()];
+        for (k, desc) in descs.iter_mut().enumerate() {
+            for e in entries {
+                let s = if k == 0 { e.0 } else { e.1 };
+                desc.extend((s.len() as u32).to_le_bytes());
+                desc.extend((28 + strings.len() as u32).to_le_bytes());
+                strings.extend_from_slice(s.as_bytes());
+                strings.push(0);
+            }
+        }
+        while strings.len() % 4 != 0 {
+            strings.push(0);
+        }
+        let o = 28 + strings.len() as u32;
+        let mut out = Vec::new();
+        for v in [MAGIC, 0, n, o, o + 8 * n, 0, o + 16 * n] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend(strings);
+        out.extend(descs.concat());
+        out
+    }
+
+    #[test]
+    fn tables_behind_the_header_stay_aligned() {
+        let mo = build_tables_last(&[("", "PO-Revision-Date: 2026-3-4 5:06+0100\n"), ("a", "b")]);
+        let Outcome::Rewritten { bytes, .. } = run(&mo).unwrap() else {
+            panic!("expected a rewrite")
+        };
+        let cat = parse(&bytes).unwrap();
+        assert_eq!(cat.orig_tab % 4, 0);
+        assert_eq!(cat.trans_tab % 4, 0);
+        let entries = read(&bytes);
+        assert_eq!(entries[0].1, "PO-Revision-Date: 1980-01-01 00:00+0000\n");
+        assert_eq!(entries[1], ("a".into(), "b".into()));
+        assert_eq!(run(&bytes).unwrap(), Outcome::Unchanged);
     }
 
     #[test]

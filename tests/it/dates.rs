@@ -266,7 +266,11 @@ fn uimage_outputs_pass_dumpimage_with_the_same_data() {
         };
         let payload = extract(&out, "after");
         assert!(!payload.is_empty(), "{}", p.case);
-        assert!(payload == extract(&p.one, "before"), "{}: payload changed", p.case);
+        assert!(
+            payload == extract(&p.one, "before"),
+            "{}: payload changed",
+            p.case
+        );
     }
 }
 
