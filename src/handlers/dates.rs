@@ -23,6 +23,8 @@
 //! latest instant, and reads an unknown one as UTC. The error is at most about
 //! half a day, which only matters for dates within that distance of the epoch.
 
+use std::fmt::Write;
+
 const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -47,8 +49,9 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    // Always 1..=31 and 1..=12 by construction.
+    let day = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
+    let month = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -212,9 +215,9 @@ impl Date {
                 let mut out = format!("{:04}{sep}{:02}{sep}{:02}", c.year, c.month, c.day);
                 if let Some(t) = s.time_sep {
                     out.push(char::from(t));
-                    out.push_str(&format!("{:02}:{:02}", c.hour, c.min));
+                    let _ = write!(out, "{:02}:{:02}", c.hour, c.min);
                     if s.seconds {
-                        out.push_str(&format!(":{:02}", c.sec));
+                        let _ = write!(out, ":{:02}", c.sec);
                         if s.fraction > 0 {
                             out.push('.');
                             out.push_str(&"0".repeat(s.fraction));
@@ -265,20 +268,22 @@ impl Date {
                     out.push_str(c.day_name());
                     out.push_str(", ");
                 }
+                // Writing to a String cannot fail.
                 if *two_digit_day {
-                    out.push_str(&format!("{:02}", c.day));
+                    let _ = write!(out, "{:02}", c.day);
                 } else {
-                    out.push_str(&c.day.to_string());
+                    let _ = write!(out, "{}", c.day);
                 }
-                out.push_str(&format!(
+                let _ = write!(
+                    out,
                     " {} {:04} {:02}:{:02}",
                     c.month_name(),
                     c.year,
                     c.hour,
                     c.min
-                ));
+                );
                 if *seconds {
-                    out.push_str(&format!(":{:02}", c.sec));
+                    let _ = write!(out, ":{:02}", c.sec);
                 }
                 out.push(' ');
                 out.push_str(zone);
@@ -487,9 +492,7 @@ pub fn parse_iso(text: &str) -> Option<Date> {
             }
             shape.zone = IsoZone::Name(w.to_string());
         }
-        if shape.time_sep.is_none() {
-            return None;
-        }
+        shape.time_sep?;
     }
     if !c.done() {
         return None;
@@ -550,11 +553,11 @@ pub fn parse_java(text: &str) -> Option<Date> {
     {
         return None;
     }
-    let (year, _) = c.digits(4, 4)?;
+    let year = i64::from(c.num(4, 4)?);
     if !c.done() {
         return None;
     }
-    let secs = to_unix(year as i64, month, day, time, zone_offset(zone))?;
+    let secs = to_unix(year, month, day, time, zone_offset(zone))?;
     Some(Date {
         secs,
         shape: Shape::Java,
@@ -575,11 +578,11 @@ pub fn parse_perl(text: &str) -> Option<Date> {
     if !c.eat(b' ') {
         return None;
     }
-    let (year, _) = c.digits(4, 4)?;
+    let year = i64::from(c.num(4, 4)?);
     if !c.done() {
         return None;
     }
-    let secs = to_unix(year as i64, month, day, time, 0)?;
+    let secs = to_unix(year, month, day, time, 0)?;
     Some(Date {
         secs,
         shape: Shape::Perl,
@@ -591,10 +594,8 @@ pub fn parse_perl(text: &str) -> Option<Date> {
 pub fn parse_rfc2822(text: &str) -> Option<Date> {
     let mut c = Cursor::new(text);
     let weekday = c.peek().is_some_and(|b| b.is_ascii_alphabetic());
-    if weekday {
-        if !DAYS.contains(&c.word()) || !c.eat(b',') || !c.eat(b' ') {
-            return None;
-        }
+    if weekday && (!DAYS.contains(&c.word()) || !c.eat(b',') || !c.eat(b' ')) {
+        return None;
     }
     let (day, day_digits) = c.digits(1, 2)?;
     if !c.eat(b' ') {
@@ -604,7 +605,7 @@ pub fn parse_rfc2822(text: &str) -> Option<Date> {
     if !c.eat(b' ') {
         return None;
     }
-    let (year, _) = c.digits(4, 4)?;
+    let year = i64::from(c.num(4, 4)?);
     if !c.eat(b' ') {
         return None;
     }
@@ -635,7 +636,7 @@ pub fn parse_rfc2822(text: &str) -> Option<Date> {
     if !c.done() {
         return None;
     }
-    let secs = to_unix(year as i64, month, day as u32, (hour, min, sec), offset)?;
+    let secs = to_unix(year, month, day as u32, (hour, min, sec), offset)?;
     Some(Date {
         secs,
         shape: Shape::Rfc2822 {
@@ -678,7 +679,7 @@ mod tests {
             (c.year, c.month, c.day, c.hour, c.min, c.sec, c.day_name()),
             (2026, 3, 4, 5, 6, 7, "Wed")
         );
-        assert_eq!(Civil::from_unix(EPOCH as i64).day_name(), "Tue");
+        assert_eq!(Civil::from_unix(epoch_secs(EPOCH)).day_name(), "Tue");
     }
 
     #[test]

@@ -108,11 +108,11 @@ fn parse(input: &[u8]) -> Result<Catalog, FormatError> {
             "major revision {major} (only 0 and 1 are known)"
         )));
     }
-    let n = read_u32(input, 8, big_endian)?;
-    let o = read_u32(input, 12, big_endian)?;
-    let t = read_u32(input, 16, big_endian)?;
-    let s = read_u32(input, 20, big_endian)?;
-    let h = read_u32(input, 24, big_endian)?;
+    let count = read_u32(input, 8, big_endian)?;
+    let orig_at = read_u32(input, 12, big_endian)?;
+    let trans_at = read_u32(input, 16, big_endian)?;
+    let hash_size = read_u32(input, 20, big_endian)?;
+    let hash_at = read_u32(input, 24, big_endian)?;
     let (header_len, has_sysdep) = if minor >= 1 || major == 1 {
         let segments = read_u32(input, 28, big_endian)?;
         let strings = read_u32(input, 36, big_endian)?;
@@ -120,13 +120,13 @@ fn parse(input: &[u8]) -> Result<Catalog, FormatError> {
     } else {
         (28, false)
     };
-    let orig_tab = table(input, o, n, 8, "msgid table")?;
-    let trans_tab = table(input, t, n, 8, "translation table")?;
-    let hash_tab = if s == 0 {
+    let orig_tab = table(input, orig_at, count, 8, "msgid table")?;
+    let trans_tab = table(input, trans_at, count, 8, "translation table")?;
+    let hash_tab = if hash_size == 0 {
         None
     } else {
-        let at = table(input, h, s, 4, "hash table")?;
-        Some(at..at + s as usize * 4)
+        let at = table(input, hash_at, hash_size, 4, "hash table")?;
+        Some(at..at + hash_size as usize * 4)
     };
     let mut cat = Catalog {
         big_endian,
@@ -135,11 +135,11 @@ fn parse(input: &[u8]) -> Result<Catalog, FormatError> {
         orig_tab,
         trans_tab,
         hash_tab,
-        orig: Vec::with_capacity(n as usize),
-        trans: Vec::with_capacity(n as usize),
+        orig: Vec::with_capacity(count as usize),
+        trans: Vec::with_capacity(count as usize),
     };
     for (tab, list) in [(orig_tab, 0), (trans_tab, 1)] {
-        for i in 0..n as usize {
+        for i in 0..count as usize {
             let len = cat.u32_at(input, tab + 8 * i)?;
             let off = cat.u32_at(input, tab + 8 * i + 4)?;
             if u64::from(off) + u64::from(len) > input.len() as u64 {
@@ -317,15 +317,16 @@ fn splice(
     let mut region = new.to_vec();
     region.push(0);
     if tables.iter().flatten().any(|t| t.start >= old.end) {
-        while (region.len() as i64 - old.len() as i64).rem_euclid(4) != 0 {
+        while region.len() % 4 != old.len() % 4 {
             region.push(0);
         }
     }
-    let delta = region.len() as i64 - old.len() as i64;
+    // Offsets behind the string move to the same place relative to its end.
+    let new_end = old.start + region.len();
     let shift = |x: u32| -> Result<u32, FormatError> {
         let x = x as usize;
         if x >= old.end {
-            u32::try_from(x as i64 + delta)
+            u32::try_from(x - old.end + new_end)
                 .map_err(|_| FormatError::TooLarge("the rebuilt catalog exceeds 4 GiB".into()))
         } else if x > old.start {
             Err(FormatError::Unsupported(
@@ -347,17 +348,17 @@ fn splice(
         cat.put_u32(&mut out, 24, shift(h.start as u32)?);
     }
     for i in 0..n {
-        let (olen, ooff) = cat.orig[i];
-        cat.put_u32(&mut out, new_orig + 8 * i, olen);
-        cat.put_u32(&mut out, new_orig + 8 * i + 4, shift(ooff)?);
-        let (tlen, toff) = cat.trans[i];
-        let tlen = if toff as usize == off {
+        let (id_len, id_at) = cat.orig[i];
+        cat.put_u32(&mut out, new_orig + 8 * i, id_len);
+        cat.put_u32(&mut out, new_orig + 8 * i + 4, shift(id_at)?);
+        let (tr_len, tr_at) = cat.trans[i];
+        let tr_len = if tr_at as usize == off {
             new.len() as u32
         } else {
-            tlen
+            tr_len
         };
-        cat.put_u32(&mut out, new_trans + 8 * i, tlen);
-        cat.put_u32(&mut out, new_trans + 8 * i + 4, shift(toff)?);
+        cat.put_u32(&mut out, new_trans + 8 * i, tr_len);
+        cat.put_u32(&mut out, new_trans + 8 * i + 4, shift(tr_at)?);
     }
     Ok(out)
 }
@@ -370,30 +371,30 @@ mod tests {
     use crate::config::Config;
 
     /// A catalog laid out as msgfmt does: header, tables, hash table, strings.
-    pub(crate) fn build(entries: &[(&str, &str)], big_endian: bool, hash_size: u32) -> Vec<u8> {
-        let n = entries.len() as u32;
-        let w = |v: u32| {
+    fn build(entries: &[(&str, &str)], big_endian: bool, hash_size: u32) -> Vec<u8> {
+        let count = entries.len() as u32;
+        let word = |v: u32| {
             if big_endian {
                 v.to_be_bytes()
             } else {
                 v.to_le_bytes()
             }
         };
-        let o = 28;
-        let t = o + 8 * n;
-        let h = t + 8 * n;
-        let mut strings_at = h + 4 * hash_size;
+        let orig_at = 28;
+        let trans_at = orig_at + 8 * count;
+        let hash_at = trans_at + 8 * count;
+        let mut strings_at = hash_at + 4 * hash_size;
         let mut out = Vec::new();
-        for v in [MAGIC, 0, n, o, t, hash_size, h] {
-            out.extend(w(v));
+        for v in [MAGIC, 0, count, orig_at, trans_at, hash_size, hash_at] {
+            out.extend(word(v));
         }
         let mut data = Vec::new();
         let mut descs = [Vec::new(), Vec::new()];
         for (k, desc) in descs.iter_mut().enumerate() {
             for e in entries {
                 let s = if k == 0 { e.0 } else { e.1 };
-                desc.extend(w(s.len() as u32));
-                desc.extend(w(strings_at));
+                desc.extend(word(s.len() as u32));
+                desc.extend(word(strings_at));
                 data.extend_from_slice(s.as_bytes());
                 data.push(0);
                 strings_at += s.len() as u32 + 1;
@@ -401,7 +402,7 @@ mod tests {
         }
         out.extend(descs.concat());
         for i in 0..hash_size {
-            out.extend(w(if i < n { i + 1 } else { 0 }));
+            out.extend(word(if i < count { i + 1 } else { 0 }));
         }
         out.extend(data);
         out

@@ -11,9 +11,9 @@
 //!   `tIME` at or before the epoch stays (nothing to clamp), and one with an
 //!   impossible date (month 13...) is left as it is.
 //! * Text chunks whose keyword is `Creation Time` or starts with `date:`
-//!   (ImageMagick's `date:create`, `date:modify`, `date:timestamp`), in
+//!   (`ImageMagick`'s `date:create`, `date:modify`, `date:timestamp`), in
 //!   `tEXt`, `zTXt` and `iTXt`: a date later than the epoch becomes the epoch
-//!   written the same way (ISO 8601 as ImageMagick writes it, RFC 1123 as the
+//!   written the same way (ISO 8601 as `ImageMagick` writes it, RFC 1123 as the
 //!   PNG spec suggests for `Creation Time`, see [`super::dates`]). Compressed
 //!   text (`zTXt`, compressed `iTXt`) is inflated, edited and deflated again
 //!   with zlib at the default level, so equal text gives equal bytes.
@@ -161,14 +161,14 @@ fn deflate(data: &[u8]) -> Vec<u8> {
 
 /// The new data of a text chunk, with its note, or `None` when it stays.
 fn text_chunk(
-    kind: &[u8; 4],
+    kind: [u8; 4],
     d: &[u8],
     epoch: u64,
 ) -> Result<Option<(Vec<u8>, String)>, FormatError> {
     let Some(nul) = d.iter().position(|&b| b == 0) else {
         return Err(FormatError::malformed(format!(
             "{} chunk without a keyword terminator",
-            show(*kind)
+            show(kind)
         )));
     };
     let keyword = &d[..nul];
@@ -178,7 +178,7 @@ fn text_chunk(
     let kw = String::from_utf8_lossy(keyword);
     let rest = &d[nul + 1..];
     // (prefix kept as is, text, compressed?)
-    let (prefix_len, compressed) = match kind {
+    let (prefix_len, compressed) = match &kind {
         b"tEXt" => (0, false),
         b"zTXt" => {
             if rest.first() != Some(&0) {
@@ -232,7 +232,7 @@ fn text_chunk(
     }
     let note = format!(
         "{} {kw}: {} -> {new}",
-        show(*kind),
+        show(kind),
         String::from_utf8_lossy(&text).trim()
     );
     Ok(Some((out, note)))
@@ -264,7 +264,7 @@ impl Handler for Png {
             let new = match &c.kind {
                 b"tIME" => late_time(d, ctx.epoch()).map(|n| (None, n)),
                 k @ (b"tEXt" | b"zTXt" | b"iTXt") => {
-                    text_chunk(k, d, ctx.epoch())?.map(|(data, n)| (Some(data), n))
+                    text_chunk(*k, d, ctx.epoch())?.map(|(data, n)| (Some(data), n))
                 }
                 _ => None,
             };
@@ -310,9 +310,9 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    fn chunk(kind: [u8; 4], data: &[u8]) -> Vec<u8> {
         let mut out = (data.len() as u32).to_be_bytes().to_vec();
-        out.extend_from_slice(kind);
+        out.extend_from_slice(&kind);
         out.extend_from_slice(data);
         let crc = crc32fast::hash(&out[4..]);
         out.extend_from_slice(&crc.to_be_bytes());
@@ -320,14 +320,14 @@ mod tests {
     }
 
     /// A 1x1 grey PNG with the given extra chunks before IDAT.
-    pub(crate) fn png(extra: &[Vec<u8>]) -> Vec<u8> {
+    fn png(extra: &[Vec<u8>]) -> Vec<u8> {
         let mut out = SIGNATURE.to_vec();
-        out.extend(chunk(b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0]));
+        out.extend(chunk(*b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0]));
         for e in extra {
             out.extend_from_slice(e);
         }
-        out.extend(chunk(b"IDAT", &deflate(&[0, 0x80])));
-        out.extend(chunk(b"IEND", &[]));
+        out.extend(chunk(*b"IDAT", &deflate(&[0, 0x80])));
+        out.extend(chunk(*b"IEND", &[]));
         out
     }
 
@@ -348,21 +348,21 @@ mod tests {
         let mut ztxt = b"date:modify\0\0".to_vec();
         ztxt.extend(deflate(b"2026-03-04T05:06:07+00:00"));
         let a = png(&[
-            chunk(b"tIME", &[0x07, 0xea, 3, 4, 5, 6, 7]),
-            chunk(b"tEXt", b"date:create\x002026-03-04T05:06:07+00:00"),
-            chunk(b"zTXt", &ztxt),
+            chunk(*b"tIME", &[0x07, 0xea, 3, 4, 5, 6, 7]),
+            chunk(*b"tEXt", b"date:create\x002026-03-04T05:06:07+00:00"),
+            chunk(*b"zTXt", &ztxt),
             chunk(
-                b"iTXt",
+                *b"iTXt",
                 b"Creation Time\0\0\0\0\0Wed, 04 Mar 2026 05:06:07 GMT",
             ),
-            chunk(b"tEXt", b"Comment\x002026-03-04T05:06:07+00:00"),
+            chunk(*b"tEXt", b"Comment\x002026-03-04T05:06:07+00:00"),
         ]);
         let (out, changes) = rewritten(&a);
         assert_eq!(changes.len(), 4, "{changes:?}");
         let want = png(&[
-            chunk(b"tEXt", b"date:create\x001980-01-01T00:00:00+00:00"),
+            chunk(*b"tEXt", b"date:create\x001980-01-01T00:00:00+00:00"),
             chunk(
-                b"zTXt",
+                *b"zTXt",
                 &[
                     b"date:modify\0\0".to_vec(),
                     deflate(b"1980-01-01T00:00:00+00:00"),
@@ -370,10 +370,10 @@ mod tests {
                 .concat(),
             ),
             chunk(
-                b"iTXt",
+                *b"iTXt",
                 b"Creation Time\0\0\0\0\0Tue, 01 Jan 1980 00:00:00 GMT",
             ),
-            chunk(b"tEXt", b"Comment\x002026-03-04T05:06:07+00:00"),
+            chunk(*b"tEXt", b"Comment\x002026-03-04T05:06:07+00:00"),
         ]);
         assert_eq!(out, want);
         assert_eq!(run(&out).unwrap(), Outcome::Unchanged);
@@ -381,7 +381,7 @@ mod tests {
 
     #[test]
     fn data_after_iend_is_kept() {
-        let mut a = png(&[chunk(b"tIME", &[0x07, 0xea, 3, 4, 5, 6, 7])]);
+        let mut a = png(&[chunk(*b"tIME", &[0x07, 0xea, 3, 4, 5, 6, 7])]);
         a.extend_from_slice(b"trailing bytes");
         let (out, _) = rewritten(&a);
         assert!(out.ends_with(b"IEND\xae\x42\x60\x82trailing bytes"));
@@ -391,16 +391,16 @@ mod tests {
     #[test]
     fn earlier_dates_and_other_keys_stay() {
         let a = png(&[
-            chunk(b"tIME", &[0x07, 0xb0, 3, 4, 5, 6, 7]),
-            chunk(b"tEXt", b"date:create\x001970-03-04T05:06:07+00:00"),
-            chunk(b"tEXt", b"Software\x00Wed, 04 Mar 2026 05:06:07 GMT"),
+            chunk(*b"tIME", &[0x07, 0xb0, 3, 4, 5, 6, 7]),
+            chunk(*b"tEXt", b"date:create\x001970-03-04T05:06:07+00:00"),
+            chunk(*b"tEXt", b"Software\x00Wed, 04 Mar 2026 05:06:07 GMT"),
         ]);
         assert_eq!(run(&a).unwrap(), Outcome::Unchanged);
     }
 
     #[test]
     fn bad_crc_truncation_and_missing_iend_are_malformed() {
-        let a = png(&[chunk(b"tIME", &[0x07, 0xea, 3, 4, 5, 6, 7])]);
+        let a = png(&[chunk(*b"tIME", &[0x07, 0xea, 3, 4, 5, 6, 7])]);
         let mut bad = a.clone();
         let at = a.len() - 20;
         bad[at] ^= 1;

@@ -62,24 +62,20 @@ fn opening_block(input: &[u8]) -> Block {
     let mut dates = Vec::new();
     for (start, end, _) in lines(input) {
         let line = &input[start..end];
-        match line.first() {
-            Some(b'#' | b'!') => {
-                if line[0] == b'#'
-                    && std::str::from_utf8(&line[1..])
-                        .ok()
-                        .and_then(parse_java)
-                        .is_some()
-                {
-                    dates.push(start + 1..end);
-                }
-            }
-            _ => {
-                let entry = line.contains(&b'=') || line.contains(&b':');
-                return Block {
-                    dates,
-                    then_entry_or_end: entry,
-                };
-            }
+        if !matches!(line.first(), Some(b'#' | b'!')) {
+            let entry = line.contains(&b'=') || line.contains(&b':');
+            return Block {
+                dates,
+                then_entry_or_end: entry,
+            };
+        }
+        if line[0] == b'#'
+            && std::str::from_utf8(&line[1..])
+                .ok()
+                .and_then(parse_java)
+                .is_some()
+        {
+            dates.push(start + 1..end);
         }
     }
     Block {

@@ -350,7 +350,7 @@ fn properties_pairs_converge_to_the_expected_bytes() {
 
 /// Loads a .properties file with `java.util.Properties.load` (UTF-8 reader)
 /// and prints its entries sorted, one per line.
-const LOAD_JAVA: &str = r#"
+const LOAD_JAVA: &str = r"
 import java.io.*;
 import java.nio.charset.StandardCharsets;
 import java.util.*;
@@ -366,7 +366,7 @@ public class Load {
         }
     }
 }
-"#;
+";
 
 #[test]
 #[ignore = "needs javac and java"]
