@@ -229,19 +229,27 @@ impl Handler for Mo {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));
         }
         let cat = parse(input)?;
-        // The header entries (normally one, entry 0, since msgids are sorted)
-        // and their edits, each string rewritten once even when shared.
+        // The header strings: the translations of empty msgids (normally one,
+        // entry 0, since msgids are sorted). Several entries may share one
+        // string; strings that overlap without being the same one would see
+        // each other's edits, so they are refused.
+        let mut headers: Vec<(usize, usize)> = cat
+            .orig
+            .iter()
+            .zip(&cat.trans)
+            .filter(|((id_len, _), _)| *id_len == 0)
+            .map(|(_, &(len, off))| (off as usize, len as usize))
+            .collect();
+        headers.sort_unstable();
+        headers.dedup();
+        if headers.windows(2).any(|w| w[1].0 <= w[0].0 + w[0].1) {
+            return Err(FormatError::Unsupported(
+                "several header entries with overlapping strings".into(),
+            ));
+        }
         let mut regions: Vec<(usize, usize, Vec<u8>)> = Vec::new();
         let mut changes = Vec::new();
-        for (i, &(olen, _)) in cat.orig.iter().enumerate() {
-            if olen != 0 {
-                continue;
-            }
-            let (len, off) = cat.trans[i];
-            let (len, off) = (len as usize, off as usize);
-            if regions.iter().any(|r| r.0 == off) {
-                continue;
-            }
+        for (off, len) in headers {
             let edits = header_edits(&input[off..off + len], ctx);
             if edits.is_empty() {
                 continue;
@@ -321,44 +329,45 @@ fn splice(
             region.push(0);
         }
     }
-    // Offsets behind the string move to the same place relative to its end.
+    // Offsets behind the string move to the same place relative to its end;
+    // a string overlapping it (other than itself) cannot be relocated.
     let new_end = old.start + region.len();
-    let shift = |x: u32| -> Result<u32, FormatError> {
-        let x = x as usize;
-        if x >= old.end {
-            u32::try_from(x - old.end + new_end)
+    let shift = |at: u32, len: u32| -> Result<u32, FormatError> {
+        let (at, len) = (at as usize, len as usize);
+        if at >= old.end {
+            u32::try_from(at - old.end + new_end)
                 .map_err(|_| FormatError::TooLarge("the rebuilt catalog exceeds 4 GiB".into()))
-        } else if x > old.start {
-            Err(FormatError::Unsupported(
-                "another string points into the header string".into(),
-            ))
+        } else if at + len <= old.start {
+            Ok(at as u32)
         } else {
-            Ok(x as u32)
+            Err(FormatError::Unsupported(
+                "another string overlaps the header string".into(),
+            ))
         }
     };
     let mut out = Vec::with_capacity(input.len() + region.len());
     out.extend_from_slice(&input[..old.start]);
     out.extend_from_slice(&region);
     out.extend_from_slice(&input[old.end..]);
-    let new_orig = shift(cat.orig_tab as u32)? as usize;
-    let new_trans = shift(cat.trans_tab as u32)? as usize;
+    let new_orig = shift(cat.orig_tab as u32, 0)? as usize;
+    let new_trans = shift(cat.trans_tab as u32, 0)? as usize;
     cat.put_u32(&mut out, 12, new_orig as u32);
     cat.put_u32(&mut out, 16, new_trans as u32);
     if let Some(h) = &cat.hash_tab {
-        cat.put_u32(&mut out, 24, shift(h.start as u32)?);
+        cat.put_u32(&mut out, 24, shift(h.start as u32, 0)?);
     }
     for i in 0..n {
         let (id_len, id_at) = cat.orig[i];
         cat.put_u32(&mut out, new_orig + 8 * i, id_len);
-        cat.put_u32(&mut out, new_orig + 8 * i + 4, shift(id_at)?);
+        cat.put_u32(&mut out, new_orig + 8 * i + 4, shift(id_at, id_len)?);
         let (tr_len, tr_at) = cat.trans[i];
-        let tr_len = if tr_at as usize == off {
-            new.len() as u32
+        let (tr_len, tr_at) = if (tr_at as usize, tr_len as usize) == (off, len) {
+            (new.len() as u32, tr_at)
         } else {
-            tr_len
+            (tr_len, shift(tr_at, tr_len)?)
         };
         cat.put_u32(&mut out, new_trans + 8 * i, tr_len);
-        cat.put_u32(&mut out, new_trans + 8 * i + 4, shift(tr_at)?);
+        cat.put_u32(&mut out, new_trans + 8 * i + 4, tr_at);
     }
     Ok(out)
 }
@@ -546,6 +555,26 @@ mod tests {
         let entries = read(&bytes);
         assert_eq!(entries[0].1, "PO-Revision-Date: 1980-01-01 00:00+0000\n");
         assert_eq!(entries[1], ("a".into(), "b".into()));
+        assert_eq!(run(&bytes).unwrap(), Outcome::Unchanged);
+    }
+
+    #[test]
+    fn overlapping_header_strings_are_refused() {
+        // Found by the fuzzer: two empty msgids whose translations overlap
+        // saw each other's edits, and the output was not a fixed point.
+        let mut mo = build(&[("", HEADER), ("", "x")], false, 0);
+        let cat = parse(&mo).unwrap();
+        let (_, first) = cat.trans[0];
+        let second = cat.trans_tab + 8 + 4;
+        mo[second..second + 4].copy_from_slice(&(first + 5).to_le_bytes());
+        mo[second - 4..second].copy_from_slice(&20u32.to_le_bytes());
+        assert!(matches!(run(&mo), Err(FormatError::Unsupported(_))));
+        // The same string shared by two entries is fine.
+        mo[second..second + 4].copy_from_slice(&first.to_le_bytes());
+        mo[second - 4..second].copy_from_slice(&(HEADER.len() as u32).to_le_bytes());
+        let Outcome::Rewritten { bytes, .. } = run(&mo).unwrap() else {
+            panic!("expected a rewrite")
+        };
         assert_eq!(run(&bytes).unwrap(), Outcome::Unchanged);
     }
 
