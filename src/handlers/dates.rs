@@ -160,8 +160,8 @@ enum IsoZone {
     Compact,
     /// `+HH`.
     Hour,
-    /// `UTC` or `GMT`, kept as written.
-    Name(String),
+    /// An abbreviation, written back as `UTC` (`GMT` stays `GMT`).
+    Name(&'static str),
 }
 
 /// The shape of an ISO-like date.
@@ -438,8 +438,9 @@ pub fn zone_offset(name: &str) -> i64 {
 
 /// An ISO 8601-like date: `YYYY-MM-DD`, optionally followed by `T` or a space
 /// and `HH:MM[:SS[.fff]]`, optionally followed (after an optional space) by a
-/// zone `Z`, `+HH:MM`, `+HHMM`, `+HH`, `UTC` or `GMT`. `:` may separate the
-/// date fields (EXIF). No zone means UTC. The whole text must match.
+/// zone `Z`, `+HH:MM`, `+HHMM`, `+HH` or an upper-case abbreviation (`UTC`,
+/// `GMT`, `CET`...). `:` may separate the date fields (EXIF). No zone means
+/// UTC. The whole text must match.
 pub fn parse_iso(text: &str) -> Option<Date> {
     let mut c = Cursor::new(text);
     let year = c.num(4, 4)?;
@@ -486,11 +487,15 @@ pub fn parse_iso(text: &str) -> Option<Date> {
             offset = off;
             shape.zone = style;
         } else {
+            // An abbreviation (`CET`, as some hand-edited catalogs have),
+            // read with the table of [`zone_offset`]; written back as `UTC`
+            // (or `GMT` when it was `GMT`).
             let w = c.word();
-            if !matches!(w, "UTC" | "GMT") {
+            if !(1..=5).contains(&w.len()) || !w.bytes().all(|b| b.is_ascii_uppercase()) {
                 return None;
             }
-            shape.zone = IsoZone::Name(w.to_string());
+            offset = zone_offset(w);
+            shape.zone = IsoZone::Name(if w == "GMT" { "GMT" } else { "UTC" });
         }
         shape.time_sep?;
     }
@@ -712,6 +717,9 @@ mod tests {
             clamp(parse_iso("2026-03-04T05:06:07Z")),
             "1980-01-01T00:00:00Z"
         );
+        let cet = parse_iso("2026-03-04 05:06 CET").unwrap();
+        assert_eq!(cet.secs, 1_772_600_760 - 3600);
+        assert_eq!(clamp(Some(cet)), "1980-01-01 00:00 UTC");
         for bad in [
             "YEAR-MO-DA HO:MI+ZONE",
             "2026-13-01",
