@@ -260,6 +260,13 @@ impl Handler for Mo {
         if regions.is_empty() {
             return Ok(Outcome::Unchanged);
         }
+        for (off, len, _) in &regions {
+            if shares_bytes(&cat, *off, *len) {
+                return Err(FormatError::Unsupported(
+                    "a message shares bytes with the header string".into(),
+                ));
+            }
+        }
         if regions.iter().all(|(_, len, new)| new.len() == *len) {
             let mut out = input.to_vec();
             for (off, len, new) in &regions {
@@ -280,6 +287,20 @@ impl Handler for Mo {
             changes,
         })
     }
+}
+
+/// Whether a string other than the header string at `off` (with `len`
+/// bytes) shares bytes with it, its NUL included; editing the header would
+/// then change a message. No catalog writer shares strings that way.
+fn shares_bytes(cat: &Catalog, off: usize, len: usize) -> bool {
+    let descriptors = cat.orig.iter().zip(&cat.trans).flat_map(|(id, tr)| {
+        // The header's own translation descriptors are not "other" strings.
+        let tr_is_header = id.0 == 0 && (tr.1 as usize, tr.0 as usize) == (off, len);
+        std::iter::once(*id).chain((!tr_is_header).then_some(*tr))
+    });
+    descriptors
+        .map(|(l, at)| (at as usize, l as usize))
+        .any(|(at, l)| at <= off + len && off <= at + l)
 }
 
 /// Replaces the string at `off..off + len` (and its NUL) by `new`, moving
@@ -576,6 +597,18 @@ mod tests {
             panic!("expected a rewrite")
         };
         assert_eq!(run(&bytes).unwrap(), Outcome::Unchanged);
+    }
+
+    #[test]
+    fn a_message_sharing_bytes_with_the_header_is_refused() {
+        let mut mo = build(&[("", HEADER), ("hello", "bonjour")], false, 0);
+        let cat = parse(&mo).unwrap();
+        let (_, header_at) = cat.trans[0];
+        // Point the translation of "hello" into the header's date.
+        let at = cat.trans_tab + 8;
+        mo[at..at + 4].copy_from_slice(&7u32.to_le_bytes());
+        mo[at + 4..at + 8].copy_from_slice(&(header_at + 50).to_le_bytes());
+        assert!(matches!(run(&mo), Err(FormatError::Unsupported(_))));
     }
 
     #[test]
