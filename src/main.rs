@@ -88,6 +88,10 @@ struct Cli {
     /// Print only warnings and errors.
     #[arg(short, long)]
     quiet: bool,
+
+    /// Print the summary as one line per root (the Nix setup hook uses this).
+    #[arg(long, conflicts_with_all = ["quiet", "verbose"])]
+    oneline: bool,
 }
 
 #[derive(Args, Debug)]
@@ -342,10 +346,47 @@ fn print_totals(e: &mut impl Write, r: &Report, verbose: u8) {
     );
 }
 
-fn print_summary(r: &Report, verbose: u8, quiet: bool) {
+/// One line per root: what a build log needs, and nothing more.
+fn print_oneline(e: &mut impl Write, r: &Report) {
+    let per: Vec<String> = r
+        .per_handler
+        .iter()
+        .filter(|(_, s)| s.rewritten > 0)
+        .map(|(h, s)| format!("{h} {}", s.rewritten))
+        .collect();
+    let check = match r.self_check.status {
+        SelfCheckStatus::Ok => "self-check ok",
+        SelfCheckStatus::Mismatch => "self-check FAILED",
+        SelfCheckStatus::NotRun => "no self-check",
+        SelfCheckStatus::Incomplete => "self-check incomplete",
+    };
+    for root in &r.roots {
+        let _ = writeln!(
+            e,
+            "strip-nd: {}: {} files, rewrote {}{}, {} malformed, {} skipped, {} mtimes clamped, {check}, {}, {} ms",
+            root.path,
+            r.files_seen,
+            r.changes.len(),
+            if per.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", per.join(", "))
+            },
+            r.malformed.len(),
+            r.skipped.len(),
+            r.mtimes_clamped,
+            root.nar_hash.as_deref().unwrap_or("no NAR hash"),
+            r.elapsed_ms,
+        );
+    }
+}
+
+fn print_summary(r: &Report, verbose: u8, quiet: bool, oneline: bool) {
     let mut e = std::io::stderr().lock();
     print_problems(&mut e, r);
-    if !quiet {
+    if oneline {
+        print_oneline(&mut e, r);
+    } else if !quiet {
         print_details(&mut e, r, verbose);
         print_totals(&mut e, r, verbose);
     }
@@ -389,7 +430,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
     }
-    print_summary(&report, cli.verbose, cli.quiet);
+    print_summary(&report, cli.verbose, cli.quiet, cli.oneline);
     Ok(ExitCode::from(report.exit_code(cli.strict)))
 }
 

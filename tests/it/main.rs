@@ -7,5 +7,6 @@
 mod cli;
 mod corpus;
 mod nar;
+mod nix;
 mod props;
 mod util;
