@@ -7,6 +7,12 @@
 //! behaviour; it is written down here:
 //!
 //! 1. `gzip` — magic `1f 8b`.
+//! 2. `pe` — `MZ` and `PE\0\0` at `e_lfanew`; after `zip`, which claims
+//!    self-extracting zips (they start with `MZ` too) when it sees `PK`.
+//! 3. `coff` — no magic: a known machine type and sane headers (see
+//!    [`coff`]), or `00 00 ff ff` for import and bigobj objects; next to
+//!    `pe`, after the handlers with a magic number at offset 0. Its signature
+//!    needs NUL bytes, so it cannot take a file from the text handlers.
 //!
 //! Binary formats with a magic number at offset 0 come first, formats whose magic
 //! may follow a prefix (self-extracting zips) before the formats of those prefixes
@@ -18,7 +24,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crate::config::Context;
 use crate::error::FormatError;
 
+pub mod coff;
 pub mod gzip;
+pub mod pe;
 
 /// How many leading bytes dispatch reads to pick a handler.
 pub const SNIFF_LEN: usize = 4096;
@@ -74,7 +82,7 @@ impl fmt::Debug for dyn Handler {
 }
 
 /// Every handler, in dispatch order.
-pub static HANDLERS: &[&dyn Handler] = &[&gzip::Gzip];
+pub static HANDLERS: &[&dyn Handler] = &[&gzip::Gzip, &pe::Pe, &coff::Coff];
 
 /// Looks a handler up by name.
 pub fn by_name(name: &str) -> Option<(usize, &'static dyn Handler)> {
