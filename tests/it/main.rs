@@ -8,5 +8,6 @@ mod cli;
 mod corpus;
 mod nar;
 mod nix;
+mod pe;
 mod props;
 mod util;
