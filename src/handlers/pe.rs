@@ -50,9 +50,10 @@
 //!   that locate them (only a hostile file does that): patching would move
 //!   them, so normalizing would not be idempotent; [`FormatError::Malformed`].
 //!
-//! Data a directory places in the headers rather than in a section, and images
-//! whose `PE\0\0` signature lies beyond the first 4096 bytes, are not handled
-//! (never produced by linkers).
+//! Not handled, since linkers do not produce them: export, resource or debug
+//! data placed in the headers rather than in a section (reported as malformed
+//! and left untouched), and images whose `PE\0\0` signature lies beyond the
+//! first 4096 bytes (not claimed).
 
 use std::fmt::Write as _;
 
@@ -83,6 +84,9 @@ const DEBUG_DIRECTORY: usize = 6;
 const EXPORT_DIRECTORY_SIZE: usize = 40;
 const RESOURCE_TABLE: usize = 16;
 const RESOURCE_ENTRY: usize = 8;
+/// Entries read in one resource tree, at most: real trees hold thousands; a
+/// hostile one of overlapping tables could otherwise cost the square of its size.
+const MAX_RESOURCE_ENTRIES: usize = 1 << 20;
 const DEBUG_ENTRY: usize = 28;
 const CODEVIEW: u32 = 2;
 const RSDS: &[u8; 4] = b"RSDS";
@@ -457,6 +461,7 @@ fn resource_tables(map: &Mapper, base: u32, patches: &mut Vec<Patch>) -> Result<
     let input = map.input;
     let mut seen = std::collections::BTreeSet::new();
     let mut todo = vec![0u32];
+    let mut budget = MAX_RESOURCE_ENTRIES;
     while let Some(rel) = todo.pop() {
         if !seen.insert(rel) {
             continue;
@@ -468,6 +473,11 @@ fn resource_tables(map: &Mapper, base: u32, patches: &mut Vec<Patch>) -> Result<
         let at = map.offset(rva, RESOURCE_TABLE, &what)?;
         let named = usize::from(u16_at(input, at + 12).unwrap_or_default());
         let ids = usize::from(u16_at(input, at + 14).unwrap_or_default());
+        budget = budget.checked_sub(named + ids).ok_or_else(|| {
+            malformed(format!(
+                "resource tree holds more than {MAX_RESOURCE_ENTRIES} entries"
+            ))
+        })?;
         let entries = (named + ids) * RESOURCE_ENTRY;
         // The entries follow the table header; checked as one block.
         let at = map.offset(rva, RESOURCE_TABLE + entries, &what)?;
