@@ -9,7 +9,7 @@ use std::path::Path;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flate2::{Compression, GzBuilder};
 use strip_nd::config::Config;
-use strip_nd::handlers::{Handler, gzip::Gzip};
+use strip_nd::handlers::{Handler, coff::Coff, gzip::Gzip, pe::Pe};
 
 /// Text that compresses like a man page: words, not noise.
 fn text(len: usize) -> Vec<u8> {
@@ -94,5 +94,54 @@ fn nar(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, gzip, nar);
+/// A corpus file, as bytes.
+fn corpus(path: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("corpus")
+            .join(path),
+    )
+    .unwrap()
+}
+
+/// PE images: a small DLL (parsing dominates) and the same DLL carrying a
+/// 16 MiB overlay, as installers do (the GUID hash and checksum dominate).
+fn pe(c: &mut Criterion) {
+    let config = Config::with_epoch(315_532_800);
+    let ctx = config.context(Path::new("foo.dll"));
+    let dll = corpus("pe/foo.1.dll");
+    let mut overlay = dll.clone();
+    overlay.extend(text(16 << 20));
+    let mut g = c.benchmark_group("pe");
+    for (label, input) in [("13KiB-dll", dll), ("16MiB-overlay", overlay)] {
+        g.throughput(Throughput::Bytes(input.len() as u64));
+        g.bench_function(format!("rewrite/{label}"), |b| {
+            b.iter(|| Pe.normalize(black_box(&input), &ctx).unwrap());
+        });
+        let normal = Pe.normalize(&input, &ctx).unwrap().bytes(&input).to_vec();
+        g.bench_function(format!("unchanged/{label}"), |b| {
+            b.iter(|| Pe.normalize(black_box(&normal), &ctx).unwrap());
+        });
+    }
+    g.finish();
+}
+
+/// COFF objects: a resource object with a timestamp, and gcc's object.
+fn coff(c: &mut Criterion) {
+    let config = Config::with_epoch(315_532_800);
+    let ctx = config.context(Path::new("x.obj"));
+    let mut g = c.benchmark_group("coff");
+    for (label, input) in [
+        ("rewrite/res-x64", corpus("coff/res-x64.1.obj")),
+        ("unchanged/gcc-object", corpus("coff/foo.1.o")),
+    ] {
+        g.throughput(Throughput::Bytes(input.len() as u64));
+        g.bench_function(label, |b| {
+            b.iter(|| Coff.normalize(black_box(&input), &ctx).unwrap());
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, gzip, nar, pe, coff);
 criterion_main!(benches);
