@@ -13,6 +13,11 @@
 # because the ar handler (not this one) owns the container; the tests take
 # their members out with ar x and put each through the coff handler.
 set -eu
+# GNU ld takes its clock from SOURCE_DATE_EPOCH when it is set
+# (a Nix shell sets it): the pairs must show the clock.
+unset SOURCE_DATE_EPOCH
+# faketime's clock runs from the given time, so a rerun may stamp a file one
+# second later than the committed one; the pairs differ by a year anyway.
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

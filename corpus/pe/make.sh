@@ -11,6 +11,11 @@
 # CodeView RSDS record whose GUID hashes the sections, so it moves with the
 # export directory's timestamp.
 set -eu
+# GNU ld takes its clock from SOURCE_DATE_EPOCH when it is set
+# (a Nix shell sets it): the pairs must show the clock.
+unset SOURCE_DATE_EPOCH
+# faketime's clock runs from the given time, so a rerun may stamp a file one
+# second later than the committed one; the pairs differ by a year anyway.
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
