@@ -14,8 +14,10 @@
 //! * [`mtime`] clamps timestamps on the file system.
 //! * [`nar`] serializes and hashes a tree exactly like `nix-store --dump` / `nix hash path`.
 //! * [`engine`] ties them together and produces a [`report::Report`].
+//! * [`diff`] explains why two builds differ (`strip-nd diff`, Nix's diff-hook).
 
 pub mod config;
+pub mod diff;
 pub mod engine;
 pub mod error;
 pub mod fsio;

@@ -110,6 +110,41 @@ struct Common {
 enum Command {
     /// Print the NAR hash of PATH, as `nix hash path` computes it.
     Hash(HashArgs),
+    /// Explain why two builds differ, file by file and field by field, and
+    /// whether strip-nd removes each difference. Exit 0 when identical, 1 when
+    /// they differ, 2 on usage errors.
+    Diff(DiffArgs),
+    /// Nix's diff-hook: `diff-hook = <a script running strip-nd diff-hook "$@">`
+    /// with `run-diff-hook = true`. Prints the report for OUT and CHECK-OUT to
+    /// stderr and always exits 0 (Nix ignores the status).
+    DiffHook(DiffHookArgs),
+}
+
+#[derive(Args, Debug)]
+struct DiffArgs {
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// The epoch normalization clamps to (default: as for normalizing).
+    #[arg(long, value_name = "SECONDS")]
+    epoch: Option<u64>,
+    /// The first build (a tree or a file), e.g. `result`.
+    a: PathBuf,
+    /// The second build, e.g. the `.check` path of `nix-build --check --keep-failed`.
+    b: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct DiffHookArgs {
+    /// The output of the first build.
+    out: PathBuf,
+    /// The output of the check build.
+    check_out: PathBuf,
+    /// The derivation.
+    drv: Option<PathBuf>,
+    /// Anything else Nix passes.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    rest: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -392,9 +427,52 @@ fn print_summary(r: &Report, verbose: u8, quiet: bool, oneline: bool) {
     }
 }
 
+fn diff(args: &DiffArgs) -> anyhow::Result<ExitCode> {
+    let (epoch, _) = epoch(args.epoch)?;
+    let config = Config::with_epoch(epoch);
+    let report = match strip_nd::diff::diff(&args.a, &args.b, &config) {
+        Ok(r) => r,
+        Err(e) if strip_nd::diff::is_missing(&e) => return Err(Usage(e.to_string()).into()),
+        Err(e) => return Err(e.into()),
+    };
+    if args.json {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        strip_nd::diff::print(&report, &mut std::io::stdout().lock())?;
+    }
+    Ok(ExitCode::from(u8::from(!report.identical)))
+}
+
+fn diff_hook(args: &DiffHookArgs) -> ExitCode {
+    let mut err = std::io::stderr().lock();
+    let drv = args
+        .drv
+        .as_ref()
+        .map_or_else(String::new, |d| format!(" ({})", d.display()));
+    let _ = writeln!(
+        err,
+        "strip-nd diff-hook: why the outputs of the check{drv} differ:"
+    );
+    let config = Config::with_epoch(epoch(None).map_or(DEFAULT_EPOCH, |e| e.0));
+    match strip_nd::diff::diff(&args.out, &args.check_out, &config) {
+        Ok(report) => {
+            let _ = strip_nd::diff::print(&report, &mut err);
+        }
+        Err(e) => {
+            let _ = writeln!(err, "strip-nd diff-hook: cannot compare: {e}");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
-    if let Some(Command::Hash(args)) = &cli.command {
-        return hash(args);
+    match &cli.command {
+        Some(Command::Hash(args)) => return hash(args),
+        Some(Command::Diff(args)) => return diff(args),
+        Some(Command::DiffHook(args)) => return Ok(diff_hook(args)),
+        None => {}
     }
     let handlers = match &cli.handlers {
         Some(spec) => HandlerSet::parse(spec).map_err(|e| Usage(e.to_string()))?,

@@ -65,6 +65,21 @@ pub trait Handler: Sync {
     fn enabled_by_default(&self) -> bool {
         true
     }
+    /// For formats that hold files (archives, compressed streams): the members
+    /// of `input` in stored order, as (name, contents), so `strip-nd diff` can
+    /// compare two builds member by member. `None` for formats that hold no files.
+    fn members(&self, _input: &[u8], _ctx: &Context) -> Option<Result<Vec<Member>, FormatError>> {
+        None
+    }
+}
+
+/// A member of an archive, for [`Handler::members`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Its name (path) inside the archive.
+    pub name: String,
+    /// Its contents, uncompressed.
+    pub bytes: Vec<u8>,
 }
 
 impl fmt::Debug for dyn Handler {

@@ -6,6 +6,7 @@
 
 mod cli;
 mod corpus;
+mod diff;
 mod nar;
 mod nix;
 mod props;
