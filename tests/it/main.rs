@@ -8,4 +8,5 @@ mod cli;
 mod corpus;
 mod nar;
 mod props;
+mod pyc;
 mod util;
