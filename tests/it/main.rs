@@ -9,4 +9,5 @@ mod corpus;
 mod nar;
 mod props;
 mod pyc;
+mod rules;
 mod util;

@@ -1,10 +1,10 @@
-//! The pyc handler against its real consumer, CPython: the corpus (made by
+//! The pyc handler against its real consumer, `CPython`: the corpus (made by
 //! `compileall` at two clocks, and a pair differing only in `FLAG_REF` bits)
 //! converges; normalized code objects equal the originals, run the same and
 //! disassemble the same; and after a strip-nd run, `import` uses the cached pyc
 //! without recompiling (the pyc is neither rewritten nor touched).
 //!
-//! The corpus was made by CPython 3.11 (magic 3495); the tests that load it
+//! The corpus was made by `CPython` 3.11 (magic 3495); the tests that load it
 //! need a `python3` of that version (Debian 12's, or pyenv's), and say so when
 //! another one is found. The tree tests compile their own pycs with whatever
 //! `python3` there is.
@@ -41,7 +41,7 @@ where
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Fails with a clear message unless `python3` reads CPython 3.11 pycs.
+/// Fails with a clear message unless `python3` reads `CPython` 3.11 pycs.
 fn need_python311() {
     need("python3", "python3");
     let magic = py(
