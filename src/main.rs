@@ -27,7 +27,7 @@ Environment:
   NIX_BUILD_TOP      set inside a Nix build; without it, paths in /nix/store are refused
   STRIP_ND_RULES     a date-rules file, unless --rules is given
 
-Rules file (TOML; each [[rule]] turns the rules handler on):
+Rules file (TOML; giving one turns the rules handler on):
   [[rule]]
   scope = \"**/*.h\"      # glob on the path relative to its root, or the member path
   regex = 'generated on (?P<date>\\w{3} \\w{3} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d UTC \\d{4})'
@@ -92,7 +92,7 @@ struct Cli {
 
     /// The mtime every file will end with after the run, as Nix sets 1 when it
     /// registers an output: a .pyc records it as its source's mtime, so Python
-    /// does not find it stale (the Nix setup hook passes 1).
+    /// does not find it stale (the Nix setup hook is to pass 1).
     #[arg(long, value_name = "SECONDS")]
     final_mtime: Option<u64>,
 
