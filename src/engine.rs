@@ -730,6 +730,37 @@ mod tests {
     }
 
     #[test]
+    fn files_are_named_relative_to_their_root() {
+        let roots = [PathBuf::from("out/a"), PathBuf::from("/abs/b")];
+        let rel = |p: &str| relative_to_roots(Path::new(p), &roots);
+        assert_eq!(rel("out/a/include/x.h"), Path::new("include/x.h"));
+        assert_eq!(rel("/abs/b/x.h"), Path::new("x.h"));
+        // A root that is the file itself: its name.
+        assert_eq!(rel("out/a"), Path::new("a"));
+    }
+
+    #[test]
+    fn companion_mtimes_follow_final_mtime_then_the_clamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("m.py");
+        std::fs::write(&src, b"x = 1\n").unwrap();
+        filetime::set_file_mtime(&src, FileTime::from_unix_time(2_000_000_000, 0)).unwrap();
+        let config = Config::with_epoch(1_000);
+        assert_eq!(companion_mtime(&src, &config, true), Some(1_000));
+        assert_eq!(companion_mtime(&src, &config, false), Some(2_000_000_000));
+        let nix = Config {
+            final_mtime: Some(1),
+            ..Config::with_epoch(1_000)
+        };
+        assert_eq!(companion_mtime(&src, &nix, true), Some(1));
+        assert_eq!(
+            companion_mtime(&dir.path().join("gone.py"), &config, true),
+            None
+        );
+        assert_eq!(companion_mtime(dir.path(), &config, true), None);
+    }
+
+    #[test]
     fn self_check_passes_for_the_real_handlers() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("g"), b"grow").unwrap();

@@ -242,15 +242,33 @@ fn built_tree(options: &[&str]) -> (tempfile::TempDir, PathBuf, PathBuf) {
 /// Imports `mod` from `dir` with bytecode writing on, and returns whether the
 /// pyc came through untouched (same bytes, same mtime).
 fn import_keeps_pyc(dir: &Path, pyc: &Path) -> bool {
+    import_keeps_pyc_with(&[], dir, pyc)
+}
+
+/// [`import_keeps_pyc`] with extra interpreter options (`-O` reads `.opt-1.pyc`).
+fn import_keeps_pyc_with(options: &[&str], dir: &Path, pyc: &Path) -> bool {
     let bytes = fs::read(pyc).unwrap();
     let when = fs::metadata(pyc).unwrap().modified().unwrap();
     // Let a recompilation show as a new mtime even on coarse clocks.
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let out = py(
-        "import sys; sys.dont_write_bytecode = False; sys.path.insert(0, sys.argv[1]); import mod",
-        [dir],
+    let out = Command::new("python3")
+        .args(options)
+        .arg("-c")
+        .arg("import sys; sys.dont_write_bytecode = False; sys.path.insert(0, sys.argv[1]); import mod")
+        .arg(dir)
+        .env_remove("PYTHONDONTWRITEBYTECODE")
+        .env_remove("PYTHONPYCACHEPREFIX")
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(out.trim(), "imported from the cache");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "imported from the cache"
+    );
     fs::read(pyc).unwrap() == bytes && fs::metadata(pyc).unwrap().modified().unwrap() == when
 }
 
@@ -271,9 +289,12 @@ fn after_a_run_import_uses_the_pyc_without_recompiling() {
             pyc.display()
         );
         let pkg = src.parent().unwrap();
-        if opts.is_empty() {
-            assert!(import_keeps_pyc(pkg, &pyc), "the pyc was recompiled");
-        }
+        let python_opts: &[&str] = if opts.is_empty() { &[] } else { &["-O"] };
+        assert!(
+            import_keeps_pyc_with(python_opts, pkg, &pyc),
+            "{} was recompiled",
+            pyc.display()
+        );
     }
 }
 
