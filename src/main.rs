@@ -1,16 +1,18 @@
 //! The `strip-nd` command line: a thin layer over the library.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use strip_nd::config::{Config, DEFAULT_EPOCH, DEFAULT_MAX_DEPTH, DEFAULT_MAX_SIZE};
 use strip_nd::engine::{self, Options};
-use strip_nd::handlers::{HANDLERS, HandlerSet};
+use strip_nd::handlers::{self, HANDLERS, HandlerSet};
 use strip_nd::nar::{self, HashFormat};
 use strip_nd::report::{Report, SelfCheckStatus};
+use strip_nd::rules::Rules;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -22,7 +24,14 @@ Exit codes:
 Environment:
   SOURCE_DATE_EPOCH  the epoch, unless --epoch is given
   NIX_BUILD_CORES    the default of --jobs when set and > 0
-  NIX_BUILD_TOP      set inside a Nix build; without it, paths in /nix/store are refused";
+  NIX_BUILD_TOP      set inside a Nix build; without it, paths in /nix/store are refused
+  STRIP_ND_RULES     a date-rules file, unless --rules is given
+
+Rules file (TOML; giving one turns the rules handler on):
+  [[rule]]
+  scope = \"**/*.h\"      # glob on the path relative to its root, or the member path
+  regex = 'generated on (?P<date>\\w{3} \\w{3} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d UTC \\d{4})'
+  format = \"%a %b %e %H:%M:%S UTC %Y\"   # strftime; the epoch is written in it (UTC)";
 
 /// Normalize build outputs for reproducible builds.
 ///
@@ -80,6 +89,17 @@ struct Cli {
     /// Files and members larger than this many bytes are left as they are.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_SIZE)]
     max_size: u64,
+
+    /// The mtime every file will end with after the run, as Nix sets 1 when it
+    /// registers an output: a .pyc records it as its source's mtime, so Python
+    /// does not find it stale (the Nix setup hook is to pass 1).
+    #[arg(long, value_name = "SECONDS")]
+    final_mtime: Option<u64>,
+
+    /// Date rules (TOML, see below) for files no handler knows; enables the
+    /// rules handler. Default: the file named by `STRIP_ND_RULES`, if any.
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
 
     /// More output: -v lists every file rewritten and every mtime clamped.
     #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
@@ -197,6 +217,22 @@ fn epoch(cli: Option<u64>) -> anyhow::Result<(u64, &'static str)> {
             .into()),
         },
         _ => Ok((DEFAULT_EPOCH, "default")),
+    }
+}
+
+/// Loads the rules from `--rules`, else from `STRIP_ND_RULES`; a bad file is
+/// a usage error naming the file and the rule.
+fn rules(cli: Option<&Path>, epoch: u64) -> anyhow::Result<Option<Arc<Rules>>> {
+    let path = match cli {
+        Some(p) => p.to_owned(),
+        None => match std::env::var_os("STRIP_ND_RULES") {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => return Ok(None),
+        },
+    };
+    match Rules::load(&path, epoch) {
+        Ok(r) => Ok(Some(Arc::new(r))),
+        Err(e) => Err(Usage(format!("bad rules file {e}")).into()),
     }
 }
 
@@ -474,20 +510,35 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Some(Command::DiffHook(args)) => return Ok(diff_hook(args)),
         None => {}
     }
+    let (epoch, epoch_source) = epoch(cli.common.epoch)?;
+    let rules = rules(cli.rules.as_deref(), epoch)?;
+    let mut base = HandlerSet::default();
+    if rules.is_some() {
+        if let Some((i, _)) = handlers::by_name("rules") {
+            base.set(i, true);
+        }
+    }
     let handlers = match &cli.handlers {
-        Some(spec) => HandlerSet::parse(spec).map_err(|e| Usage(e.to_string()))?,
-        None => HandlerSet::default(),
+        Some(spec) => HandlerSet::parse_with(spec, base).map_err(|e| Usage(e.to_string()))?,
+        None => base,
     };
     if cli.list_handlers {
         list_handlers(handlers);
         return Ok(ExitCode::SUCCESS);
     }
-    let (epoch, epoch_source) = epoch(cli.common.epoch)?;
+    let final_mtime = match cli.final_mtime {
+        Some(m) => {
+            Some(i64::try_from(m).map_err(|_| Usage(format!("--final-mtime {m} is too large")))?)
+        }
+        None => None,
+    };
     let config = Config {
         epoch,
         max_depth: cli.max_depth,
         max_size: cli.max_size,
         handlers,
+        final_mtime,
+        rules,
         ..Config::default()
     };
     let opts = Options {

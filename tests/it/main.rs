@@ -10,4 +10,6 @@ mod diff;
 mod nar;
 mod nix;
 mod props;
+mod pyc;
+mod rules;
 mod util;
