@@ -7,6 +7,9 @@
 //! behaviour; it is written down here:
 //!
 //! 1. `gzip` — magic `1f 8b`.
+//! 2. `zip` — magic `PK 03 04` / `PK 05 06`, also after a `#!` line or an `MZ`
+//!    stub when the signature shows in the first 4096 bytes (before PE, which
+//!    takes the other `MZ` files).
 //!
 //! Binary formats with a magic number at offset 0 come first, formats whose magic
 //! may follow a prefix (self-extracting zips) before the formats of those prefixes
@@ -19,6 +22,7 @@ use crate::config::Context;
 use crate::error::FormatError;
 
 pub mod gzip;
+pub mod zip;
 
 /// How many leading bytes dispatch reads to pick a handler.
 pub const SNIFF_LEN: usize = 4096;
@@ -74,7 +78,7 @@ impl fmt::Debug for dyn Handler {
 }
 
 /// Every handler, in dispatch order.
-pub static HANDLERS: &[&dyn Handler] = &[&gzip::Gzip];
+pub static HANDLERS: &[&dyn Handler] = &[&gzip::Gzip, &zip::Zip];
 
 /// Looks a handler up by name.
 pub fn by_name(name: &str) -> Option<(usize, &'static dyn Handler)> {
