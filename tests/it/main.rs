@@ -9,3 +9,5 @@ mod corpus;
 mod nar;
 mod props;
 mod util;
+mod zip;
+mod zipgen;
