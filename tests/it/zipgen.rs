@@ -268,6 +268,27 @@ fn write_member(out: &mut Vec<u8>, central: &mut Vec<u8>, m: &Member, o: &Option
 /// order, read with a minimal independent reader (no comment search, a zip64
 /// extra field expected first in the central extra field).
 pub fn read(zip: &[u8]) -> Vec<(Vec<u8>, Vec<u8>, u32)> {
+    entries(zip)
+        .into_iter()
+        .map(|e| (e.name, e.content, e.mode))
+        .collect()
+}
+
+/// The DOS `(date, time)` of every member, `[central, local]`.
+pub fn times(zip: &[u8]) -> Vec<[(u16, u16); 2]> {
+    entries(zip).into_iter().map(|e| e.times).collect()
+}
+
+/// One member as [`entries`] reads it.
+pub struct Entry {
+    pub name: Vec<u8>,
+    pub content: Vec<u8>,
+    pub mode: u32,
+    pub times: [(u16, u16); 2],
+}
+
+/// Every member of a zip, in central directory order (see [`read`]).
+pub fn entries(zip: &[u8]) -> Vec<Entry> {
     use std::io::Read;
     let le16 = |b: &[u8], at: usize| u16::from_le_bytes([b[at], b[at + 1]]);
     let le32 = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
@@ -330,7 +351,16 @@ pub fn read(zip: &[u8]) -> Vec<(Vec<u8>, Vec<u8>, u32)> {
         } else {
             raw.to_vec()
         };
-        members.push((name, content, mode));
+        let times = [
+            (le16(zip, pos + 14), le16(zip, pos + 12)),
+            (le16(zip, local + 12), le16(zip, local + 10)),
+        ];
+        members.push(Entry {
+            name,
+            content,
+            mode,
+            times,
+        });
         pos += 46 + name_len + extra_len + comment_len;
     }
     members
