@@ -20,7 +20,8 @@
 //!
 //! * **Order**: entries are sorted by the raw bytes of their names, in the local
 //!   headers and in the central directory alike. Exceptions, because readers
-//!   depend on them: in a jar (an entry `META-INF/MANIFEST.MF` exists),
+//!   depend on them: in a jar (an entry `META-INF/MANIFEST.MF` exists; these
+//!   two names are compared ignoring ASCII case, as Java does),
 //!   `META-INF/` and then `META-INF/MANIFEST.MF` come first, as
 //!   `java.util.jar.JarInputStream` requires; and an entry `mimetype` that is
 //!   first stays first (EPUB and `OpenDocument` require it, stored, at offset 0).
@@ -59,7 +60,10 @@
 //!   `Manifest-Version:`): these attributes, which record the build's clock,
 //!   user, host or exact JDK build, are dropped in every section, with their
 //!   72-byte continuation lines (lines starting with a space), names compared
-//!   ignoring ASCII case as the jar spec does: see [`DROPPED_ATTRIBUTES`].
+//!   ignoring ASCII case as the jar spec does ([`DROPPED_ATTRIBUTES`]):
+//!   `Bnd-LastModified`, `Build-Date`, `Build-Host`, `Build-Jdk`, `Build-Time`,
+//!   `Build-Timestamp`, `Build-User`, `Built-By`, `Built-Date`, `Built-Host`,
+//!   `Built-On`.
 //!   `Created-By` (the tool and its version) and `Build-Jdk-Spec` (the Java
 //!   release, e.g. `17`) are kept: under a pinned toolchain they are constant,
 //!   and they are useful provenance. Other lines are kept byte for byte, line
@@ -920,6 +924,11 @@ fn check_layout(entries: &[Entry], directory: usize) -> Result<usize, FormatErro
     Ok(prefix)
 }
 
+/// Whether a name is the jar manifest's (Java compares it ignoring case).
+fn is_manifest(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(MANIFEST)
+}
+
 /// A name for messages.
 fn show(name: &[u8]) -> String {
     String::from_utf8_lossy(name).into_owned()
@@ -970,14 +979,14 @@ impl<'a> Archive<'a> {
             .enumerate()
             .min_by_key(|(_, e)| e.local)
             .map(|(i, _)| i);
-        let jar = self.entries.iter().any(|e| self.name(e) == MANIFEST);
+        let jar = self.entries.iter().any(|e| is_manifest(self.name(e)));
         let rank = |i: usize| {
             let name = self.name(&self.entries[i]);
             if Some(i) == first_local && name == b"mimetype" {
                 0
-            } else if jar && name == META_INF {
+            } else if jar && name.eq_ignore_ascii_case(META_INF) {
                 1
-            } else if jar && name == MANIFEST {
+            } else if jar && is_manifest(name) {
                 2
             } else {
                 3
@@ -1105,7 +1114,7 @@ impl<'a> Archive<'a> {
             return Ok(None);
         }
         let bad = |msg: String| malformed(format!("entry {name}: {msg}"));
-        let is_manifest = self.name(e) == MANIFEST;
+        let is_manifest = is_manifest(self.name(e));
         if !is_manifest && ctx.depth >= ctx.config.max_depth {
             return Ok(None);
         }
@@ -1770,6 +1779,19 @@ mod tests {
                 b"a/B.class"
             ]
         );
+        // Java finds the manifest whatever its case; it must still come first.
+        let lower = zipgen::build(
+            &[
+                Member::file("A.class", b"babe", LATE),
+                Member::file("meta-inf/manifest.mf", b"Manifest-Version: 1.0\n", LATE),
+            ],
+            &Options::default(),
+        );
+        let names: Vec<Vec<u8>> = zipgen::read(&out(&lower))
+            .into_iter()
+            .map(|e| e.0)
+            .collect();
+        assert_eq!(names, [&b"meta-inf/manifest.mf"[..], b"A.class"]);
         let epub = zipgen::build(
             &[
                 Member {
