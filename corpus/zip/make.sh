@@ -187,5 +187,5 @@ EOF
     javac -version 2>&1
     jar --version 2>&1
     gzip --version | head -n 1
-    echo "faketime $(dpkg-query -W -f="${Version}" faketime 2>/dev/null || echo unknown)"
+    printf 'faketime %s\n' "$(dpkg-query -W -f='${Version}' faketime 2>/dev/null || echo unknown)"
 } > "$here/VERSIONS"

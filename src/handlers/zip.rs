@@ -63,11 +63,10 @@
 //!   ignoring ASCII case as the jar spec does ([`DROPPED_ATTRIBUTES`]):
 //!   `Bnd-LastModified`, `Build-Date`, `Build-Host`, `Build-Jdk`, `Build-Time`,
 //!   `Build-Timestamp`, `Build-User`, `Built-By`, `Built-Date`, `Built-Host`,
-//!   `Built-On`.
-//!   `Created-By` (the tool and its version) and `Build-Jdk-Spec` (the Java
-//!   release, e.g. `17`) are kept: under a pinned toolchain they are constant,
-//!   and they are useful provenance. Other lines are kept byte for byte, line
-//!   endings included. Maven's `pom.properties` reaches the `.properties`
+//!   `Built-On`. `Created-By` (the tool and its version) and `Build-Jdk-Spec`
+//!   (the Java release, e.g. `17`) are kept: under a pinned toolchain they are
+//!   constant, and they are useful provenance. Other lines are kept byte for
+//!   byte, line endings included. Maven's `pom.properties` reaches the `.properties`
 //!   handler through dispatch like any other member.
 //! * **Nested members**: each member compressed with `stored` or `deflate` is
 //!   handed to the dispatcher (`dispatch` with `ctx.nested(name)`), recursively
@@ -91,8 +90,8 @@
 //! without signature, 32- or 64-bit sizes), which fields are escaped to zip64,
 //! the zip64 end record's own version fields and extensible data, and all
 //! compressed data of members that need no change, copied byte for byte. The
-//! PKWARE Unix extra field `0x000d` and the `ASi` Unix one `0x756e` (rare; they can hold a
-//! link target) are kept as they are.
+//! PKWARE Unix extra field `0x000d` and the `ASi` Unix one `0x756e` (rare;
+//! they can hold a link target) are kept as they are.
 //!
 //! Members are **not expanded** (kept as they are, silently: nothing about them
 //! changes) when they use another compression method (bzip2, LZMA, zstd...),
