@@ -9,7 +9,10 @@ use std::path::Path;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flate2::{Compression, GzBuilder};
 use strip_nd::config::Config;
-use strip_nd::handlers::{Handler, gzip::Gzip, pyc::Pyc};
+use strip_nd::handlers::{Handler, Outcome, gzip::Gzip, pyc::Pyc, zip::Zip};
+
+#[path = "../tests/it/zipgen.rs"]
+mod zipgen;
 
 /// Text that compresses like a man page: words, not noise.
 fn text(len: usize) -> Vec<u8> {
@@ -126,6 +129,66 @@ fn pyc(c: &mut Criterion) {
     g.finish();
 }
 
+/// A jar-sized archive of `n` text members (1 to 8 KiB each) as zip 3.0 leaves
+/// it after a late build: UT and uid/gid fields, a tool version to normalize,
+/// reverse order. With `nested`, every tenth member is a `.gz` with a name and
+/// an mtime, which forces a recompression.
+fn noisy_zip(n: usize, nested: bool) -> Vec<u8> {
+    let members: Vec<zipgen::Member> = (0..n)
+        .rev()
+        .map(|i| {
+            let body = text(1024 + (i * 797) % 7168);
+            if nested && i % 10 == 0 {
+                zipgen::Member::file(
+                    &format!("doc/page{i:04}.1.gz"),
+                    &gz(&body, 1_700_000_000),
+                    1_700_000_000,
+                )
+            } else {
+                zipgen::Member::file(&format!("src/file{i:04}.txt"), &body, 1_700_000_000)
+            }
+        })
+        .collect();
+    zipgen::build(
+        &members,
+        &zipgen::Options {
+            timestamps: true,
+            ids: Some((1000, 1000)),
+            made_by: 30,
+            ..zipgen::Options::default()
+        },
+    )
+}
+
+fn zip(c: &mut Criterion) {
+    let config = Config::with_epoch(315_532_800);
+    let ctx = config.context(Path::new("app.jar"));
+    let mut g = c.benchmark_group("zip");
+    g.sample_size(20);
+    for (label, nested) in [("rewrite", false), ("rewrite-nested", true)] {
+        let input = noisy_zip(500, nested);
+        g.throughput(Throughput::Bytes(input.len() as u64));
+        g.bench_function(format!("{label}/500-members"), |b| {
+            b.iter(|| Zip.normalize(black_box(&input), &ctx).unwrap());
+        });
+        let normal = match Zip.normalize(&input, &ctx).unwrap() {
+            Outcome::Rewritten { bytes, .. } => bytes,
+            Outcome::Unchanged => unreachable!("the noisy archive needs rewriting"),
+        };
+        g.throughput(Throughput::Bytes(normal.len() as u64));
+        g.bench_function(
+            format!(
+                "unchanged{}/500-members",
+                if nested { "-nested" } else { "" }
+            ),
+            |b| {
+                b.iter(|| Zip.normalize(black_box(&normal), &ctx).unwrap());
+            },
+        );
+    }
+    g.finish();
+}
+
 fn nar(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut total = 0u64;
@@ -153,5 +216,5 @@ fn nar(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, gzip, pyc, nar);
+criterion_group!(benches, gzip, zip, pyc, nar);
 criterion_main!(benches);

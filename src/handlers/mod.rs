@@ -7,9 +7,12 @@
 //! behaviour; it is written down here:
 //!
 //! 1. `gzip` — magic `1f 8b`.
-//! 2. `pyc` — `CPython` 3.8 to 3.14 bytecode caches, magic `<2 bytes> 0d 0a`
+//! 2. `zip` — magic `PK 03 04` / `PK 05 06`, also after a `#!` line or an `MZ`
+//!    stub when the signature shows in the first 4096 bytes (before PE, which
+//!    takes the other `MZ` files).
+//! 3. `pyc` — `CPython` 3.8 to 3.14 bytecode caches, magic `<2 bytes> 0d 0a`
 //!    (after the archive and binary handlers).
-//! 3. `rules` — user date rules (`--rules`): last, off unless rules are given;
+//! 4. `rules` — user date rules (`--rules`): last, off unless rules are given;
 //!    claims by scope (path glob) only.
 //!
 //! Binary formats with a magic number at offset 0 come first, formats whose magic
@@ -26,6 +29,7 @@ use crate::error::FormatError;
 pub mod gzip;
 pub mod pyc;
 pub mod rules;
+pub mod zip;
 
 /// How many leading bytes dispatch reads to pick a handler.
 pub const SNIFF_LEN: usize = 4096;
@@ -104,7 +108,7 @@ impl fmt::Debug for dyn Handler {
 }
 
 /// Every handler, in dispatch order.
-pub static HANDLERS: &[&dyn Handler] = &[&gzip::Gzip, &pyc::Pyc, &rules::RulesHandler];
+pub static HANDLERS: &[&dyn Handler] = &[&gzip::Gzip, &zip::Zip, &pyc::Pyc, &rules::RulesHandler];
 
 /// Looks a handler up by name.
 pub fn by_name(name: &str) -> Option<(usize, &'static dyn Handler)> {

@@ -13,3 +13,5 @@ mod props;
 mod pyc;
 mod rules;
 mod util;
+mod zip;
+mod zipgen;

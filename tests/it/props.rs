@@ -290,3 +290,225 @@ mod pyc {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// zip
+
+mod zip_props {
+    use std::io::{Read, Write};
+    use std::path::Path;
+
+    use flate2::{Compression, GzBuilder, read::GzDecoder};
+    use proptest::prelude::*;
+    use strip_nd::config::Config;
+    use strip_nd::handlers::{Handler, Outcome, zip::Zip};
+
+    use super::EPOCH;
+    use crate::zipgen::{self, Member, Options};
+
+    /// One member's payload and the choices its tool makes (the same in every build).
+    #[derive(Debug, Clone)]
+    struct Payload {
+        name: String,
+        data: Vec<u8>,
+        deflate: bool,
+        descriptor: bool,
+        exec: bool,
+    }
+
+    /// What differs from build to build: clocks at or after the epoch, order,
+    /// the build user, group-write permission bits and the zip tool's version.
+    #[derive(Debug, Clone)]
+    struct Noise {
+        mtimes: Vec<u64>,
+        order: Vec<u32>,
+        ids: Option<(u32, u32)>,
+        group_write: bool,
+        made_by: u8,
+    }
+
+    fn payloads() -> impl Strategy<Value = Vec<Payload>> {
+        proptest::collection::btree_map(
+            "[a-z]{1,6}(/[a-z]{1,6}){0,2}",
+            (
+                proptest::collection::vec(any::<u8>(), 0..600),
+                any::<bool>(),
+                any::<bool>(),
+                any::<bool>(),
+            ),
+            1..6,
+        )
+        .prop_map(|m| {
+            m.into_iter()
+                .map(|(name, (data, deflate, descriptor, exec))| Payload {
+                    name,
+                    data,
+                    deflate,
+                    descriptor,
+                    exec,
+                })
+                .collect()
+        })
+    }
+
+    fn noise() -> impl Strategy<Value = Noise> {
+        (
+            proptest::collection::vec(EPOCH..4_000_000_000u64, 8),
+            proptest::collection::vec(any::<u32>(), 8),
+            proptest::option::of((any::<u32>(), any::<u32>())),
+            any::<bool>(),
+            10u8..64,
+        )
+            .prop_map(|(mtimes, order, ids, group_write, made_by)| Noise {
+                mtimes,
+                order,
+                ids,
+                group_write,
+                made_by,
+            })
+    }
+
+    fn gz(data: &[u8], mtime: u64) -> Vec<u8> {
+        let mut w = GzBuilder::new()
+            .mtime(mtime as u32)
+            .filename("n")
+            .write(Vec::new(), Compression::default());
+        w.write_all(data).unwrap();
+        w.finish().unwrap()
+    }
+
+    /// A build: the payloads (plus a nested gzip of `nested`, if any) with noise.
+    fn build(
+        p: &[Payload],
+        nested: Option<&[u8]>,
+        timestamps: bool,
+        zip64: bool,
+        n: &Noise,
+    ) -> Vec<u8> {
+        let mut members: Vec<(u32, Member)> = p
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let perm =
+                    if p.exec { 0o755 } else { 0o644 } | if n.group_write { 0o020 } else { 0 };
+                let m = Member {
+                    name: p.name.as_bytes().to_vec(),
+                    data: p.data.clone(),
+                    deflate: p.deflate,
+                    mtime: n.mtimes[i],
+                    mode: 0o100_000 | perm,
+                    descriptor: p.descriptor,
+                };
+                (n.order[i], m)
+            })
+            .collect();
+        if let Some(inner) = nested {
+            members.push((
+                n.order[7],
+                Member::file("nested.gz", &gz(inner, n.mtimes[7]), n.mtimes[7]),
+            ));
+        }
+        members.sort_by_key(|(k, _)| *k);
+        let members: Vec<Member> = members.into_iter().map(|(_, m)| m).collect();
+        zipgen::build(
+            &members,
+            &Options {
+                timestamps,
+                ids: n.ids,
+                made_by: n.made_by,
+                zip64,
+                ..Options::default()
+            },
+        )
+    }
+
+    fn normalize(input: &[u8]) -> Result<Outcome, strip_nd::FormatError> {
+        let config = Config::with_epoch(EPOCH);
+        Zip.normalize(input, &config.context(Path::new("p.zip")))
+    }
+
+    fn output(input: &[u8]) -> Vec<u8> {
+        normalize(input).unwrap().bytes(input).to_vec()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn zip_is_idempotent_convergent_and_keeps_the_payload(
+            p in payloads(),
+            nested in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300)),
+            timestamps in any::<bool>(),
+            zip64 in any::<bool>(),
+            a in noise(),
+            b in noise(),
+        ) {
+            let x = build(&p, nested.as_deref(), timestamps, zip64, &a);
+            let y = build(&p, nested.as_deref(), timestamps, zip64, &b);
+            let nx = output(&x);
+            let ny = output(&y);
+            prop_assert!(nx == ny, "same payload, different noise, different bytes");
+            prop_assert_eq!(normalize(&nx).unwrap(), Outcome::Unchanged);
+            let read = zipgen::read(&nx);
+            let mut want: Vec<&Payload> = p.iter().collect();
+            want.sort_by(|a, b| a.name.cmp(&b.name));
+            let mut members = read.iter().filter(|(n, _, _)| n != b"nested.gz");
+            for w in want {
+                let (name, data, mode) = members.next().unwrap();
+                prop_assert_eq!(name, w.name.as_bytes());
+                prop_assert_eq!(data, &w.data);
+                prop_assert_eq!(*mode, if w.exec { 0o100_755 } else { 0o100_644 });
+            }
+            if let Some(inner) = &nested {
+                let (_, gz, _) = read.iter().find(|(n, _, _)| n == b"nested.gz").unwrap();
+                prop_assert_eq!(u32::from_le_bytes(gz[4..8].try_into().unwrap()), EPOCH as u32);
+                prop_assert_eq!(gz[3] & 0x08, 0, "gzip name dropped");
+                let mut payload = Vec::new();
+                GzDecoder::new(&gz[..]).read_to_end(&mut payload).unwrap();
+                prop_assert_eq!(&payload, inner);
+            }
+            // Every DOS time, local and central, is the epoch's (the noise is
+            // never earlier).
+            for t in zipgen::times(&nx) {
+                prop_assert_eq!(t, [zipgen::dos(EPOCH); 2]);
+            }
+        }
+
+        #[test]
+        fn zip_never_panics_on_arbitrary_bytes(
+            body in proptest::collection::vec(any::<u8>(), 0..512),
+            end in proptest::collection::vec(any::<u8>(), 16),
+        ) {
+            let mut input = b"PK\x03\x04".to_vec();
+            input.extend(&body);
+            let _ = normalize(&input);
+            // The same bytes ending in an end record, so that parsing goes deeper.
+            input.extend(b"PK\x05\x06");
+            input.extend(&end);
+            input.extend([0, 0]);
+            if let Ok(Outcome::Rewritten { bytes, .. }) = normalize(&input) {
+                prop_assert_eq!(normalize(&bytes).unwrap(), Outcome::Unchanged);
+            }
+        }
+
+        #[test]
+        fn zip_never_panics_on_mutated_archives(
+            p in payloads(),
+            zip64 in any::<bool>(),
+            a in noise(),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut input = build(&p, Some(b"inner"), true, zip64, &a);
+            for (i, v) in flips {
+                let i = i.index(input.len());
+                input[i] = v;
+            }
+            let keep = cut.index(input.len() + 1);
+            input.truncate(keep.max(input.len() * 3 / 4));
+            if let Ok(Outcome::Rewritten { bytes, .. }) = normalize(&input) {
+                prop_assert_eq!(normalize(&bytes).unwrap(), Outcome::Unchanged);
+            }
+        }
+    }
+}
