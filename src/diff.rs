@@ -694,21 +694,42 @@ fn compare_members(
     (remaining, nested)
 }
 
-/// Pairs the change notes of A and B into "field: a vs b" lines. Notes equal on
-/// both sides are no difference between the builds and are left out.
+/// Pairs the change notes of A and B into "field a vs b" lines. Notes equal on
+/// both sides are no difference between the builds and are left out. A note of
+/// A pairs with the note of B that shares the longest prefix ending at a word
+/// and holding the location (`member 1: mtime`, `hello.jar: DOS time`); what
+/// follows is each side's old value.
 pub fn align_notes(a: &[String], b: &[String]) -> Vec<String> {
-    let only_a: Vec<&String> = a.iter().filter(|n| !b.contains(n)).collect();
-    let mut only_b: Vec<Option<&String>> = b.iter().filter(|n| !a.contains(n)).map(Some).collect();
+    let only_a: Vec<&str> = a
+        .iter()
+        .filter(|n| !b.contains(n))
+        .map(String::as_str)
+        .collect();
+    let mut only_b: Vec<Option<&str>> = b
+        .iter()
+        .filter(|n| !a.contains(n))
+        .map(|n| Some(n.as_str()))
+        .collect();
     let mut out = Vec::new();
     for na in only_a {
-        let (field_a, value_a) = split_note(na);
-        let partner = only_b
-            .iter_mut()
-            .find(|nb| nb.is_some_and(|nb| split_note(nb).0 == field_a));
-        if let Some(nb) = partner.and_then(Option::take) {
-            out.push(format!("{field_a} {value_a} vs {}", split_note(nb).1));
+        let va = old_value(na);
+        let best = only_b
+            .iter()
+            .enumerate()
+            .filter_map(|(i, nb)| nb.map(|nb| (i, shared_field(va, old_value(nb)))))
+            .filter(|(_, len)| *len > 0)
+            .max_by_key(|(_, len)| *len);
+        if let Some((i, len)) = best {
+            let vb = old_value(only_b[i].take().unwrap_or_default());
+            out.push(format!(
+                "{} {} vs {}",
+                &va[..len],
+                &va[len + 1..],
+                &vb[len + 1..]
+            ));
         } else {
-            out.push(format!("{field_a} {value_a} vs absent"));
+            let (field, value) = split_note(na);
+            out.push(format!("{field} {value} vs absent"));
         }
     }
     for nb in only_b.into_iter().flatten() {
@@ -718,15 +739,35 @@ pub fn align_notes(a: &[String], b: &[String]) -> Vec<String> {
     out
 }
 
+/// A note without its new value: `x: mtime 5 -> 1` gives `x: mtime 5`,
+/// `x: name "n" dropped` gives `x: name "n"`.
+fn old_value(note: &str) -> &str {
+    note.rsplit_once(" -> ")
+        .map(|(l, _)| l)
+        .or_else(|| note.strip_suffix(" dropped"))
+        .unwrap_or(note)
+}
+
+/// The length of the longest common prefix of `a` and `b` that ends before a
+/// space, holds a `": "` (the location) and leaves a value on both sides; 0 if none.
+fn shared_field(a: &str, b: &str) -> usize {
+    let common = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    let Some(space) = a[..common.min(a.len())].rfind(' ') else {
+        return 0;
+    };
+    let field = &a[..space];
+    if field.contains(": ") && space + 1 < a.len() && space + 1 < b.len() {
+        space
+    } else {
+        0
+    }
+}
+
 /// Splits a change note into the field and the old value:
 /// `member 1: mtime 1772600767 -> 315532800` gives (`member 1: mtime`, `1772600767`);
 /// `member 1: name "b.1" dropped` gives (`member 1: name`, `"b.1"`).
 fn split_note(note: &str) -> (String, String) {
-    let body = note
-        .rsplit_once(" -> ")
-        .map(|(l, _)| l)
-        .or_else(|| note.strip_suffix(" dropped"))
-        .unwrap_or(note);
+    let body = old_value(note);
     // The value is the quoted string, or the last word, at the end of the body.
     if let Some(inner) = body.strip_suffix('"') {
         if let Some(q) = inner.rfind(" \"") {
@@ -1061,6 +1102,21 @@ mod tests {
             vec![
                 "member 1: mtime 1772600767 vs 1818065472".to_string(),
                 "member 1: name \"b.1\" vs absent".to_string(),
+            ]
+        );
+        let a = vec![
+            "x.jar!a.txt: DOS time 2027-01-15 08:00:00 -> 1980-01-01 00:00:00".to_string(),
+            "readme: DOS time 2027-01-15 08:00:00 -> 1980-01-01 00:00:00".to_string(),
+        ];
+        let b = vec![
+            "readme: DOS time 2030-03-17 17:46:40 -> 1980-01-01 00:00:00".to_string(),
+            "x.jar!a.txt: DOS time 2030-03-17 17:46:40 -> 1980-01-01 00:00:00".to_string(),
+        ];
+        assert_eq!(
+            align_notes(&a, &b),
+            vec![
+                "x.jar!a.txt: DOS time 2027-01-15 08:00:00 vs 2030-03-17 17:46:40".to_string(),
+                "readme: DOS time 2027-01-15 08:00:00 vs 2030-03-17 17:46:40".to_string(),
             ]
         );
     }

@@ -131,7 +131,7 @@ use flate2::{Compression, Decompress, FlushDecompress, Status, write::DeflateEnc
 
 use crate::config::Context;
 use crate::error::FormatError;
-use crate::handlers::{self, Handler, Outcome, SNIFF_LEN};
+use crate::handlers::{self, Handler, Member as HandlerMember, Outcome, SNIFF_LEN};
 
 /// The zip handler.
 pub struct Zip;
@@ -237,6 +237,43 @@ impl Handler for Zip {
             bytes,
             changes: plan.changes,
         })
+    }
+
+    /// The entries in stored (central directory) order, decompressed. Entries
+    /// that cannot be expanded within the limits (encrypted, another method,
+    /// too large, a bomb) are listed with their raw stored bytes, so that a
+    /// difference still shows.
+    fn members(
+        &self,
+        input: &[u8],
+        ctx: &Context,
+    ) -> Option<Result<Vec<HandlerMember>, FormatError>> {
+        Some(Archive::parse(input).and_then(|archive| {
+            let mut inflater = Inflater::new();
+            let mut order: Vec<&Entry> = archive.entries.iter().collect();
+            order.sort_by_key(|e| e.local);
+            order
+                .into_iter()
+                .map(|e| {
+                    let name = show(archive.name(e));
+                    let data = &input[e.data.clone()];
+                    let expandable = !e.encrypted()
+                        && (e.method == STORED || e.method == DEFLATED)
+                        && e.usize <= ctx.config.max_size
+                        && !(e.usize > BOMB_MIN_SIZE
+                            && e.usize > e.csize.saturating_mul(BOMB_RATIO));
+                    let bytes = if !expandable || e.method == STORED {
+                        data.to_vec()
+                    } else {
+                        let size = to_usize(e.usize, "uncompressed size")?;
+                        inflater
+                            .all(data, size)
+                            .map_err(|m| malformed(format!("entry {name}: {m}")))?
+                    };
+                    Ok(HandlerMember { name, bytes })
+                })
+                .collect()
+        }))
     }
 }
 

@@ -182,3 +182,66 @@ fn diff_hook_prints_to_stderr_and_always_exits_0() {
     ]);
     assert_eq!(o.status.code(), Some(0));
 }
+
+#[test]
+fn archives_are_compared_member_by_member_with_nested_paths() {
+    use crate::zipgen::{Member, Options, build};
+    let jar = |built_by: &str, flavour: &str, t: u64| {
+        let manifest = format!(
+            "Manifest-Version: 1.0\r\nBuilt-By: {built_by}\r\nX-Flavour: {flavour}\r\n\r\n"
+        );
+        build(
+            &[
+                Member::dir("META-INF/", t),
+                Member::file("META-INF/MANIFEST.MF", manifest.as_bytes(), t),
+                Member::file("a.txt", b"same", t),
+            ],
+            &Options::default(),
+        )
+    };
+    let bundle = |inner: Vec<u8>, t: u64| {
+        build(
+            &[
+                Member::file("hello.jar", &inner, t),
+                Member::file("readme", b"hi", t),
+            ],
+            &Options::default(),
+        )
+    };
+    let t = tempfile::tempdir().unwrap();
+    // Only clocks and Built-By differ: strip-nd fixes it.
+    let a = put(
+        t.path(),
+        "a/bundle.zip",
+        &bundle(jar("alice", "plain", 1_800_000_000), 1_800_000_000),
+    );
+    let b = put(
+        t.path(),
+        "b/bundle.zip",
+        &bundle(jar("bob", "plain", 1_900_000_000), 1_900_000_000),
+    );
+    let (code, v) = json(&a, &b);
+    assert_eq!(code, Some(1));
+    assert_eq!(v["differences"][0]["verdict"], "fixed-by-strip-nd", "{v:#}");
+    assert!(
+        v["differences"][0]["fields"]
+            .to_string()
+            .contains("DOS time"),
+        "{v:#}"
+    );
+    // An attribute strip-nd keeps differs too: not fixed, reported at the
+    // nested member's full path.
+    let c = put(
+        t.path(),
+        "c/bundle.zip",
+        &bundle(jar("alice", "carol", 1_800_000_000), 1_800_000_000),
+    );
+    let (_, v) = json(&a, &c);
+    let outer = &v["differences"][0];
+    assert_eq!(outer["verdict"], "not-fixed", "{v:#}");
+    let inner = find(&v, "bundle.zip!hello.jar!META-INF/MANIFEST.MF");
+    assert!(
+        inner["remaining"].to_string().contains("+X-Flavour: carol"),
+        "{v:#}"
+    );
+}
