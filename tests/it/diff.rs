@@ -208,15 +208,15 @@ fn archives_are_compared_member_by_member_with_nested_paths() {
             &Options::default(),
         )
     };
-    let t = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
     // Only clocks and Built-By differ: strip-nd fixes it.
     let a = put(
-        t.path(),
+        tmp.path(),
         "a/bundle.zip",
         &bundle(jar("alice", "plain", 1_800_000_000), 1_800_000_000),
     );
     let b = put(
-        t.path(),
+        tmp.path(),
         "b/bundle.zip",
         &bundle(jar("bob", "plain", 1_900_000_000), 1_900_000_000),
     );
@@ -231,12 +231,12 @@ fn archives_are_compared_member_by_member_with_nested_paths() {
     );
     // An attribute strip-nd keeps differs too: not fixed, reported at the
     // nested member's full path.
-    let c = put(
-        t.path(),
+    let carol = put(
+        tmp.path(),
         "c/bundle.zip",
         &bundle(jar("alice", "carol", 1_800_000_000), 1_800_000_000),
     );
-    let (_, v) = json(&a, &c);
+    let (_, v) = json(&a, &carol);
     let outer = &v["differences"][0];
     assert_eq!(outer["verdict"], "not-fixed", "{v:#}");
     let inner = find(&v, "bundle.zip!hello.jar!META-INF/MANIFEST.MF");
