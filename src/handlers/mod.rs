@@ -7,6 +7,7 @@
 //! behaviour; it is written down here:
 //!
 //! 1. `gzip` — magic `1f 8b`.
+//! 2. `ar` — magic `!<arch>\n` (and `!<thin>\n`, refused).
 //!
 //! Binary formats with a magic number at offset 0 come first, formats whose magic
 //! may follow a prefix (self-extracting zips) before the formats of those prefixes
@@ -18,6 +19,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crate::config::Context;
 use crate::error::FormatError;
 
+pub mod ar;
 pub mod gzip;
 
 /// How many leading bytes dispatch reads to pick a handler.
@@ -74,7 +76,7 @@ impl fmt::Debug for dyn Handler {
 }
 
 /// Every handler, in dispatch order.
-pub static HANDLERS: &[&dyn Handler] = &[&gzip::Gzip];
+pub static HANDLERS: &[&dyn Handler] = &[&gzip::Gzip, &ar::Ar];
 
 /// Looks a handler up by name.
 pub fn by_name(name: &str) -> Option<(usize, &'static dyn Handler)> {
