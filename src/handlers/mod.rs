@@ -8,6 +8,7 @@
 //!
 //! 1. `gzip` — magic `1f 8b`.
 //! 2. `ar` — magic `!<arch>\n` (and `!<thin>\n`, refused).
+//! 3. `tar` — `ustar\0` or `ustar  \0` at offset 257.
 //!
 //! Binary formats with a magic number at offset 0 come first, formats whose magic
 //! may follow a prefix (self-extracting zips) before the formats of those prefixes
@@ -21,6 +22,7 @@ use crate::error::FormatError;
 
 pub mod ar;
 pub mod gzip;
+pub mod tar;
 
 /// How many leading bytes dispatch reads to pick a handler.
 pub const SNIFF_LEN: usize = 4096;
@@ -76,7 +78,7 @@ impl fmt::Debug for dyn Handler {
 }
 
 /// Every handler, in dispatch order.
-pub static HANDLERS: &[&dyn Handler] = &[&gzip::Gzip, &ar::Ar];
+pub static HANDLERS: &[&dyn Handler] = &[&gzip::Gzip, &ar::Ar, &tar::Tar];
 
 /// Looks a handler up by name.
 pub fn by_name(name: &str) -> Option<(usize, &'static dyn Handler)> {
