@@ -9,6 +9,7 @@
 //! 1. `gzip` — magic `1f 8b`.
 //! 2. `ar` — magic `!<arch>\n` (and `!<thin>\n`, refused).
 //! 3. `tar` — `ustar\0` or `ustar  \0` at offset 257.
+//! 4. `cpio` — `070701`, `070702` or `070707` (ASCII) at offset 0.
 //!
 //! Binary formats with a magic number at offset 0 come first, formats whose magic
 //! may follow a prefix (self-extracting zips) before the formats of those prefixes
@@ -21,6 +22,7 @@ use crate::config::Context;
 use crate::error::FormatError;
 
 pub mod ar;
+pub mod cpio;
 pub mod gzip;
 pub mod tar;
 
@@ -78,7 +80,7 @@ impl fmt::Debug for dyn Handler {
 }
 
 /// Every handler, in dispatch order.
-pub static HANDLERS: &[&dyn Handler] = &[&gzip::Gzip, &ar::Ar, &tar::Tar];
+pub static HANDLERS: &[&dyn Handler] = &[&gzip::Gzip, &ar::Ar, &tar::Tar, &cpio::Cpio];
 
 /// Looks a handler up by name.
 pub fn by_name(name: &str) -> Option<(usize, &'static dyn Handler)> {
