@@ -166,7 +166,7 @@ impl Handler for Ar {
             offsets.push((m.header as u64, pos as u64));
             moved |= m.header != pos;
             let size = m.bsd_name.len() + data.len();
-            pos += HEADER + size + pad_len(m, data, size);
+            pos += HEADER + size + pad_len(m, matches!(data, Cow::Borrowed(_)), size);
         }
 
         let mut out = Vec::with_capacity(pos);
@@ -209,13 +209,10 @@ impl Handler for Ar {
     }
 }
 
-/// The padding the output gives a member of `size` bytes whose data is `data`.
-fn pad_len(m: &Member, data: &Cow<[u8]>, size: usize) -> usize {
-    if matches!(data, Cow::Borrowed(_)) {
-        m.pad.len()
-    } else {
-        size % 2
-    }
+/// The padding the output gives a member of `size` bytes, whose data is the
+/// original (`kept`) or new.
+fn pad_len(m: &Member, kept: bool, size: usize) -> usize {
+    if kept { m.pad.len() } else { size % 2 }
 }
 
 /// Writes the normalized fields into `header`, noting each change.
@@ -483,8 +480,8 @@ mod tests {
         h.into_bytes()
     }
 
-    fn member(out: &mut Vec<u8>, name: &str, date: u64, mode: &str, data: &[u8]) {
-        out.extend(header(name, date, 1000, mode, data.len()));
+    fn member(out: &mut Vec<u8>, name: &str, mtime: u64, mode: &str, data: &[u8]) {
+        out.extend(header(name, mtime, 1000, mode, data.len()));
         out.extend_from_slice(data);
         if data.len() % 2 == 1 {
             out.push(b'\n');

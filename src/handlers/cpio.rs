@@ -84,6 +84,22 @@ enum Field {
     Check,
 }
 
+/// The fields `parse` reads besides the sizes, so a bad digit anywhere is
+/// reported before anything is rewritten.
+const CHECKED: [Field; 11] = [
+    Field::Ino,
+    Field::Mode,
+    Field::Uid,
+    Field::Gid,
+    Field::Nlink,
+    Field::Mtime,
+    Field::DevMajor,
+    Field::DevMinor,
+    Field::RdevMajor,
+    Field::RdevMinor,
+    Field::Check,
+];
+
 impl Format {
     fn header_len(self) -> usize {
         match self {
@@ -266,32 +282,11 @@ fn write_entry(
         set(Field::RdevMajor, 0, "rdev")?;
         set(Field::RdevMinor, 0, "rdev minor")?;
     }
-    let data = &input[e.data.clone()];
-    let mut body = Cow::Borrowed(data);
-    if mode & S_IFMT == S_IFREG && !data.is_empty() && data.len() as u64 <= ctx.config.max_size {
-        let name = Path::new(OsStr::from_bytes(&input[e.name.clone()]));
-        if let Some((
-            _,
-            Ok(Outcome::Rewritten {
-                bytes,
-                changes: inner,
-            }),
-        )) = dispatch(data, &ctx.nested(name))
-        {
-            let size = bytes.len() as u64;
-            let range = fmt.range(Field::FileSize).expect("every format has a size");
-            write(&mut header, range, size, fmt).map_err(|_| {
-                FormatError::TooLarge(format!("{label}: normalized member too large"))
-            })?;
-            if fmt == Format::Crc {
-                let range = fmt.range(Field::Check).expect("crc has a checksum");
-                write(&mut header, range, u64::from(sum(&bytes)), fmt)
-                    .expect("a u32 fits 8 hex digits");
-            }
-            changes.extend(inner.into_iter().map(|c| format!("{label}!{c}")));
-            body = Cow::Owned(bytes);
-        }
-    }
+    let body = if mode & S_IFMT == S_IFREG {
+        nested(input, e, &mut header, ctx, &label, changes)?
+    } else {
+        Cow::Borrowed(&input[e.data.clone()])
+    };
     out.extend_from_slice(&header);
     let name_end = e.name.end + 1;
     out.extend_from_slice(&input[e.start + fmt.header_len()..name_end]);
@@ -299,6 +294,43 @@ fn write_entry(
     out.extend_from_slice(&body);
     out.resize(fmt.align(out.len()), 0);
     Ok(())
+}
+
+/// Hands a regular file's data to the dispatcher; on a rewrite, updates the
+/// size (and checksum) fields in `header` and returns the new data.
+fn nested<'a>(
+    input: &'a [u8],
+    e: &Entry,
+    header: &mut [u8],
+    ctx: &Context,
+    label: &str,
+    changes: &mut Vec<String>,
+) -> Result<Cow<'a, [u8]>, FormatError> {
+    let data = &input[e.data.clone()];
+    if data.is_empty() || data.len() as u64 > ctx.config.max_size {
+        return Ok(Cow::Borrowed(data));
+    }
+    let name = Path::new(OsStr::from_bytes(&input[e.name.clone()]));
+    let Some((
+        _,
+        Ok(Outcome::Rewritten {
+            bytes,
+            changes: inner,
+        }),
+    )) = dispatch(data, &ctx.nested(name))
+    else {
+        return Ok(Cow::Borrowed(data));
+    };
+    let fmt = e.format;
+    let range = fmt.range(Field::FileSize).expect("every format has a size");
+    write(header, range, bytes.len() as u64, fmt)
+        .map_err(|_| FormatError::TooLarge(format!("{label}: normalized member too large")))?;
+    if fmt == Format::Crc {
+        let range = fmt.range(Field::Check).expect("crc has a checksum");
+        write(header, range, u64::from(sum(&bytes)), fmt).expect("a u32 fits 8 hex digits");
+    }
+    changes.extend(inner.into_iter().map(|c| format!("{label}!{c}")));
+    Ok(Cow::Owned(bytes))
 }
 
 /// The newc checksum: the sum of the data bytes, modulo 2^32.
@@ -336,13 +368,13 @@ fn write(header: &mut [u8], r: Range<usize>, value: u64, fmt: Format) -> Result<
 fn parse(input: &[u8]) -> Result<Vec<Item>, FormatError> {
     let mut items = Vec::new();
     let mut pos = 0;
-    let mut trailed = false;
+    let mut after_trailer = false;
     while pos < input.len() {
         let format = match input.get(pos..pos + 6) {
             Some(b"070701") => Format::Newc,
             Some(b"070702") => Format::Crc,
             Some(b"070707") => Format::Odc,
-            _ if trailed => {
+            _ if after_trailer => {
                 return Err(FormatError::Unsupported(format!(
                     "data after the cpio trailer at offset {pos} is not another cpio archive"
                 )));
@@ -353,7 +385,7 @@ fn parse(input: &[u8]) -> Result<Vec<Item>, FormatError> {
                 )));
             }
         };
-        trailed = false;
+        after_trailer = false;
         let header = input
             .get(pos..pos + format.header_len())
             .ok_or_else(|| FormatError::malformed(format!("truncated header at offset {pos}")))?;
@@ -364,19 +396,7 @@ fn parse(input: &[u8]) -> Result<Vec<Item>, FormatError> {
                 })
             })
         };
-        for f in [
-            Field::Ino,
-            Field::Mode,
-            Field::Uid,
-            Field::Gid,
-            Field::Nlink,
-            Field::Mtime,
-            Field::DevMajor,
-            Field::DevMinor,
-            Field::RdevMajor,
-            Field::RdevMinor,
-            Field::Check,
-        ] {
+        for f in CHECKED {
             field(f)?;
         }
         let name_size = usize::try_from(field(Field::NameSize)?).unwrap_or(usize::MAX);
@@ -426,10 +446,10 @@ fn parse(input: &[u8]) -> Result<Vec<Item>, FormatError> {
             let zeros = input[pos..].iter().take_while(|&&b| b == 0).count();
             items.push(Item::Padding(pos..pos + zeros));
             pos += zeros;
-            trailed = true;
+            after_trailer = true;
         }
     }
-    if !trailed {
+    if !after_trailer {
         return Err(FormatError::malformed(
             "the archive ends without a TRAILER!!! entry",
         ));

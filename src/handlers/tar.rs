@@ -46,7 +46,9 @@
 //! input's length was such a multiple, else as many zero bytes as the input had
 //! after its last entry (at least two blocks). Non-zero bytes after the
 //! end-of-archive marker, a bad header checksum or a truncated entry make the
-//! archive malformed.
+//! archive malformed. A link, directory or special-file entry with a non-zero
+//! size is refused as [`FormatError::Unsupported`]: readers disagree on whether
+//! data follows it.
 //!
 //! Left alone: names, link names, modes, device numbers, other pax records
 //! (`path`, `linkpath`, `size`, `SCHILY.xattr.*`, `GNU.sparse.*`, ...), the
@@ -165,7 +167,9 @@ impl Handler for Tar {
         for &i in &order {
             write_entry(&mut out, input, &entries[i], ctx, &mut changes)?;
         }
-        if out.len() != trailer.start {
+        if out.len() == trailer.start {
+            out.extend_from_slice(&input[trailer]);
+        } else {
             let last = out.len();
             let end = if input.len() % RECORD == 0 {
                 (last + 2 * BLOCK).next_multiple_of(RECORD)
@@ -177,8 +181,6 @@ impl Handler for Tar {
                 "end of archive rewritten: {} zero bytes after the last entry",
                 end - last
             ));
-        } else {
-            out.extend_from_slice(&input[trailer]);
         }
         if out == input {
             return Ok(Outcome::Unchanged);
@@ -236,7 +238,7 @@ fn write_entry(
             .try_into()
             .expect("parse checked the block");
         let mut body: Cow<[u8]> = Cow::Borrowed(&input[part.data.clone()]);
-        let mut changed = false;
+        let mut dirty = false;
         let mut kept = true;
         if matches!(part.typeflag, b'x' | b'g') {
             let size = if pax_size == Some(n) { new_size } else { None };
@@ -247,23 +249,23 @@ fn write_entry(
                 }
                 set_number(&mut header[SIZE], records.len() as u64);
                 body = Cow::Owned(records);
-                changed = true;
+                dirty = true;
                 kept = false;
             }
-            changed |= strip_pid(&mut header, &label, changes);
+            dirty |= strip_pid(&mut header, &label, changes);
         }
-        changed |= normalize_header(&mut header, part.dialect, ctx, &label, changes)?;
+        dirty |= normalize_header(&mut header, part.dialect, ctx, &label, changes)?;
         if is_main {
             if let Some(d) = &new_data {
                 if pax_size.is_none() {
                     set_number(&mut header[SIZE], d.len() as u64);
                 }
                 body = Cow::Borrowed(d);
-                changed = true;
+                dirty = true;
                 kept = false;
             }
         }
-        if changed {
+        if dirty {
             set_checksum(&mut header);
         }
         out.extend_from_slice(&header);
@@ -286,7 +288,7 @@ fn normalize_header(
     label: &str,
     changes: &mut Vec<String>,
 ) -> Result<bool, FormatError> {
-    let mut changed = false;
+    let mut dirty = false;
     let mut times = vec![("mtime", MTIME)];
     if dialect == Dialect::Gnu {
         times.push(("atime", GNU_ATIME));
@@ -298,7 +300,7 @@ fn normalize_header(
                 let c = ctx.clamp(t);
                 set_number(&mut h[range], c);
                 changes.push(format!("{label}: {what} {t} -> {c}"));
-                changed = true;
+                dirty = true;
             }
             Some(_) => {}
             None => {
@@ -315,12 +317,12 @@ fn normalize_header(
             Some(Num::Value(v)) => {
                 set_number(&mut h[range], 0);
                 changes.push(format!("{label}: {what} {v} -> 0"));
-                changed = true;
+                dirty = true;
             }
             Some(Num::Negative) => {
                 set_number(&mut h[range], 0);
                 changes.push(format!("{label}: {what} (negative) -> 0"));
-                changed = true;
+                dirty = true;
             }
             None => {
                 return Err(FormatError::malformed(format!(
@@ -338,10 +340,10 @@ fn normalize_header(
                 String::from_utf8_lossy(until_nul(field))
             ));
             field.fill(0);
-            changed = true;
+            dirty = true;
         }
     }
-    Ok(changed)
+    Ok(dirty)
 }
 
 /// Removes the process id from `PaxHeaders.<pid>/` in a pax header's name.
@@ -380,7 +382,7 @@ fn normalize_pax(
 ) -> Result<Option<Vec<u8>>, FormatError> {
     let records = pax_records(data)
         .map_err(|e| FormatError::malformed(format!("{label}: pax header: {e}")))?;
-    let mut changed = false;
+    let mut dirty = false;
     let mut out = Vec::with_capacity(data.len());
     for (key, value) in records {
         if DROPPED.contains(&key) {
@@ -388,7 +390,7 @@ fn normalize_pax(
                 "{label}: pax {} dropped",
                 String::from_utf8_lossy(key)
             ));
-            changed = true;
+            dirty = true;
             continue;
         }
         let mut value = Cow::Borrowed(value);
@@ -399,20 +401,20 @@ fn normalize_pax(
                     String::from_utf8_lossy(&value)
                 ));
                 value = Cow::Owned(clamped.into_bytes());
-                changed = true;
+                dirty = true;
             }
         } else if key == b"size" {
             if let Some(s) = size {
                 let s = s.to_string().into_bytes();
                 if *value != *s {
                     value = Cow::Owned(s);
-                    changed = true;
+                    dirty = true;
                 }
             }
         }
         push_record(&mut out, key, &value);
     }
-    Ok(changed.then_some(out))
+    Ok(dirty.then_some(out))
 }
 
 /// `Some(epoch)` when a pax time is later than the epoch.
@@ -452,7 +454,10 @@ fn push_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
 }
 
 /// Parses `"<len> key=value\n"` records. Trailing NUL bytes are tolerated.
-fn pax_records(data: &[u8]) -> Result<Vec<(&[u8], &[u8])>, String> {
+/// A pax record: key and value.
+type Record<'a> = (&'a [u8], &'a [u8]);
+
+fn pax_records(data: &[u8]) -> Result<Vec<Record<'_>>, String> {
     let mut records = Vec::new();
     let mut pos = 0;
     while pos < data.len() {
@@ -609,93 +614,9 @@ fn parse(input: &[u8]) -> Result<(Vec<Entry>, Range<usize>), FormatError> {
             }
             break;
         }
-        let dialect = if &h[257..265] == GNU_MAGIC {
-            Dialect::Gnu
-        } else if &h[257..263] == POSIX_MAGIC {
-            Dialect::Posix
-        } else if h[257..265].iter().all(|&b| b == 0) {
-            return Err(FormatError::Unsupported(format!(
-                "header at offset {pos} (entry {n}) has no ustar magic: a v7 header"
-            )));
-        } else {
-            return Err(FormatError::malformed(format!(
-                "header at offset {pos} (entry {n}): unknown magic"
-            )));
-        };
-        let stored = match number(&h[CHKSUM]) {
-            Some(Num::Value(v)) => v,
-            _ => {
-                return Err(FormatError::malformed(format!(
-                    "header at offset {pos}: unreadable checksum"
-                )));
-            }
-        };
-        if stored != checksum(h) && i64::try_from(stored).ok() != Some(signed_checksum(h)) {
-            return Err(FormatError::malformed(format!(
-                "header at offset {pos} (entry {n}): checksum {stored:o} does not match {:o}",
-                checksum(h)
-            )));
-        }
-        let typeflag = h[TYPEFLAG];
         let pax = pax_of(input, &pending);
-        let mut size = match (
-            pax.size,
-            matches!(typeflag, b'x' | b'g' | b'L' | b'K' | b'X'),
-        ) {
-            (Some(s), false) => s,
-            _ => match number(&h[SIZE]) {
-                Some(Num::Value(s)) => s,
-                _ => {
-                    return Err(FormatError::malformed(format!(
-                        "header at offset {pos}: bad size field"
-                    )));
-                }
-            },
-        };
-        if matches!(typeflag, b'1'..=b'6') && size != 0 {
-            if pax.size.is_some() || typeflag == b'1' {
-                // pax says a hard link may carry data; readers disagree.
-                return Err(FormatError::Unsupported(format!(
-                    "entry at offset {pos}: a link or special file with {size} bytes of data"
-                )));
-            }
-            size = 0; // GNU tar and libarchive ignore the size of these
-        }
-        let mut ext_end = pos + BLOCK;
-        if dialect == Dialect::Gnu && typeflag == b'S' && h[GNU_ISEXTENDED] != 0 {
-            loop {
-                let ext = input.get(ext_end..ext_end + BLOCK).ok_or_else(|| {
-                    FormatError::malformed(format!("truncated sparse header at offset {ext_end}"))
-                })?;
-                ext_end += BLOCK;
-                if ext[504] == 0 {
-                    break;
-                }
-            }
-        }
-        let size = usize::try_from(size).unwrap_or(usize::MAX);
-        let data_end = ext_end
-            .checked_add(size)
-            .filter(|&e| e <= input.len())
-            .ok_or_else(|| {
-                FormatError::malformed(format!(
-                    "entry at offset {pos}: {size} bytes of data, past the end of the archive"
-                ))
-            })?;
-        let end = data_end.next_multiple_of(BLOCK);
-        if end > input.len() {
-            return Err(FormatError::malformed(format!(
-                "entry at offset {pos}: the last block is truncated"
-            )));
-        }
-        let part = Part {
-            header: pos,
-            dialect,
-            typeflag,
-            ext: pos + BLOCK..ext_end,
-            data: ext_end..data_end,
-            end,
-        };
+        let part = read_part(input, pos, n, &pax)?;
+        let (dialect, typeflag, end) = (part.dialect, part.typeflag, part.end);
         pos = end;
         if matches!(typeflag, b'x' | b'L' | b'K' | b'X') {
             pending.push(part);
@@ -732,6 +653,92 @@ fn parse(input: &[u8]) -> Result<(Vec<Entry>, Range<usize>), FormatError> {
         });
     }
     Ok((entries, pos..input.len()))
+}
+
+/// Reads the header block at `pos` (entry `n`) and locates its data. `pax`
+/// holds what preceding pax headers say about this entry.
+fn read_part(input: &[u8], pos: usize, n: usize, pax: &PaxInfo) -> Result<Part, FormatError> {
+    let h = &input[pos..pos + BLOCK];
+    let dialect = if &h[257..265] == GNU_MAGIC {
+        Dialect::Gnu
+    } else if &h[257..263] == POSIX_MAGIC {
+        Dialect::Posix
+    } else if h[257..265].iter().all(|&b| b == 0) {
+        return Err(FormatError::Unsupported(format!(
+            "header at offset {pos} (entry {n}) has no ustar magic: a v7 header"
+        )));
+    } else {
+        return Err(FormatError::malformed(format!(
+            "header at offset {pos} (entry {n}): unknown magic"
+        )));
+    };
+    let Some(Num::Value(stored)) = number(&h[CHKSUM]) else {
+        return Err(FormatError::malformed(format!(
+            "header at offset {pos}: unreadable checksum"
+        )));
+    };
+    if stored != checksum(h) && i64::try_from(stored).ok() != Some(signed_checksum(h)) {
+        return Err(FormatError::malformed(format!(
+            "header at offset {pos} (entry {n}): checksum {stored:o} does not match {:o}",
+            checksum(h)
+        )));
+    }
+    let typeflag = h[TYPEFLAG];
+    let size = match (
+        pax.size,
+        matches!(typeflag, b'x' | b'g' | b'L' | b'K' | b'X'),
+    ) {
+        (Some(s), false) => s,
+        _ => match number(&h[SIZE]) {
+            Some(Num::Value(s)) => s,
+            _ => {
+                return Err(FormatError::malformed(format!(
+                    "header at offset {pos}: bad size field"
+                )));
+            }
+        },
+    };
+    if matches!(typeflag, b'1'..=b'6') && size != 0 {
+        // pax lets a hard link carry data; readers disagree on the rest.
+        return Err(FormatError::Unsupported(format!(
+            "entry at offset {pos}: a link, directory or special file with {size} bytes of data"
+        )));
+    }
+    let mut ext_end = pos + BLOCK;
+    if dialect == Dialect::Gnu && typeflag == b'S' && h[GNU_ISEXTENDED] != 0 {
+        loop {
+            let ext = input.get(ext_end..ext_end + BLOCK).ok_or_else(|| {
+                FormatError::malformed(format!("truncated sparse header at offset {ext_end}"))
+            })?;
+            ext_end += BLOCK;
+            if ext[504] == 0 {
+                break;
+            }
+        }
+    }
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    let data_end = ext_end
+        .checked_add(size)
+        .filter(|&e| e <= input.len())
+        .ok_or_else(|| {
+            FormatError::malformed(format!(
+                "entry at offset {pos}: {size} bytes of data, past the end of the archive"
+            ))
+        })?;
+    let end = data_end.next_multiple_of(BLOCK);
+    if end > input.len() {
+        return Err(FormatError::malformed(format!(
+            "entry at offset {pos}: the last block is truncated"
+        )));
+    }
+    Ok(Part {
+        header: pos,
+        dialect,
+        typeflag,
+        ext: pos + BLOCK..ext_end,
+        data: ext_end..data_end,
+        end,
+    })
 }
 
 /// What the pax headers before an entry say about it.
@@ -780,8 +787,8 @@ fn sort(entries: &[Entry]) -> Vec<usize> {
         if e.barrier {
             order.extend(sort_run(entries, start..i, &seen));
             order.push(i);
-            for j in start..=i {
-                *seen.entry(key(&entries[j].name)).or_default() += 1;
+            for done in &entries[start..=i] {
+                *seen.entry(key(&done.name)).or_default() += 1;
             }
             start = i + 1;
         }

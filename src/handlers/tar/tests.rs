@@ -32,14 +32,14 @@ fn header(name: &str, typeflag: u8, size: usize, mtime: u64, gnu: bool) -> [u8; 
     h
 }
 
-fn add(out: &mut Vec<u8>, h: [u8; BLOCK], data: &[u8]) {
-    out.extend_from_slice(&h);
+fn add(out: &mut Vec<u8>, h: &[u8; BLOCK], data: &[u8]) {
+    out.extend_from_slice(h);
     out.extend_from_slice(data);
     out.resize(out.len().next_multiple_of(BLOCK), 0);
 }
 
 fn file(out: &mut Vec<u8>, name: &str, data: &[u8]) {
-    add(out, header(name, b'0', data.len(), LATE, true), data);
+    add(out, &header(name, b'0', data.len(), LATE, true), data);
 }
 
 fn pax(out: &mut Vec<u8>, name: &str, records: &[(&str, &str)]) {
@@ -47,7 +47,7 @@ fn pax(out: &mut Vec<u8>, name: &str, records: &[(&str, &str)]) {
     for (k, v) in records {
         push_record(&mut body, k.as_bytes(), v.as_bytes());
     }
-    add(out, header(name, b'x', body.len(), LATE, false), &body);
+    add(out, &header(name, b'x', body.len(), LATE, false), &body);
 }
 
 /// Ends the archive as GNU tar does: two zero blocks, padded to 10240 bytes.
@@ -95,7 +95,7 @@ fn clamps_times_clears_owners_and_keeps_checksums_valid() {
     let mut early = header("g", b'0', 0, 999, true);
     early[GNU_ATIME].copy_from_slice(format!("{LATE:011o}\0").as_bytes());
     set_checksum(&mut early);
-    add(&mut a, early, b"");
+    add(&mut a, &early, b"");
     let a = finish(a);
     let (out, changes) = rewritten(&a);
     assert_eq!(out.len(), a.len(), "same size, trailer kept");
@@ -129,8 +129,8 @@ fn entries_are_sorted_with_directories_before_their_contents() {
     file(&mut a, "./b", b"B");
     file(&mut a, "./a-b", b"AB");
     file(&mut a, "./a/x", b"AX");
-    add(&mut a, header("./a/", b'5', 0, LATE, true), b"");
-    add(&mut a, header("./", b'5', 0, LATE, true), b"");
+    add(&mut a, &header("./a/", b'5', 0, LATE, true), b"");
+    add(&mut a, &header("./", b'5', 0, LATE, true), b"");
     let a = finish(a);
     let (out, changes) = rewritten(&a);
     assert_eq!(names(&out), ["./", "./a/", "./a/x", "./a-b", "./b"]);
@@ -150,7 +150,7 @@ fn a_hard_link_follows_its_target() {
     let mut link = header("a", b'1', 0, LATE, true);
     link[LINKNAME.start] = b'z';
     set_checksum(&mut link);
-    add(&mut a, link, b"");
+    add(&mut a, &link, b"");
     file(&mut a, "m", b"M");
     let (out, _) = rewritten(&finish(a.clone()));
     assert_eq!(names(&out), ["m", "z", "a"]);
@@ -161,7 +161,7 @@ fn a_hard_link_follows_its_target() {
     let mut link = header("a", b'1', 0, LATE, true);
     link[LINKNAME.start] = b'q';
     set_checksum(&mut link);
-    add(&mut b, link, b"");
+    add(&mut b, &link, b"");
     let (out, changes) = rewritten(&finish(b));
     assert_eq!(names(&out), ["z", "a"]);
     assert!(!changes.iter().any(|c| c.contains("sorted")), "{changes:?}");
@@ -248,7 +248,7 @@ fn gnu_long_names_move_with_their_entry() {
     name.push(0);
     add(
         &mut a,
-        header("././@LongLink", b'L', name.len(), 0, true),
+        &header("././@LongLink", b'L', name.len(), 0, true),
         &name,
     );
     file(&mut a, &long[..100], b"long");
@@ -268,7 +268,7 @@ fn global_headers_are_barriers() {
     push_record(&mut body, b"comment", b"abc");
     add(
         &mut a,
-        header("pax_global_header", b'g', body.len(), LATE, false),
+        &header("pax_global_header", b'g', body.len(), LATE, false),
         &body,
     );
     file(&mut a, "a", b"A");
@@ -316,7 +316,7 @@ fn size_records_follow_nested_rewrites() {
     let gz = w.finish().unwrap();
     let mut a = Vec::new();
     pax(&mut a, "PaxHeader/x.gz", &[("size", &gz.len().to_string())]);
-    add(&mut a, header("x.gz", b'0', 0, 5, false), &gz);
+    add(&mut a, &header("x.gz", b'0', 0, 5, false), &gz);
     let (out, _) = rewritten(&finish(a));
     let (entries, _) = parse(&out).unwrap();
     let records = pax_records(&out[entries[0].parts[0].data.clone()]).unwrap();
@@ -358,7 +358,7 @@ fn normal_archives_are_unchanged() {
     h[GNAME].fill(0);
     set_checksum(&mut h);
     let mut a = Vec::new();
-    add(&mut a, h, b"x");
+    add(&mut a, &h, b"x");
     let a = finish(a);
     assert_eq!(run(&a).unwrap(), Outcome::Unchanged);
     // No end-of-archive marker at all is accepted as it is.
@@ -368,7 +368,7 @@ fn normal_archives_are_unchanged() {
 #[test]
 fn number_fields_keep_their_layout() {
     let mut f = *b"15300342240 ";
-    set_number(&mut f, 0o2263234400);
+    set_number(&mut f, 0o2_263_234_400);
     assert_eq!(&f, b"02263234400 ");
     let mut f = *b"   644 \0";
     set_number(&mut f, 0);
