@@ -80,7 +80,9 @@ head -c 1500 "$here/gnu.1.tar" > "$here/malformed/truncated.tar"
 cp "$here/gnu.1.tar" "$here/malformed/bad-checksum.tar"
 printf 'X' | dd of="$here/malformed/bad-checksum.tar" bs=1 seek=10 conv=notrunc 2>/dev/null
 cp "$here/gnu.1.tar" "$here/malformed/garbage-after-end.tar"
-printf 'garbage' | dd of="$here/malformed/garbage-after-end.tar" bs=1 seek=10000 conv=notrunc 2>/dev/null
+# Inside the zero blocks that end the archive.
+size=$(wc -c < "$here/gnu.1.tar")
+printf 'garbage' | dd of="$here/malformed/garbage-after-end.tar" bs=1 seek=$((size - 100)) conv=notrunc 2>/dev/null
 
 {
     tar --version | head -n 1
