@@ -422,7 +422,7 @@ fn remap(data: &mut [u8], layout: SymTab, map: &[(u64, u64)]) -> Result<(), Stri
         SymTab::Bsd32 | SymTab::Bsd64 => {
             let w = if layout == SymTab::Bsd32 { 4 } else { 8 };
             let bytes = read_le(data, 0, w).ok_or("truncated size")?;
-            (w, w + w, 2 * w, bytes / (2 * w as u64))
+            (w, w, 2 * w, bytes / (2 * w as u64))
         }
     };
     let big_endian = matches!(layout, SymTab::Gnu32 | SymTab::Gnu64);
@@ -636,6 +636,44 @@ mod tests {
         );
         assert_eq!(&out[members[2].data.clone()], b"object");
         assert_eq!(run(&out).unwrap(), Outcome::Unchanged);
+    }
+
+    #[test]
+    fn bsd_symbol_table_offsets_follow_members_that_change_size() {
+        use std::io::Write;
+        let mut w = flate2::GzBuilder::new()
+            .filename("a-long-file-name")
+            .write(Vec::new(), flate2::Compression::default());
+        w.write_all(b"payload").unwrap();
+        let gz = w.finish().unwrap();
+        // __.SYMDEF (#1/12 name): u32 LE byte length of the (strx, offset)
+        // pairs, the pairs, u32 LE string table length, the strings.
+        let table_len = 60 + 12 + 4 + 16 + 4 + 4;
+        let first_at = 8 + table_len;
+        let second_at = first_at + 60 + gz.len() + gz.len() % 2;
+        let mut sym = b"__.SYMDEF\0\0\0".to_vec();
+        sym.extend(16u32.to_le_bytes());
+        for (strx, at) in [(0u32, first_at), (2, second_at)] {
+            sym.extend(strx.to_le_bytes());
+            sym.extend(u32::try_from(at).unwrap().to_le_bytes());
+        }
+        sym.extend(4u32.to_le_bytes());
+        sym.extend(b"f\0g\0");
+        let mut a = MAGIC.to_vec();
+        member(&mut a, "#1/12", 0, "0", &sym);
+        assert_eq!(a.len(), first_at);
+        member(&mut a, "x.gz", 5, "644", &gz);
+        member(&mut a, "b.o", 5, "644", b"object");
+        let (out, _) = rewritten(&a);
+        let members = parse(&out).unwrap();
+        assert_eq!(members[0].kind, Kind::Symbols(SymTab::Bsd32));
+        let table = &out[members[0].data.clone()];
+        let offset =
+            |i: usize| u32::from_le_bytes(table[8 + 8 * i..12 + 8 * i].try_into().unwrap());
+        assert_eq!(offset(0) as usize, members[1].header);
+        assert_eq!(offset(1) as usize, members[2].header);
+        assert!(members[2].header < second_at, "the gzip member shrank");
+        assert_eq!(&table[..8], &sym[12..20], "the rest of the table is kept");
     }
 
     #[test]
