@@ -385,3 +385,33 @@ fn number_fields_keep_their_layout() {
     );
     assert_eq!(number(b"12x\0"), None);
 }
+
+#[test]
+fn nesting_stops_at_max_depth_and_large_members_pass_through() {
+    let mut inner = Vec::new();
+    file(&mut inner, "deep.txt", b"deep");
+    let inner = finish(inner);
+    let mut outer = Vec::new();
+    file(&mut outer, "inner.tar", &inner);
+    let outer = finish(outer);
+    let inner_out = |cfg: &Config| {
+        let out = Tar
+            .normalize(&outer, &cfg.context(Path::new("t.tar")))
+            .unwrap();
+        let bytes = out.bytes(&outer).to_vec();
+        let (entries, _) = parse(&bytes).unwrap();
+        bytes[entries[0].main().data.clone()].to_vec()
+    };
+    let mut cfg = Config::with_epoch(EPOCH);
+    let normalized = inner_out(&cfg);
+    assert_eq!(
+        field(&normalized[..BLOCK], MTIME),
+        EPOCH,
+        "nested tar normalized"
+    );
+    cfg.max_depth = 0;
+    assert!(inner_out(&cfg) == inner, "deeper than max_depth: untouched");
+    cfg.max_depth = 8;
+    cfg.max_size = inner.len() as u64 - 1;
+    assert!(inner_out(&cfg) == inner, "larger than max_size: untouched");
+}
