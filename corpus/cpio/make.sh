@@ -22,6 +22,9 @@ make_case() { # clock tag uid
     seq 1 300 > root/usr/share/doc/changelog
     faketime "$clock" gzip -9 root/usr/share/doc/changelog
     chown -R "$uid:$uid" root
+    # libfaketime also shifts the file times that stat() reports to the tools
+    # run under it, so the recorded times are not exactly $clock; they differ
+    # between the two builds, which is what the corpus needs.
     find root -exec touch -h -d "$clock" {} +
     for fmt in newc odc crc; do
         (cd root && find . | LC_ALL=C sort | faketime "$clock" cpio --quiet -o -H $fmt) > "$here/$fmt.$tag.cpio"

@@ -25,6 +25,9 @@ CONTROL
     seq 1 100 > pkg/usr/share/doc/hello/changelog
     faketime "$clock" gzip -9 pkg/usr/share/doc/hello/changelog
     chown -R "$uid:$uid" pkg/usr
+    # libfaketime also shifts the file times that stat() reports to the tools
+    # run under it, so the recorded times are not exactly $clock; they differ
+    # between the two builds, which is what the corpus needs.
     find pkg -exec touch -h -d "$clock" {} +
     SOURCE_DATE_EPOCH=$epoch faketime "$clock" dpkg-deb -Zgzip --build pkg "$here/hello.$tag.deb" > /dev/null
 }

@@ -24,6 +24,9 @@ tree() { # clock uid
     seq 1 300 > pkg/share/doc/changelog
     faketime "$clock" gzip -9 pkg/share/doc/changelog
     chown -R "$uid:$uid" pkg
+    # libfaketime also shifts the file times that stat() reports to the tools
+    # run under it, so the recorded times are not exactly $clock; they differ
+    # between the two builds, which is what the corpus needs.
     find pkg -exec touch -h -d "$clock" {} +
 }
 
