@@ -807,9 +807,10 @@ fn sort_run(
 ) -> Vec<usize> {
     let original: Vec<usize> = run.clone().collect();
     let keys: Vec<Vec<&[u8]>> = run.clone().map(|i| key(&entries[i].name)).collect();
-    let mut count: HashMap<&Vec<&[u8]>, usize> = HashMap::new();
-    for k in &keys {
-        *count.entry(k).or_default() += 1;
+    // Per key: how many entries have it, and the first of them.
+    let mut count: HashMap<&Vec<&[u8]>, (usize, usize)> = HashMap::new();
+    for (n, k) in keys.iter().enumerate() {
+        count.entry(k).or_insert((0, n)).0 += 1;
     }
     // Per entry: (primary key, placed after the target, own key, position).
     let mut sortable = Vec::with_capacity(keys.len());
@@ -820,10 +821,9 @@ fn sort_run(
         let mut target = None;
         if e.main().typeflag == b'1' {
             let tk = key(&e.link);
-            let here = keys[..n].iter().position(|k| *k == tk);
-            match (here, count.get(&tk).copied().unwrap_or(0), before.get(&tk)) {
-                (Some(t), 1, None) => target = Some(t),
-                (None, 0, Some(1)) => {}
+            match (count.get(&tk).copied(), before.get(&tk)) {
+                (Some((1, t)), None) if t < n => target = Some(t),
+                (None, Some(1)) => {}
                 _ => return original,
             }
         }
