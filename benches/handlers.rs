@@ -9,7 +9,7 @@ use std::path::Path;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flate2::{Compression, GzBuilder};
 use strip_nd::config::Config;
-use strip_nd::handlers::{Handler, ar::Ar, cpio::Cpio, gzip::Gzip, tar::Tar};
+use strip_nd::handlers::{Handler, ar::Ar, cpio::Cpio, gzip::Gzip, pyc::Pyc, tar::Tar};
 
 /// Text that compresses like a man page: words, not noise.
 fn text(len: usize) -> Vec<u8> {
@@ -200,6 +200,65 @@ fn cpio(c: &mut Criterion) {
     g.finish();
 }
 
+/// Pycs of stdlib modules, compiled by the local `python3` into a temp dir
+/// (the files in the stdlib's own `__pycache__` may be missing or read-only).
+fn stdlib_pycs() -> Option<Vec<Vec<u8>>> {
+    let dir = tempfile::tempdir().ok()?;
+    let script = r#"
+import os, shutil, sys, sysconfig, compileall
+lib = sysconfig.get_paths()["stdlib"]
+for name in sorted(os.listdir(lib)):
+    if name.endswith(".py"):
+        shutil.copy(os.path.join(lib, name), sys.argv[1])
+compileall.compile_dir(sys.argv[1], quiet=1)
+"#;
+    let ok = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(dir.path())
+        .status()
+        .ok()?
+        .success();
+    if !ok {
+        return None;
+    }
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir.path().join("__pycache__")).ok()? {
+        out.push(std::fs::read(e.ok()?.path()).ok()?);
+    }
+    Some(out)
+}
+
+fn pyc(c: &mut Criterion) {
+    let Some(pycs) = stdlib_pycs() else {
+        eprintln!("pyc benchmark skipped: python3 could not compile the stdlib");
+        return;
+    };
+    let config = Config::with_epoch(315_532_800);
+    let ctx = config.context(Path::new("m.cpython-311.pyc"));
+    let total: u64 = pycs.iter().map(|p| p.len() as u64).sum();
+    let normal: Vec<Vec<u8>> = pycs
+        .iter()
+        .map(|p| Pyc.normalize(p, &ctx).unwrap().bytes(p).to_vec())
+        .collect();
+    let mut g = c.benchmark_group("pyc");
+    g.throughput(Throughput::Bytes(total));
+    g.bench_function(format!("rewrite/stdlib-{}-files", pycs.len()), |b| {
+        b.iter(|| {
+            for p in &pycs {
+                black_box(Pyc.normalize(black_box(p), &ctx).unwrap());
+            }
+        });
+    });
+    g.bench_function(format!("unchanged/stdlib-{}-files", pycs.len()), |b| {
+        b.iter(|| {
+            for p in &normal {
+                black_box(Pyc.normalize(black_box(p), &ctx).unwrap());
+            }
+        });
+    });
+    g.finish();
+}
+
 fn nar(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut total = 0u64;
@@ -227,5 +286,5 @@ fn nar(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, gzip, nar, ar, tar, cpio);
+criterion_group!(benches, gzip, pyc, nar, ar, tar, cpio);
 criterion_main!(benches);

@@ -56,7 +56,7 @@ use flate2::{Compression, Decompress, FlushDecompress, Status};
 
 use crate::config::Context;
 use crate::error::FormatError;
-use crate::handlers::{Handler, Outcome, SNIFF_LEN, dispatch, sniff};
+use crate::handlers::{Handler, Member as HandlerMember, Outcome, SNIFF_LEN, dispatch, sniff};
 
 /// The gzip handler.
 pub struct Gzip;
@@ -161,6 +161,55 @@ impl Handler for Gzip {
             changes,
         })
     }
+
+    /// The decompressed payload (all members, concatenated, as `gzip -d`
+    /// writes it), named after the file without its `.gz`.
+    fn members(
+        &self,
+        input: &[u8],
+        ctx: &Context,
+    ) -> Option<Result<Vec<HandlerMember>, FormatError>> {
+        Some(decompress(input, ctx.config.max_size).map(|bytes| {
+            let name = ctx
+                .name
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            let name = match name.strip_suffix(".tgz") {
+                Some(stem) => format!("{stem}.tar"),
+                None => name
+                    .strip_suffix(".gz")
+                    .map_or_else(|| format!("{name}.out"), str::to_string),
+            };
+            vec![HandlerMember { name, bytes }]
+        }))
+    }
+}
+
+/// Decompresses every member, refusing to produce more than `limit` bytes.
+fn decompress(input: &[u8], limit: u64) -> Result<Vec<u8>, FormatError> {
+    let members = parse(input)?;
+    let mut out = Vec::new();
+    let mut state = Decompress::new(false);
+    for m in &members {
+        state.reset(false);
+        let data = &input[m.body.start..m.body.end - 8];
+        loop {
+            if out.len() as u64 >= limit {
+                return Err(FormatError::TooLarge(format!(
+                    "decompresses to more than {limit} bytes"
+                )));
+            }
+            out.reserve(64 * 1024);
+            let consumed = state.total_in() as usize;
+            let status = state
+                .decompress_vec(&data[consumed..], &mut out, FlushDecompress::None)
+                .map_err(|e| FormatError::malformed(format!("corrupt deflate data: {e}")))?;
+            if status == Status::StreamEnd {
+                break;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The name the payload is known by: the file name without `.gz` (`.tgz`

@@ -7,6 +7,10 @@
 mod archives;
 mod cli;
 mod corpus;
+mod diff;
 mod nar;
+mod nix;
 mod props;
+mod pyc;
+mod rules;
 mod util;

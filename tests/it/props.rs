@@ -115,6 +115,182 @@ proptest! {
     }
 }
 
+// ---- pyc: marshal trees with shared objects, serialized with random FLAG_REF noise ----
+
+mod pyc {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+    use strip_nd::config::Config;
+    use strip_nd::handlers::{Handler, Outcome, pyc::Pyc};
+
+    const EPOCH: u64 = 1_000_000_000;
+    const MAGICS: [u16; 7] = [3413, 3425, 3439, 3495, 3531, 3571, 3627];
+
+    /// A marshal value; `Ref(k)` shares the k-th (mod count) object written before it.
+    #[derive(Debug, Clone)]
+    enum Node {
+        Int(i32),
+        Str(String),
+        Tuple(Vec<Node>),
+        Ref(usize),
+    }
+
+    fn node() -> impl Strategy<Value = Node> {
+        let leaf = prop_oneof![
+            any::<i32>().prop_map(Node::Int),
+            "[a-z]{0,6}".prop_map(Node::Str),
+            any::<usize>().prop_map(Node::Ref),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            proptest::collection::vec(inner, 0..6).prop_map(Node::Tuple)
+        })
+    }
+
+    /// Walks `n` in stream order, numbering shareable objects and resolving
+    /// each `Ref` to one of them (`None` when none precedes it).
+    fn resolve(n: &Node, count: &mut usize, targets: &mut Vec<Option<usize>>) {
+        match n {
+            Node::Ref(k) => targets.push((*count > 0).then(|| k % *count)),
+            Node::Tuple(items) => {
+                *count += 1;
+                for i in items {
+                    resolve(i, count, targets);
+                }
+            }
+            _ => *count += 1,
+        }
+    }
+
+    /// Serializes `n`: an object is flagged when referenced or when `noise`
+    /// says so; references use the reader's table numbering.
+    struct Writer<'a> {
+        referenced: &'a [bool],
+        noise: &'a [bool],
+        targets: &'a [Option<usize>],
+        obj: usize,
+        refs: usize,
+        /// Table slot of each flagged object, by object number.
+        slot: Vec<Option<u32>>,
+        next_slot: u32,
+        out: Vec<u8>,
+    }
+
+    impl Writer<'_> {
+        fn type_byte(&mut self, t: u8) {
+            let o = self.obj;
+            self.obj += 1;
+            let flag = self.referenced[o] || self.noise[o % self.noise.len()];
+            if flag {
+                self.slot[o] = Some(self.next_slot);
+                self.next_slot += 1;
+                self.out.push(t | 0x80);
+            } else {
+                self.out.push(t);
+            }
+        }
+
+        fn write(&mut self, n: &Node) {
+            match n {
+                Node::Int(v) => {
+                    self.type_byte(b'i');
+                    self.out.extend_from_slice(&v.to_le_bytes());
+                }
+                Node::Str(s) => {
+                    self.type_byte(b'z');
+                    self.out.push(s.len() as u8);
+                    self.out.extend_from_slice(s.as_bytes());
+                }
+                Node::Tuple(items) => {
+                    self.type_byte(b')');
+                    self.out.push(items.len() as u8);
+                    for i in items {
+                        self.write(i);
+                    }
+                }
+                Node::Ref(_) => {
+                    let target = self.targets[self.refs];
+                    self.refs += 1;
+                    match target {
+                        Some(t) => {
+                            self.out.push(b'r');
+                            self.out
+                                .extend_from_slice(&self.slot[t].unwrap().to_le_bytes());
+                        }
+                        None => self.out.push(b'N'),
+                    }
+                }
+            }
+        }
+    }
+
+    fn pyc(magic: u16, mtime: u32, tree: &Node, noise: &[bool]) -> Vec<u8> {
+        let mut count = 0;
+        let mut targets = Vec::new();
+        resolve(tree, &mut count, &mut targets);
+        let mut referenced = vec![false; count];
+        for t in targets.iter().flatten() {
+            referenced[*t] = true;
+        }
+        let mut w = Writer {
+            referenced: &referenced,
+            noise,
+            targets: &targets,
+            obj: 0,
+            refs: 0,
+            slot: vec![None; count],
+            next_slot: 0,
+            out: Vec::new(),
+        };
+        w.out.extend_from_slice(&magic.to_le_bytes());
+        w.out.extend_from_slice(b"\r\n\0\0\0\0");
+        w.out.extend_from_slice(&mtime.to_le_bytes());
+        w.out.extend_from_slice(&7u32.to_le_bytes());
+        w.write(tree);
+        w.out
+    }
+
+    fn normalize(input: &[u8]) -> Result<Outcome, strip_nd::FormatError> {
+        let config = Config::with_epoch(EPOCH);
+        Pyc.normalize(input, &config.context(Path::new("m.pyc")))
+    }
+
+    proptest! {
+        #[test]
+        fn pyc_is_idempotent_convergent_and_keeps_the_objects(
+            tree in node(),
+            magic in proptest::sample::select(&MAGICS[..]),
+            a in (EPOCH as u32.., proptest::collection::vec(any::<bool>(), 1..8)),
+            b in (EPOCH as u32.., proptest::collection::vec(any::<bool>(), 1..8)),
+        ) {
+            let x = pyc(magic, a.0, &tree, &a.1);
+            let y = pyc(magic, b.0, &tree, &b.1);
+            // The canonical form: only referenced objects flagged, mtime clamped.
+            let want = pyc(magic, EPOCH as u32, &tree, &[false]);
+            let nx = normalize(&x).unwrap().bytes(&x).to_vec();
+            let ny = normalize(&y).unwrap().bytes(&y).to_vec();
+            prop_assert_eq!(&nx, &want);
+            prop_assert_eq!(&ny, &want);
+            prop_assert_eq!(normalize(&nx).unwrap(), Outcome::Unchanged);
+        }
+
+        #[test]
+        fn pyc_never_panics_on_arbitrary_bytes(
+            magic in proptest::sample::select(&MAGICS[..]),
+            flags in 0u32..4,
+            tail in proptest::collection::vec(any::<u8>(), 0..512),
+        ) {
+            let mut input = magic.to_le_bytes().to_vec();
+            input.extend_from_slice(b"\r\n");
+            input.extend_from_slice(&flags.to_le_bytes());
+            input.extend(tail);
+            if let Ok(Outcome::Rewritten { bytes, .. }) = normalize(&input) {
+                prop_assert_eq!(normalize(&bytes).unwrap(), Outcome::Unchanged);
+            }
+        }
+    }
+}
+
 /// ar, tar and cpio: archives written here from the same members with
 /// different noise (clocks, owners, inode numbers, and for tar the member
 /// order) must normalize to the same bytes, keep every member's data, and be
