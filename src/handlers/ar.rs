@@ -47,7 +47,7 @@ use std::path::Path;
 
 use crate::config::Context;
 use crate::error::FormatError;
-use crate::handlers::{Handler, Outcome, dispatch};
+use crate::handlers::{Handler, Member as HandlerMember, Outcome, dispatch};
 
 /// The ar handler.
 pub struct Ar;
@@ -206,6 +206,27 @@ impl Handler for Ar {
             bytes: out,
             changes,
         })
+    }
+
+    /// The files in stored order (not the symbol and long-name tables).
+    fn members(
+        &self,
+        input: &[u8],
+        _ctx: &Context,
+    ) -> Option<Result<Vec<HandlerMember>, FormatError>> {
+        if input.starts_with(THIN) {
+            return None;
+        }
+        Some(parse(input).map(|members| {
+            members
+                .into_iter()
+                .filter(|m| m.kind == Kind::Regular)
+                .map(|m| HandlerMember {
+                    name: String::from_utf8_lossy(&m.name).into_owned(),
+                    bytes: input[m.data].to_vec(),
+                })
+                .collect()
+        }))
     }
 }
 
@@ -674,6 +695,24 @@ mod tests {
         assert_eq!(offset(1) as usize, members[2].header);
         assert!(members[2].header < second_at, "the gzip member shrank");
         assert_eq!(&table[..8], &sym[12..20], "the rest of the table is kept");
+    }
+
+    #[test]
+    fn members_are_the_files_in_stored_order() {
+        let mut a = MAGIC.to_vec();
+        member(&mut a, "/", 0, "0", &[0, 0, 0, 0]);
+        member(&mut a, "b.o/", 5, "644", b"B");
+        member(&mut a, "#1/4", 5, "644", b"a.o\0A");
+        let cfg = Config::with_epoch(EPOCH);
+        let got = Ar
+            .members(&a, &cfg.context(Path::new("x.a")))
+            .unwrap()
+            .unwrap();
+        let got: Vec<(&str, &[u8])> = got
+            .iter()
+            .map(|m| (m.name.as_str(), &m.bytes[..]))
+            .collect();
+        assert_eq!(got, [("b.o", &b"B"[..]), ("a.o", &b"A"[..])]);
     }
 
     #[test]

@@ -45,7 +45,7 @@ use std::path::Path;
 
 use crate::config::Context;
 use crate::error::FormatError;
-use crate::handlers::{Handler, Outcome, dispatch};
+use crate::handlers::{Handler, Member as HandlerMember, Outcome, dispatch};
 
 /// The cpio handler.
 pub struct Cpio;
@@ -233,6 +233,31 @@ impl Handler for Cpio {
             bytes: out,
             changes,
         })
+    }
+
+    /// Regular files that carry data, in stored order (in newc, a hard-linked
+    /// file's data comes with its last link).
+    fn members(
+        &self,
+        input: &[u8],
+        _ctx: &Context,
+    ) -> Option<Result<Vec<HandlerMember>, FormatError>> {
+        Some(parse(input).map(|items| {
+            items
+                .iter()
+                .filter_map(|i| match i {
+                    Item::Entry(e)
+                        if e.get(input, Field::Mode) & S_IFMT == S_IFREG && !e.data.is_empty() =>
+                    {
+                        Some(HandlerMember {
+                            name: String::from_utf8_lossy(&input[e.name.clone()]).into_owned(),
+                            bytes: input[e.data.clone()].to_vec(),
+                        })
+                    }
+                    _ => None,
+                })
+                .collect()
+        }))
     }
 }
 

@@ -63,7 +63,7 @@ use std::path::Path;
 
 use crate::config::Context;
 use crate::error::FormatError;
-use crate::handlers::{Handler, Outcome, dispatch};
+use crate::handlers::{Handler, Member as HandlerMember, Outcome, dispatch};
 
 /// The tar handler.
 pub struct Tar;
@@ -192,6 +192,25 @@ impl Handler for Tar {
             bytes: out,
             changes,
         })
+    }
+
+    /// Regular files in stored order, with their effective paths (symlinks,
+    /// directories and other entries carry no contents).
+    fn members(
+        &self,
+        input: &[u8],
+        _ctx: &Context,
+    ) -> Option<Result<Vec<HandlerMember>, FormatError>> {
+        Some(parse(input).map(|(entries, _)| {
+            entries
+                .iter()
+                .filter(|e| matches!(e.main().typeflag, b'0' | 0 | b'7') && !e.sparse)
+                .map(|e| HandlerMember {
+                    name: String::from_utf8_lossy(&e.name).into_owned(),
+                    bytes: input[e.main().data.clone()].to_vec(),
+                })
+                .collect()
+        }))
     }
 }
 

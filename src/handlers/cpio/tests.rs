@@ -301,3 +301,30 @@ fn normal_archives_are_unchanged() {
     a[6 + 56..6 + 72].copy_from_slice("0".repeat(16).as_bytes());
     assert_eq!(run(&a).unwrap(), Outcome::Unchanged);
 }
+
+#[test]
+fn members_are_the_files_with_data_in_stored_order() {
+    let mut a = Vec::new();
+    newc(&mut a, "070701", &file("z", 1, b"Z"), LATE);
+    newc(
+        &mut a,
+        "070701",
+        &E {
+            mode: 0o040_755,
+            ..file("d", 2, b"")
+        },
+        LATE,
+    );
+    newc(&mut a, "070701", &file("a", 3, b"A"), LATE);
+    let a = finish(a, "070701");
+    let cfg = Config::with_epoch(EPOCH);
+    let got = Cpio
+        .members(&a, &cfg.context(Path::new("x.cpio")))
+        .unwrap()
+        .unwrap();
+    let got: Vec<(&str, &[u8])> = got
+        .iter()
+        .map(|m| (m.name.as_str(), &m.bytes[..]))
+        .collect();
+    assert_eq!(got, [("z", &b"Z"[..]), ("a", &b"A"[..])]);
+}

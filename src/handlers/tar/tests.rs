@@ -415,3 +415,21 @@ fn nesting_stops_at_max_depth_and_large_members_pass_through() {
     cfg.max_size = inner.len() as u64 - 1;
     assert!(inner_out(&cfg) == inner, "larger than max_size: untouched");
 }
+
+#[test]
+fn members_are_the_regular_files_in_stored_order() {
+    let mut a = Vec::new();
+    file(&mut a, "b", b"B");
+    add(&mut a, &header("d/", b'5', 0, LATE, true), b"");
+    file(&mut a, "a", b"A");
+    let cfg = Config::with_epoch(EPOCH);
+    let got = Tar
+        .members(&finish(a), &cfg.context(Path::new("t.tar")))
+        .unwrap()
+        .unwrap();
+    let got: Vec<(&str, &[u8])> = got
+        .iter()
+        .map(|m| (m.name.as_str(), &m.bytes[..]))
+        .collect();
+    assert_eq!(got, [("b", &b"B"[..]), ("a", &b"A"[..])]);
+}
