@@ -10,9 +10,12 @@
 //! 2. `zip` — magic `PK 03 04` / `PK 05 06`, also after a `#!` line or an `MZ`
 //!    stub when the signature shows in the first 4096 bytes (before PE, which
 //!    takes the other `MZ` files).
-//! 3. `pyc` — `CPython` 3.8 to 3.14 bytecode caches, magic `<2 bytes> 0d 0a`
+//! 3. `ar` — magic `!<arch>\n` (and `!<thin>\n`, refused).
+//! 4. `tar` — `ustar\0` or `ustar  \0` at offset 257.
+//! 5. `cpio` — `070701`, `070702` or `070707` (ASCII) at offset 0.
+//! 6. `pyc` — `CPython` 3.8 to 3.14 bytecode caches, magic `<2 bytes> 0d 0a`
 //!    (after the archive and binary handlers).
-//! 4. `rules` — user date rules (`--rules`): last, off unless rules are given;
+//! 7. `rules` — user date rules (`--rules`): last, off unless rules are given;
 //!    claims by scope (path glob) only.
 //!
 //! Binary formats with a magic number at offset 0 come first, formats whose magic
@@ -26,9 +29,12 @@ use std::path::{Path, PathBuf};
 use crate::config::Context;
 use crate::error::FormatError;
 
+pub mod ar;
+pub mod cpio;
 pub mod gzip;
 pub mod pyc;
 pub mod rules;
+pub mod tar;
 pub mod zip;
 
 /// How many leading bytes dispatch reads to pick a handler.
@@ -108,7 +114,15 @@ impl fmt::Debug for dyn Handler {
 }
 
 /// Every handler, in dispatch order.
-pub static HANDLERS: &[&dyn Handler] = &[&gzip::Gzip, &zip::Zip, &pyc::Pyc, &rules::RulesHandler];
+pub static HANDLERS: &[&dyn Handler] = &[
+    &gzip::Gzip,
+    &zip::Zip,
+    &ar::Ar,
+    &tar::Tar,
+    &cpio::Cpio,
+    &pyc::Pyc,
+    &rules::RulesHandler,
+];
 
 /// Looks a handler up by name.
 pub fn by_name(name: &str) -> Option<(usize, &'static dyn Handler)> {

@@ -4,6 +4,7 @@
 //! Tests that need a tool a fresh machine lacks are `#[ignore = "needs <tool>"]`;
 //! CI installs the tools and runs them with `--include-ignored`.
 
+mod archives;
 mod cli;
 mod corpus;
 mod diff;
