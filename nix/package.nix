@@ -35,6 +35,18 @@ rustPlatform.buildRustPackage {
     "--skip=nix::"
   ];
 
+  # Nix's diff-hook setting takes a program, not a command line:
+  #   diff-hook = ${strip-nd}/libexec/strip-nd-diff-hook
+  #   run-diff-hook = true
+  postInstall = ''
+    mkdir -p $out/libexec
+    cat > $out/libexec/strip-nd-diff-hook <<EOF
+    #!/bin/sh
+    exec $out/bin/strip-nd diff-hook "\$@"
+    EOF
+    chmod +x $out/libexec/strip-nd-diff-hook
+  '';
+
   meta = {
     description = "Build-time normalization post-processor for reproducible builds, with a NAR self-check";
     longDescription = ''

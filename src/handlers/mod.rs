@@ -7,12 +7,22 @@
 //! behaviour; it is written down here:
 //!
 //! 1. `gzip` — magic `1f 8b`.
-//! 2. `pe` — `MZ` and `PE\0\0` at `e_lfanew`; after `zip`, which claims
+//! 2. `zip` — magic `PK 03 04` / `PK 05 06`, also after a `#!` line or an `MZ`
+//!    stub when the signature shows in the first 4096 bytes (before PE, which
+//!    takes the other `MZ` files).
+//! 3. `ar` — magic `!<arch>\n` (and `!<thin>\n`, refused).
+//! 4. `tar` — `ustar\0` or `ustar  \0` at offset 257.
+//! 5. `cpio` — `070701`, `070702` or `070707` (ASCII) at offset 0.
+//! 6. `pe` — `MZ` and `PE\0\0` at `e_lfanew`; after `zip`, which claims
 //!    self-extracting zips (they start with `MZ` too) when it sees `PK`.
-//! 3. `coff` — no magic: a known machine type and sane headers (see
+//! 7. `coff` — no magic: a known machine type and sane headers (see
 //!    [`coff`]), or `00 00 ff ff` for import and bigobj objects; next to
 //!    `pe`, after the handlers with a magic number at offset 0. Its signature
 //!    needs NUL bytes, so it cannot take a file from the text handlers.
+//! 8. `pyc` — `CPython` 3.8 to 3.14 bytecode caches, magic `<2 bytes> 0d 0a`
+//!    (after the archive and binary handlers).
+//! 9. `rules` — user date rules (`--rules`): last, off unless rules are given;
+//!    claims by scope (path glob) only.
 //!
 //! Binary formats with a magic number at offset 0 come first, formats whose magic
 //! may follow a prefix (self-extracting zips) before the formats of those prefixes
@@ -20,13 +30,20 @@
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
 
 use crate::config::Context;
 use crate::error::FormatError;
 
+pub mod ar;
 pub mod coff;
+pub mod cpio;
 pub mod gzip;
 pub mod pe;
+pub mod pyc;
+pub mod rules;
+pub mod tar;
+pub mod zip;
 
 /// How many leading bytes dispatch reads to pick a handler.
 pub const SNIFF_LEN: usize = 4096;
@@ -73,6 +90,29 @@ pub trait Handler: Sync {
     fn enabled_by_default(&self) -> bool {
         true
     }
+    /// For formats that hold files (archives, compressed streams): the members
+    /// of `input` in stored order, as (name, contents), so `strip-nd diff` can
+    /// compare two builds member by member. `None` for formats that hold no files.
+    fn members(&self, _input: &[u8], _ctx: &Context) -> Option<Result<Vec<Member>, FormatError>> {
+        None
+    }
+    /// Another file whose metadata this handler needs to normalize the file at
+    /// `path` (a `.pyc` records its source's mtime). Handlers never touch the
+    /// file system: the engine stats the companion and passes what it found in
+    /// [`Context::companion_mtime`].
+    fn companion(&self, path: &Path) -> Option<PathBuf> {
+        let _ = path;
+        None
+    }
+}
+
+/// A member of an archive, for [`Handler::members`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Its name (path) inside the archive.
+    pub name: String,
+    /// Its contents, uncompressed.
+    pub bytes: Vec<u8>,
 }
 
 impl fmt::Debug for dyn Handler {
@@ -82,7 +122,17 @@ impl fmt::Debug for dyn Handler {
 }
 
 /// Every handler, in dispatch order.
-pub static HANDLERS: &[&dyn Handler] = &[&gzip::Gzip, &pe::Pe, &coff::Coff];
+pub static HANDLERS: &[&dyn Handler] = &[
+    &gzip::Gzip,
+    &zip::Zip,
+    &ar::Ar,
+    &tar::Tar,
+    &cpio::Cpio,
+    &pe::Pe,
+    &coff::Coff,
+    &pyc::Pyc,
+    &rules::RulesHandler,
+];
 
 /// Looks a handler up by name.
 pub fn by_name(name: &str) -> Option<(usize, &'static dyn Handler)> {
@@ -138,6 +188,12 @@ impl HandlerSet {
     /// list `a,b` enables exactly those handlers. Mixing is allowed: plain
     /// names then mean "only these", and `+`/`-` apply on top.
     pub fn parse(spec: &str) -> Result<Self, HandlerSpecError> {
+        Self::parse_with(spec, Self::default())
+    }
+
+    /// Like [`HandlerSet::parse`], with `base` as the set `+a,-b` adjusts
+    /// (the default set plus `rules` when rules are given, say).
+    pub fn parse_with(spec: &str, base: Self) -> Result<Self, HandlerSpecError> {
         let items: Vec<&str> = spec
             .split(',')
             .map(str::trim)
@@ -149,11 +205,7 @@ impl HandlerSet {
             ));
         }
         let exclusive = items.iter().any(|s| !s.starts_with(['+', '-']));
-        let mut set = if exclusive {
-            Self::none()
-        } else {
-            Self::default()
-        };
+        let mut set = if exclusive { Self::none() } else { base };
         for item in items {
             let (on, name) = match item.as_bytes()[0] {
                 b'+' => (true, &item[1..]),

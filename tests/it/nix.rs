@@ -208,13 +208,14 @@ fn nix_build_check_differs_without_the_hook_and_passes_with_it() {
             let attr = format!("{}-{}", a.name, if hook { "hook" } else { "plain" });
             let (code, log) = build(&expr, &attr, false);
             assert_eq!(code, Some(0), "building {attr}:\n{log}");
+            // --check always runs the builder again, so its log has the hook's line.
+            let (code, log) = build(&expr, &attr, true);
             if hook {
                 assert!(
                     log.contains("strip-nd: /nix/store/") && log.contains("self-check ok"),
                     "{attr}: no summary line from the hook:\n{log}"
                 );
             }
-            let (code, log) = build(&expr, &attr, true);
             let _ = write!(row, "  {attr}: --check exit {}", code.unwrap_or(-1));
             let want = if hook { 0 } else { 104 };
             if code != Some(want) {
@@ -396,4 +397,138 @@ fn strip_nd_refuses_the_store_outside_a_build_and_the_store_stays_intact() {
     );
     assert!(v.status.success(), "{}", text(&v));
     assert!(!text(&v).contains("modified"), "{}", text(&v));
+}
+
+/// A build with one difference strip-nd fixes (a gzip header) and one it does
+/// not (the build date, written by `date`).
+const DIFFERS: &str = r#"
+mkdir -p "$out/share/man/man1"
+printf '.TH HELLO 1\n' > hello.1 && rtouch hello.1
+gzip -c hello.1 > "$out/share/man/man1/hello.1.gz"
+sleep 1.1 # two builds in one second would write the same date
+echo "built on $(date)" > "$out/share/build-date"
+"#;
+
+/// Writes the expression of the DIFFERS build and returns its path.
+fn differs_expression(dir: &Path) -> PathBuf {
+    let expr = dir.join("differs.nix");
+    let script = nix_string(&format!("{PRELUDE}{DIFFERS}"));
+    fs::write(
+        &expr,
+        format!(
+            "import {}/tests/nix/artifact.nix {{ name = \"differs-{}\"; useHook = false; buildScript = {script}; stripNd = builtins.path {{ path = \"{}\"; name = \"strip-nd\"; }}; setupHook = {}/nix/setup-hook.sh; }}",
+            repo().display(),
+            std::process::id(),
+            env!("CARGO_BIN_EXE_strip-nd"),
+            repo().display()
+        ),
+    )
+    .unwrap();
+    expr
+}
+
+/// Asserts a report names the gzip mtime as fixed and the date as not fixed,
+/// with a timestamp hint.
+fn assert_differs_report(report: &str) {
+    let gz = report
+        .lines()
+        .position(|l| l.starts_with("share/man/man1/hello.1.gz"))
+        .expect("gzip named");
+    assert!(
+        report
+            .lines()
+            .nth(gz)
+            .unwrap()
+            .contains("[fixed by strip-nd]"),
+        "{report}"
+    );
+    assert!(
+        report.lines().nth(gz + 1).unwrap().contains("mtime"),
+        "{report}"
+    );
+    let date = report
+        .lines()
+        .position(|l| l.starts_with("share/build-date"))
+        .expect("date file named");
+    assert!(
+        report.lines().nth(date).unwrap().contains("[not fixed]"),
+        "{report}"
+    );
+    assert!(
+        report.lines().skip(date).take(12).any(|l| {
+            l.contains("hint:") && l.contains("looks like a timestamp") && l.contains("build time")
+        }),
+        "{report}"
+    );
+}
+
+#[test]
+#[ignore = "needs nix-bin"]
+fn diff_explains_a_failed_check_and_runs_as_nix_diff_hook() {
+    need_tools();
+    let t = tempfile::tempdir().unwrap();
+    let expr = differs_expression(t.path());
+    let o = nix(
+        "nix-build",
+        &[expr.as_os_str(), OsStr::new("--no-out-link")],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let o = nix(
+        "nix-build",
+        &[
+            expr.as_os_str(),
+            OsStr::new("--no-out-link"),
+            OsStr::new("--check"),
+            OsStr::new("--keep-failed"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(104), "{}", text(&o));
+    let check = format!("{out}.check");
+    let d = run([OsStr::new("diff"), OsStr::new(&out), OsStr::new(&check)]);
+    let report = String::from_utf8_lossy(&d.stdout).into_owned();
+    eprintln!("strip-nd diff {out} {check}:\n{report}");
+    assert_eq!(d.status.code(), Some(1));
+    assert_differs_report(&report);
+    let _ = fs::remove_dir_all(&check);
+
+    // As Nix's diff-hook: the report lands in the build log.
+    let hook = t.path().join("diff-hook");
+    fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\nexec {} diff-hook \"$@\"\n",
+            env!("CARGO_BIN_EXE_strip-nd")
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let o = Command::new("nix-build")
+        .env(
+            "NIX_CONFIG",
+            format!(
+                "{NIX_CONFIG}diff-hook = {}\nrun-diff-hook = true\n",
+                hook.display()
+            ),
+        )
+        .env_remove("NIX_BUILD_TOP")
+        .args([
+            expr.as_os_str(),
+            OsStr::new("--no-out-link"),
+            OsStr::new("--check"),
+        ])
+        .output()
+        .unwrap();
+    let log = text(&o);
+    eprintln!("nix-build --check with the diff-hook:\n{log}");
+    assert_eq!(o.status.code(), Some(104), "{log}");
+    assert!(log.contains("strip-nd diff-hook"), "{log}");
+    assert!(
+        log.contains("share/man/man1/hello.1.gz") && log.contains("[fixed by strip-nd]"),
+        "{log}"
+    );
+    assert!(
+        log.contains("share/build-date") && log.contains("[not fixed]"),
+        "{log}"
+    );
 }
