@@ -142,6 +142,76 @@ fn pe_and_coff_malformed_files_are_reported_and_left_untouched() {
     assert_eq!(strict.status.code(), Some(1), "{}", stderr(&strict));
 }
 
+/// An ar archive of `(name, data)` members in the GNU layout, dates 0.
+fn ar_archive(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = b"!<arch>\n".to_vec();
+    for (name, data) in members {
+        let header = format!(
+            "{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+            format!("{name}/"),
+            0,
+            0,
+            0,
+            644,
+            data.len()
+        );
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        if data.len() % 2 == 1 {
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+/// The members of an archive [`ar_archive`] wrote (short names only).
+fn ar_members(archive: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut at = 8;
+    while at < archive.len() {
+        let size: usize = std::str::from_utf8(&archive[at + 48..at + 58])
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        out.push(archive[at + 60..at + 60 + size].to_vec());
+        at += 60 + size + size % 2;
+    }
+    out
+}
+
+/// A short import object for `foo_add` in `foo.dll`, stamped `stamp`.
+fn import_object(stamp: u32) -> Vec<u8> {
+    let names = b"foo_add\0foo.dll\0";
+    let mut o = vec![0, 0, 0xff, 0xff, 0, 0, 0x64, 0x86];
+    o.extend_from_slice(&stamp.to_le_bytes());
+    o.extend_from_slice(&(names.len() as u32).to_le_bytes());
+    o.extend_from_slice(&[0, 0, 0x04, 0]);
+    o.extend_from_slice(names);
+    o
+}
+
+#[test]
+fn coff_members_of_an_archive_are_normalized_through_the_ar_handler() {
+    let res1 = fs::read(corpus("coff").join("res-x64.1.obj")).unwrap();
+    let res2 = fs::read(corpus("coff").join("res-x64.2.obj")).unwrap();
+    let expected = fs::read(corpus("coff").join("expected").join("res-x64.obj")).unwrap();
+    let one = ar_archive(&[
+        ("res.obj", &res1),
+        ("foo.dll", &import_object(1_772_600_767)),
+    ]);
+    let two = ar_archive(&[("res.obj", &res2), ("foo.dll", &import_object(u32::MAX))]);
+    let a = normalize(&one, "libfoo.a").unwrap();
+    let b = normalize(&two, "libfoo.a").unwrap();
+    assert!(a == b, "the two archives do not converge");
+    let members = ar_members(&a);
+    assert_eq!(
+        members[0], expected,
+        "the object member is not what coff makes of it"
+    );
+    assert_eq!(members[1], import_object(EPOCH as u32));
+}
+
 /// `objdump -p`, with what normalizing may change masked: the timestamps,
 /// the checksum and the `CodeView` signature. Everything else (headers, data
 /// directories, import, export and resource tables, unwind data) must match.
@@ -444,6 +514,20 @@ fn coff_import_library_members_normalize_parse_and_link() {
                 [
                     src.as_os_str(),
                     rebuilt.as_os_str(),
+                    OsStr::new("-o"),
+                    exe.as_os_str(),
+                ],
+            );
+            // And through the whole archive, normalized by the ar handler,
+            // which hands each member to coff.
+            let whole = normalize(&fs::read(&archive).unwrap(), "libfoo.dll.a").unwrap();
+            let whole = put(&scratch, format!("whole{n}.a"), &whole);
+            let exe = scratch.join("use-foo-whole.exe");
+            tool(
+                GCC,
+                [
+                    src.as_os_str(),
+                    whole.as_os_str(),
                     OsStr::new("-o"),
                     exe.as_os_str(),
                 ],
