@@ -31,6 +31,7 @@
 //! group, an unknown strftime directive, no rule at all) is an error naming
 //! the file and the rule; the CLI exits 2 on it.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use chrono::format::{Item, StrftimeItems};
@@ -167,11 +168,16 @@ impl Rules {
     /// new bytes and one note per date replaced, or `None` when nothing changes.
     pub fn apply(&self, path: &Path, input: &[u8]) -> Option<(Vec<u8>, Vec<String>)> {
         let binary = memchr::memchr(0, &input[..input.len().min(BINARY_SNIFF)]).is_some();
+        // In an ELF image only data sections may change (see `elf_data_sections`).
+        let sections = input
+            .starts_with(b"\x7fELF")
+            .then(|| elf_data_sections(input));
         let mut current: Option<Vec<u8>> = None;
         let mut notes = Vec::new();
         for rule in self.rules.iter().filter(|r| r.scope.is_match(path)) {
             let data = current.as_deref().unwrap_or(input);
-            if let Some(next) = self.apply_rule(rule, data, binary, &mut notes) {
+            if let Some(next) = self.apply_rule(rule, data, binary, sections.as_deref(), &mut notes)
+            {
                 current = Some(next);
             }
         }
@@ -183,6 +189,7 @@ impl Rules {
         rule: &Rule,
         data: &[u8],
         binary: bool,
+        sections: Option<&[(Range<usize>, String)]>,
         notes: &mut Vec<String>,
     ) -> Option<Vec<u8>> {
         let mut out: Option<Vec<u8>> = None;
@@ -198,12 +205,27 @@ impl Rules {
             {
                 continue;
             }
+            let section = match sections {
+                None => None,
+                Some(sections) => {
+                    let inside = sections
+                        .iter()
+                        .find(|(r, _)| r.start <= m.start() && m.end() <= r.end);
+                    match inside {
+                        Some((_, name)) => Some(name.as_str()),
+                        None => continue,
+                    }
+                }
+            };
             let buf = out.get_or_insert_with(|| Vec::with_capacity(data.len()));
             buf.extend_from_slice(&data[copied..m.start()]);
             buf.extend_from_slice(&rule.replacement);
             copied = m.end();
+            let place = section
+                .map(|s| format!(" in section {s}"))
+                .unwrap_or_default();
             notes.push(format!(
-                "rule {}: date {:?} -> {:?}",
+                "rule {}{place}: date {:?} -> {:?}",
                 rule.number,
                 String::from_utf8_lossy(old),
                 String::from_utf8_lossy(&rule.replacement)
@@ -231,6 +253,29 @@ impl Rules {
             });
         t.is_ok_and(|t| t <= self.epoch)
     }
+}
+
+/// The file ranges of an ELF image's data sections: `SHT_PROGBITS` sections
+/// that are not executable (`.rodata`, `.data`, `.comment`...), with their
+/// names. Code, symbol tables, relocations and headers are never touched, so
+/// a rule cannot break the image; an image goblin cannot parse has none.
+fn elf_data_sections(input: &[u8]) -> Vec<(Range<usize>, String)> {
+    use goblin::elf::section_header::{SHF_EXECINSTR, SHT_PROGBITS};
+    let Ok(elf) = goblin::elf::Elf::parse(input) else {
+        return Vec::new();
+    };
+    elf.section_headers
+        .iter()
+        .filter(|s| s.sh_type == SHT_PROGBITS && s.sh_flags & u64::from(SHF_EXECINSTR) == 0)
+        .filter_map(|s| {
+            let start = usize::try_from(s.sh_offset).ok()?;
+            let end = start.checked_add(usize::try_from(s.sh_size).ok()?)?;
+            (end <= input.len()).then(|| {
+                let name = elf.shdr_strtab.get_at(s.sh_name).unwrap_or("?").to_string();
+                (start..end, name)
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -249,3 +249,75 @@ format = "%Y"
     assert!(!after.windows(4).any(|w| w == b"1980"));
     assert_ne!(after, gz);
 }
+
+/// An ELF program that prints the `__DATE__` and `__TIME__` it was built with.
+const STAMPED_C: &str =
+    "#include <stdio.h>\nint main(void) { puts(\"built \" __DATE__ \" \" __TIME__); return 0; }\n";
+
+const ELF_RULES: &str = r#"
+[[rule]]
+scope = "bin/*"
+regex = 'built (?P<date>(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d{4})'
+format = "%b %e %Y"
+
+[[rule]]
+scope = "bin/*"
+regex = 'built \w{3} [ \d]\d \d{4} (?P<date>\d\d:\d\d:\d\d)'
+format = "%H:%M:%S"
+"#;
+
+#[test]
+#[ignore = "needs gcc"]
+fn elf_date_strings_are_normalized_in_data_sections_and_the_program_still_runs() {
+    crate::util::need("gcc", "gcc");
+    let t = tempfile::tempdir().unwrap();
+    let src = put(t.path(), "stamped.c", STAMPED_C.as_bytes());
+    let exe = t.path().join("out/bin/stamped");
+    fs::create_dir_all(exe.parent().unwrap()).unwrap();
+    let o = std::process::Command::new("gcc")
+        .arg("-o")
+        .arg(&exe)
+        .arg(&src)
+        .env("SOURCE_DATE_EPOCH", "1900000000") // __DATE__ after the epoch below
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let before = fs::read(&exe).unwrap();
+    let printed = |exe: &Path| {
+        let o = std::process::Command::new(exe).output().unwrap();
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert!(printed(&exe).starts_with("built "), "{}", printed(&exe));
+
+    // ELF images are left byte-identical without rules.
+    let out = run([
+        OsStr::new("--epoch"),
+        OsStr::new("315532800"),
+        t.path().join("out").as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        fs::read(&exe).unwrap(),
+        before,
+        "an ELF image changed without rules"
+    );
+
+    let rules = rules_file(t.path(), ELF_RULES);
+    let out = bin()
+        .args(["--json", "--epoch", "315532800", "--rules"])
+        .arg(&rules)
+        .arg(t.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let notes = v["changes"][0]["changes"].to_string();
+    assert!(notes.contains("in section .rodata"), "{notes}");
+    let after = fs::read(&exe).unwrap();
+    assert_eq!(after.len(), before.len());
+    let differing: Vec<usize> = (0..before.len())
+        .filter(|&i| before[i] != after[i])
+        .collect();
+    assert!(!differing.is_empty());
+    assert_eq!(printed(&exe), "built Jan  1 1980 00:00:00\n");
+}
