@@ -587,7 +587,15 @@ fn analyse(
             _ => d.remaining = raw_diff(&na, &nb),
         }
         if d.remaining.is_empty() && nested.is_empty() {
-            d.remaining.push("the normalized files still differ".into());
+            let same_members = matches!(
+                (handler.members(&na, &ctx), handler.members(&nb, &ctx)),
+                (Some(Ok(x)), Some(Ok(y))) if x == y
+            );
+            d.remaining.push(if same_members {
+                "the members are identical: only the encoding differs (compression level, tool version or layout)".into()
+            } else {
+                "the normalized files still differ".into()
+            });
         }
     }
     let mut out = vec![d];

@@ -36,9 +36,12 @@
 //! by `config.max_size` and by a ratio of [`MAX_RATIO`] inflated bytes per
 //! compressed byte (beyond the first MiB), and handed to that handler (through
 //! `dispatch`, so `config.max_depth` applies). Only when that changes the
-//! content is the member recompressed: deflate level 9 (flate2 with zlib-rs, so
-//! the bytes are a function of the content and that library's version), XFL
-//! set to 2 ("maximum compression") to say so, the header normalized as above.
+//! content is the member recompressed (flate2 with zlib-rs, so the bytes are a
+//! function of the content, the level and that library's version) at the level
+//! the input's XFL announces: 9 when it says "maximum compression" (2), 1 when
+//! it says "fastest" (4), else gzip's default 6 (XFL 0); the header is
+//! normalized as above. Level 9 costs about three times level 6, and most
+//! tools (GNU tar's `czf`) write with the default.
 //! Otherwise, and for payloads that are too large, refused or malformed, only
 //! the header is normalized, as for any gzip file, and the fast path above still
 //! applies to files whose payload nobody claims. Multi-member files are never
@@ -73,8 +76,16 @@ const RESERVED: u8 = 0xe0;
 /// exceed about 1032, and real archives stay far below this.
 pub const MAX_RATIO: u64 = 256;
 
-/// The deflate level used when a member's content changed and is recompressed.
-const LEVEL: u32 = 9;
+/// The deflate level (and the XFL that announces it) for recompressing a
+/// member whose header carried `xfl` (RFC 1952: 2 maximum compression, 4
+/// fastest).
+fn level_for(xfl: u8) -> (u32, u8) {
+    match xfl {
+        2 => (9, 2),
+        4 => (1, 4),
+        _ => (6, 0),
+    }
+}
 
 /// The parts of one member's header, as offsets into the input.
 #[derive(Debug, Clone)]
@@ -291,14 +302,15 @@ fn normalize_payload(
     }
     let label = inner.name.to_string_lossy();
     changes.extend(notes.into_iter().map(|c| format!("{label}!{c}")));
+    let (level, xfl) = level_for(m.xfl_os[0]);
     changes.push(format!(
-        "member 1: recompressed at deflate level {LEVEL} after its content was normalized"
+        "member 1: recompressed at deflate level {level} after its content was normalized"
     ));
     let mut header = m.clone();
-    header.xfl_os[0] = 2;
+    header.xfl_os[0] = xfl;
     let mut out = Vec::with_capacity(input.len());
     write_header(&mut out, input, &header, ctx);
-    let mut encoder = DeflateEncoder::new(out, Compression::new(LEVEL));
+    let mut encoder = DeflateEncoder::new(out, Compression::new(level));
     let mut out = encoder
         .write_all(&bytes)
         .and_then(|()| encoder.finish())
@@ -711,7 +723,10 @@ mod tests {
         let Outcome::Rewritten { bytes, changes } = run(&a, 1_000).unwrap() else {
             panic!("expected a rewrite")
         };
-        assert_eq!(bytes[8], 2, "XFL says maximum compression");
+        assert_eq!(
+            bytes[8], 0,
+            "the builder's default level: XFL 0, recompressed at 6"
+        );
         assert_eq!(u32::from_le_bytes(bytes[4..8].try_into().unwrap()), 1_000);
         let payload = gunzip(&bytes);
         assert_eq!(payload.len(), inner.len());
