@@ -3,20 +3,27 @@
 # strip-nondeterminism on fresh copies of the same tree, all cores each, and
 # prints the ratios; then NAR hashing against sha256sum and nix.
 #
-# The tree: this machine's /usr/share/man and /usr/share/locale, plus
-# $FRESH_GZ (default 3000) freshly made .gz files without -n (name and mtime
-# recorded), which every tool has to rewrite.
+# TREE picks the tree (default man):
+#   man       this machine's /usr/share/man and /usr/share/locale, plus
+#             $FRESH_GZ (default 3000) freshly made .gz files without -n
+#   archives  /usr/share/java/*.jar, and a zip and a tar.gz made now of each of
+#             the first $ARCHIVES (default 300) directories of /usr/share/doc
+#   pyc       the local Python's stdlib (pyenv's, else /usr/lib/python3.*),
+#             compiled with compileall (timestamp pycs), plus every .mo of
+#             /usr/share/locale and every PNG under /usr/share
 #
-# Needs: hyperfine, GNU time, strip-nondeterminism, nix-bin (apt-get install -y
-# hyperfine time strip-nondeterminism nix-bin) and add-det (cargo install
-# add-determinism). Usage: benches/compare.sh [WORKDIR]
+# Needs: hyperfine, GNU time, strip-nondeterminism, nix-bin, zip (apt-get
+# install -y hyperfine time strip-nondeterminism nix-bin zip) and add-det
+# (cargo install add-determinism). Usage: TREE=man benches/compare.sh [WORKDIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epoch=315532800
 cores=$(nproc)
 runs=${RUNS:-5}
 fresh=${FRESH_GZ:-3000}
-work=${1:-$(mktemp -d /tmp/strip-nd-compare.XXXXXX)}
+archives=${ARCHIVES:-300}
+tree=${TREE:-man}
+work=${1:-$(mktemp -d /tmp/strip-nd-compare-$tree.XXXXXX)}
 mkdir -p "$work"
 export NIX_CONFIG=$'substituters =\nexperimental-features = nix-command\nsandbox = false'
 
@@ -27,8 +34,7 @@ cargo build --release --quiet
 bin=$PWD/target/release/strip-nd
 
 template=$work/template
-if [ ! -d "$template" ]; then
-    echo "building the tree in $template" >&2
+build_man() {
     mkdir -p "$template/fresh"
     cp -a /usr/share/man "$template/man"
     cp -a /usr/share/locale "$template/locale"
@@ -41,6 +47,30 @@ if [ ! -d "$template" ]; then
         zcat "$page" > "$d/page$i.txt"
         gzip -f "$d/page$i.txt"
     done
+}
+build_archives() {
+    mkdir -p "$template/java" "$template/zip" "$template/tar"
+    cp -a /usr/share/java/*.jar "$template/java/"
+    find /usr/share/doc -mindepth 1 -maxdepth 1 -type d | sort | head -n "$archives" | while read -r d; do
+        n=$(basename "$d")
+        (cd /usr/share/doc && zip -q -r "$template/zip/$n.zip" "$n")
+        tar czf "$template/tar/$n.tar.gz" -C /usr/share/doc "$n"
+    done
+}
+build_pyc() {
+    py=$(ls -d /root/.pyenv/versions/*/lib/python3.* 2>/dev/null | head -n 1)
+    [ -n "$py" ] || py=$(ls -d /usr/lib/python3.* | head -n 1)
+    mkdir -p "$template/py" "$template/locale" "$template/png"
+    (cd "$py" && find . -name '*.py' -not -path './site-packages/*' -not -path './test/*' \
+        -not -path './idlelib/*' -print0 | cpio -0 -pdm --quiet "$template/py")
+    python3 -m compileall -q --invalidation-mode timestamp "$template/py" || true
+    find /usr/share/locale -name '*.mo' -print0 | cpio -0 -pdm --quiet "$template/locale" 2>/dev/null
+    find /usr/share -name '*.png' -print0 | cpio -0 -pdm --quiet "$template/png" 2>/dev/null
+}
+if [ ! -d "$template" ]; then
+    echo "building the $tree tree in $template" >&2
+    mkdir -p "$template"
+    "build_$tree"
 fi
 files=$(find "$template" -type f | wc -l)
 bytes=$(du -sb "$template" | cut -f1)

@@ -9,7 +9,13 @@ use std::path::Path;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flate2::{Compression, GzBuilder};
 use strip_nd::config::Config;
-use strip_nd::handlers::{Handler, gzip::Gzip, mo::Mo, png::Png};
+use strip_nd::handlers::{
+    Handler, Outcome, ar::Ar, coff::Coff, cpio::Cpio, gzip::Gzip, mo::Mo, pe::Pe, png::Png,
+    pyc::Pyc, tar::Tar, zip::Zip,
+};
+
+#[path = "../tests/it/zipgen.rs"]
+mod zipgen;
 
 /// Text that compresses like a man page: words, not noise.
 fn text(len: usize) -> Vec<u8> {
@@ -63,6 +69,258 @@ fn gzip(c: &mut Criterion) {
         g.bench_function(format!("unchanged/{label}"), |b| {
             b.iter(|| Gzip.normalize(black_box(&normal), &ctx).unwrap());
         });
+    }
+    g.finish();
+}
+
+/// A GNU tar of `files` text files of `size` bytes, as a build leaves it.
+fn tar_of(files: usize, size: usize, mtime: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..files {
+        let data = text(size + i % 7);
+        let mut h = [0u8; 512];
+        let name = format!("share/doc/pkg/file{i:05}.txt");
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        for (range, v) in [
+            (100..108, 0o644),
+            (108..116, 1000),
+            (116..124, 1000),
+            (124..136, data.len() as u64),
+            (136..148, mtime + i as u64),
+        ] {
+            let w = range.len() - 1;
+            h[range.start..range.start + w].copy_from_slice(format!("{v:0w$o}").as_bytes());
+        }
+        h[156] = b'0';
+        h[257..265].copy_from_slice(b"ustar  \0");
+        h[265..270].copy_from_slice(b"build");
+        h[148..156].fill(b' ');
+        let sum: u64 = h.iter().map(|&b| u64::from(b)).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        out.extend_from_slice(&h);
+        out.extend_from_slice(&data);
+        out.resize(out.len().next_multiple_of(512), 0);
+    }
+    out.resize((out.len() + 1024).next_multiple_of(10240), 0);
+    out
+}
+
+/// Benchmarks `handler` on `input` (rewrite) and on its output (unchanged).
+fn rewrite_and_unchanged(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    handler: &dyn Handler,
+    label: &str,
+    input: &[u8],
+) {
+    let config = Config::with_epoch(315_532_800);
+    let ctx = config.context(Path::new("bench"));
+    let normal = handler
+        .normalize(input, &ctx)
+        .unwrap()
+        .bytes(input)
+        .to_vec();
+    g.throughput(Throughput::Bytes(input.len() as u64));
+    g.bench_function(format!("rewrite/{label}"), |b| {
+        b.iter(|| handler.normalize(black_box(input), &ctx).unwrap());
+    });
+    g.bench_function(format!("unchanged/{label}"), |b| {
+        b.iter(|| handler.normalize(black_box(&normal), &ctx).unwrap());
+    });
+}
+
+fn ar(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ar");
+    for (label, members, size) in [("200x4KiB", 200, 4 << 10), ("4x4MiB", 4, 4 << 20)] {
+        let mut a = b"!<arch>\n".to_vec();
+        for i in 0..members {
+            let data = text(size);
+            let h = format!(
+                "{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+                format!("m{i}.o/"),
+                1_700_000_000,
+                1000,
+                1000,
+                100_644,
+                data.len()
+            );
+            a.extend_from_slice(h.as_bytes());
+            a.extend_from_slice(&data);
+        }
+        rewrite_and_unchanged(&mut g, &Ar, label, &a);
+    }
+    g.finish();
+}
+
+fn tar(c: &mut Criterion) {
+    let mut g = c.benchmark_group("tar");
+    rewrite_and_unchanged(
+        &mut g,
+        &Tar,
+        "1000x1KiB",
+        &tar_of(1000, 1 << 10, 1_700_000_000),
+    );
+    rewrite_and_unchanged(&mut g, &Tar, "16x1MiB", &tar_of(16, 1 << 20, 1_700_000_000));
+    g.finish();
+    // A .tar.gz: inflate, normalize the tar, deflate at level 9 (the rewrite),
+    // or inflate and find nothing to do (unchanged).
+    let mut g = c.benchmark_group("tar.gz");
+    g.sample_size(10);
+    let tgz = gz(&tar_of(1000, 1 << 10, 1_700_000_000), 1_700_000_000);
+    rewrite_and_unchanged(&mut g, &Gzip, "1000x1KiB", &tgz);
+    g.finish();
+}
+
+fn cpio(c: &mut Criterion) {
+    let mut g = c.benchmark_group("cpio");
+    let mut a = Vec::new();
+    let entries: Vec<(String, Vec<u8>)> = (0..1000)
+        .map(|i| (format!("usr/share/doc/file{i:05}"), text(1 << 10)))
+        .chain([("TRAILER!!!".to_string(), Vec::new())])
+        .collect();
+    for (i, (name, data)) in entries.iter().enumerate() {
+        let h = format!(
+            "070701{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}",
+            i + 5000,
+            0o100_644,
+            1000,
+            1000,
+            1,
+            1_700_000_000,
+            data.len(),
+            8,
+            1,
+            0,
+            0,
+            name.len() + 1,
+            0
+        );
+        a.extend_from_slice(h.as_bytes());
+        a.extend_from_slice(name.as_bytes());
+        a.push(0);
+        a.resize(a.len().next_multiple_of(4), 0);
+        a.extend_from_slice(data);
+        a.resize(a.len().next_multiple_of(4), 0);
+    }
+    a.resize(a.len().next_multiple_of(512), 0);
+    rewrite_and_unchanged(&mut g, &Cpio, "1000x1KiB", &a);
+    g.finish();
+}
+
+/// Pycs of stdlib modules, compiled by the local `python3` into a temp dir
+/// (the files in the stdlib's own `__pycache__` may be missing or read-only).
+fn stdlib_pycs() -> Option<Vec<Vec<u8>>> {
+    let dir = tempfile::tempdir().ok()?;
+    let script = r#"
+import os, shutil, sys, sysconfig, compileall
+lib = sysconfig.get_paths()["stdlib"]
+for name in sorted(os.listdir(lib)):
+    if name.endswith(".py"):
+        shutil.copy(os.path.join(lib, name), sys.argv[1])
+compileall.compile_dir(sys.argv[1], quiet=1)
+"#;
+    let ok = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(dir.path())
+        .status()
+        .ok()?
+        .success();
+    if !ok {
+        return None;
+    }
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir.path().join("__pycache__")).ok()? {
+        out.push(std::fs::read(e.ok()?.path()).ok()?);
+    }
+    Some(out)
+}
+
+fn pyc(c: &mut Criterion) {
+    let Some(pycs) = stdlib_pycs() else {
+        eprintln!("pyc benchmark skipped: python3 could not compile the stdlib");
+        return;
+    };
+    let config = Config::with_epoch(315_532_800);
+    let ctx = config.context(Path::new("m.cpython-311.pyc"));
+    let total: u64 = pycs.iter().map(|p| p.len() as u64).sum();
+    let normal: Vec<Vec<u8>> = pycs
+        .iter()
+        .map(|p| Pyc.normalize(p, &ctx).unwrap().bytes(p).to_vec())
+        .collect();
+    let mut g = c.benchmark_group("pyc");
+    g.throughput(Throughput::Bytes(total));
+    g.bench_function(format!("rewrite/stdlib-{}-files", pycs.len()), |b| {
+        b.iter(|| {
+            for p in &pycs {
+                black_box(Pyc.normalize(black_box(p), &ctx).unwrap());
+            }
+        });
+    });
+    g.bench_function(format!("unchanged/stdlib-{}-files", pycs.len()), |b| {
+        b.iter(|| {
+            for p in &normal {
+                black_box(Pyc.normalize(black_box(p), &ctx).unwrap());
+            }
+        });
+    });
+    g.finish();
+}
+
+/// A jar-sized archive of `n` text members (1 to 8 KiB each) as zip 3.0 leaves
+/// it after a late build: UT and uid/gid fields, a tool version to normalize,
+/// reverse order. With `nested`, every tenth member is a `.gz` with a name and
+/// an mtime, which forces a recompression.
+fn noisy_zip(n: usize, nested: bool) -> Vec<u8> {
+    let members: Vec<zipgen::Member> = (0..n)
+        .rev()
+        .map(|i| {
+            let body = text(1024 + (i * 797) % 7168);
+            if nested && i % 10 == 0 {
+                zipgen::Member::file(
+                    &format!("doc/page{i:04}.1.gz"),
+                    &gz(&body, 1_700_000_000),
+                    1_700_000_000,
+                )
+            } else {
+                zipgen::Member::file(&format!("src/file{i:04}.txt"), &body, 1_700_000_000)
+            }
+        })
+        .collect();
+    zipgen::build(
+        &members,
+        &zipgen::Options {
+            timestamps: true,
+            ids: Some((1000, 1000)),
+            made_by: 30,
+            ..zipgen::Options::default()
+        },
+    )
+}
+
+fn zip(c: &mut Criterion) {
+    let config = Config::with_epoch(315_532_800);
+    let ctx = config.context(Path::new("app.jar"));
+    let mut g = c.benchmark_group("zip");
+    g.sample_size(20);
+    for (label, nested) in [("rewrite", false), ("rewrite-nested", true)] {
+        let input = noisy_zip(500, nested);
+        g.throughput(Throughput::Bytes(input.len() as u64));
+        g.bench_function(format!("{label}/500-members"), |b| {
+            b.iter(|| Zip.normalize(black_box(&input), &ctx).unwrap());
+        });
+        let normal = match Zip.normalize(&input, &ctx).unwrap() {
+            Outcome::Rewritten { bytes, .. } => bytes,
+            Outcome::Unchanged => unreachable!("the noisy archive needs rewriting"),
+        };
+        g.throughput(Throughput::Bytes(normal.len() as u64));
+        g.bench_function(
+            format!(
+                "unchanged{}/500-members",
+                if nested { "-nested" } else { "" }
+            ),
+            |b| {
+                b.iter(|| Zip.normalize(black_box(&normal), &ctx).unwrap());
+            },
+        );
     }
     g.finish();
 }
@@ -211,5 +469,56 @@ fn nar(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, gzip, mo, png, nar);
+/// A corpus file, as bytes.
+fn corpus(path: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("corpus")
+            .join(path),
+    )
+    .unwrap()
+}
+
+/// PE images: a small DLL (parsing dominates) and the same DLL carrying a
+/// 16 MiB overlay, as installers do (the GUID hash and checksum dominate).
+fn pe(c: &mut Criterion) {
+    let config = Config::with_epoch(315_532_800);
+    let ctx = config.context(Path::new("foo.dll"));
+    let dll = corpus("pe/foo.1.dll");
+    let mut overlay = dll.clone();
+    overlay.extend(text(16 << 20));
+    let mut g = c.benchmark_group("pe");
+    for (label, input) in [("13KiB-dll", dll), ("16MiB-overlay", overlay)] {
+        g.throughput(Throughput::Bytes(input.len() as u64));
+        g.bench_function(format!("rewrite/{label}"), |b| {
+            b.iter(|| Pe.normalize(black_box(&input), &ctx).unwrap());
+        });
+        let normal = Pe.normalize(&input, &ctx).unwrap().bytes(&input).to_vec();
+        g.bench_function(format!("unchanged/{label}"), |b| {
+            b.iter(|| Pe.normalize(black_box(&normal), &ctx).unwrap());
+        });
+    }
+    g.finish();
+}
+
+/// COFF objects: a resource object with a timestamp, and gcc's object.
+fn coff(c: &mut Criterion) {
+    let config = Config::with_epoch(315_532_800);
+    let ctx = config.context(Path::new("x.obj"));
+    let mut g = c.benchmark_group("coff");
+    for (label, input) in [
+        ("rewrite/res-x64", corpus("coff/res-x64.1.obj")),
+        ("unchanged/gcc-object", corpus("coff/foo.1.o")),
+    ] {
+        g.throughput(Throughput::Bytes(input.len() as u64));
+        g.bench_function(label, |b| {
+            b.iter(|| Coff.normalize(black_box(&input), &ctx).unwrap());
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches, gzip, zip, pyc, nar, ar, tar, cpio, pe, coff, mo, png
+);
 criterion_main!(benches);

@@ -2,8 +2,10 @@
 //! receives ([`Context`]).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::handlers::{HANDLERS, Handler, HandlerSet};
+use crate::rules::Rules;
 
 /// The epoch used when neither `--epoch` nor `SOURCE_DATE_EPOCH` is given:
 /// 1980-01-01T00:00:00Z, the default of nixpkgs' stdenv (and the floor of
@@ -30,6 +32,12 @@ pub struct Config {
     /// The handler table, in dispatch order: [`HANDLERS`] except in tests of
     /// the engine itself.
     pub table: &'static [&'static dyn Handler],
+    /// The mtime every file will end with after the run, when something
+    /// outside strip-nd sets it (Nix sets 1 when it registers an output).
+    /// Handlers that record another file's mtime (pyc) record this value.
+    pub final_mtime: Option<i64>,
+    /// User date rules (`--rules`, `STRIP_ND_RULES`); `None` when none are given.
+    pub rules: Option<Arc<Rules>>,
 }
 
 impl Default for Config {
@@ -40,6 +48,8 @@ impl Default for Config {
             max_size: DEFAULT_MAX_SIZE,
             handlers: HandlerSet::default(),
             table: HANDLERS,
+            final_mtime: None,
+            rules: None,
         }
     }
 }
@@ -51,6 +61,8 @@ impl std::fmt::Debug for Config {
             .field("max_depth", &self.max_depth)
             .field("max_size", &self.max_size)
             .field("handlers", &self.handlers.names())
+            .field("final_mtime", &self.final_mtime)
+            .field("rules", &self.rules.as_ref().map(|r| r.len()))
             .finish_non_exhaustive()
     }
 }
@@ -70,6 +82,8 @@ impl Config {
             config: self,
             name,
             depth: 0,
+            relative: None,
+            companion_mtime: None,
         }
     }
 }
@@ -84,6 +98,14 @@ pub struct Context<'a> {
     pub name: &'a Path,
     /// 0 for a file on disk, n for a member nested n archives deep.
     pub depth: u32,
+    /// A top-level file's path relative to the root it was found under (its
+    /// file name when the root is the file itself); `None` for members and
+    /// for contexts made outside a run. Date rules match their scope on it.
+    pub relative: Option<&'a Path>,
+    /// The mtime the file named by [`Handler::companion`] will have when the
+    /// run is over (see [`crate::engine`]); `None` when the handler names no
+    /// companion, the companion does not exist, or the file is a member.
+    pub companion_mtime: Option<i64>,
 }
 
 impl<'a> Context<'a> {
@@ -104,6 +126,14 @@ impl<'a> Context<'a> {
             config: self.config,
             name,
             depth: self.depth + 1,
+            relative: None,
+            companion_mtime: None,
         }
+    }
+
+    /// The path date-rule scopes are matched against: the path relative to
+    /// its root for a top-level file, the member path inside an archive.
+    pub fn scope_path(&self) -> &'a Path {
+        self.relative.unwrap_or(self.name)
     }
 }

@@ -130,11 +130,19 @@ const READ_WHOLE: u64 = 64 * 1024;
 
 /// Reads a file, picks its handler and normalizes it, without writing anything.
 /// On a rewrite, the new bytes are returned beside the result.
-fn examine(path: &Path, meta: &Metadata, config: &Config) -> (FileResult, Option<Vec<u8>>) {
+fn examine(
+    path: &Path,
+    meta: &Metadata,
+    config: &Config,
+    roots: &[PathBuf],
+    mtimes: bool,
+) -> (FileResult, Option<Vec<u8>>) {
     if meta.len() == 0 {
         return (FileResult::Unclaimed, None);
     }
-    let ctx = config.context(path);
+    let relative = relative_to_roots(path, roots);
+    let mut ctx = config.context(path);
+    ctx.relative = Some(&relative);
     let fail = |e| (FileResult::Failed(Error::io(path, e)), None);
     let mut file = match File::open(path) {
         Ok(f) => f,
@@ -166,6 +174,9 @@ fn examine(path: &Path, meta: &Metadata, config: &Config) -> (FileResult, Option
             return fail(e);
         }
     }
+    ctx.companion_mtime = handler
+        .companion(path)
+        .and_then(|c| companion_mtime(&c, config, mtimes));
     match handlers::run_guarded(handler, &data, &ctx) {
         Ok(Outcome::Unchanged) => (FileResult::Unchanged(handler.name()), None),
         Ok(Outcome::Rewritten { bytes, changes }) => {
@@ -177,6 +188,41 @@ fn examine(path: &Path, meta: &Metadata, config: &Config) -> (FileResult, Option
             None,
         ),
     }
+}
+
+/// `path` relative to the root it lies under; the file name for a root that
+/// is the file itself.
+fn relative_to_roots(path: &Path, roots: &[PathBuf]) -> PathBuf {
+    roots
+        .iter()
+        .find_map(|r| path.strip_prefix(r).ok())
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .or_else(|| path.file_name().map(Path::new))
+        .unwrap_or(path)
+        .to_owned()
+}
+
+/// The mtime a handler's companion file will have when the run is over:
+/// `--final-mtime` when given (Nix sets it after the build, whatever strip-nd
+/// does); otherwise the companion's mtime (following symlinks, as Python's
+/// `stat` does), clamped to the epoch when the run clamps mtimes. The value
+/// only depends on the companion's current mtime and the settings, so the
+/// self-check's second pass computes the same one. `None` when it does not
+/// exist or is not a regular file.
+fn companion_mtime(companion: &Path, config: &Config, mtimes: bool) -> Option<i64> {
+    if let Some(m) = config.final_mtime {
+        return Some(m);
+    }
+    let meta = std::fs::metadata(companion).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let raw = meta.mtime();
+    Some(if mtimes {
+        raw.min(i64::try_from(config.epoch).unwrap_or(i64::MAX))
+    } else {
+        raw
+    })
 }
 
 /// Accumulates results of one pass.
@@ -270,6 +316,8 @@ impl Pass {
 /// How a pass treats what it finds.
 struct PassSettings<'a> {
     config: &'a Config,
+    /// The roots walked, to name each file relative to its root.
+    roots: &'a [PathBuf],
     /// `None` for a dry run (`--check`).
     guard: Option<&'a DirGuard>,
     /// The epoch as a file time, when mtimes are clamped.
@@ -305,7 +353,8 @@ impl PassSettings<'_> {
     /// clamps its mtime.
     fn process(&self, acc: &mut Pass, paths: &[PathBuf], meta: &Metadata) {
         let first = &paths[0];
-        let (mut result, bytes) = examine(first, meta, self.config);
+        let (mut result, bytes) =
+            examine(first, meta, self.config, self.roots, self.clamp.is_some());
         if let Some(bytes) = bytes {
             if paths.len() as u64 == meta.nlink() {
                 let new_mtime = self.new_mtime(meta);
@@ -500,6 +549,7 @@ fn self_check(
     let guard = DirGuard::default();
     let settings = PassSettings {
         config: &opts.config,
+        roots,
         guard: Some(&guard),
         clamp,
         keep_clamped_paths: false,
@@ -552,6 +602,7 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
     let guard = DirGuard::default();
     let settings = PassSettings {
         config,
+        roots: &walk_roots,
         guard: (!opts.check).then_some(&guard),
         clamp,
         keep_clamped_paths: opts.list_mtimes,
@@ -676,6 +727,37 @@ mod tests {
         assert!(report.self_check.changed[0].path.ends_with("/g"));
         assert_eq!(report.self_check.changed[0].handler, "grows");
         assert_ne!(report.self_check.before, report.self_check.after);
+    }
+
+    #[test]
+    fn files_are_named_relative_to_their_root() {
+        let roots = [PathBuf::from("out/a"), PathBuf::from("/abs/b")];
+        let rel = |p: &str| relative_to_roots(Path::new(p), &roots);
+        assert_eq!(rel("out/a/include/x.h"), Path::new("include/x.h"));
+        assert_eq!(rel("/abs/b/x.h"), Path::new("x.h"));
+        // A root that is the file itself: its name.
+        assert_eq!(rel("out/a"), Path::new("a"));
+    }
+
+    #[test]
+    fn companion_mtimes_follow_final_mtime_then_the_clamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("m.py");
+        std::fs::write(&src, b"x = 1\n").unwrap();
+        filetime::set_file_mtime(&src, FileTime::from_unix_time(2_000_000_000, 0)).unwrap();
+        let config = Config::with_epoch(1_000);
+        assert_eq!(companion_mtime(&src, &config, true), Some(1_000));
+        assert_eq!(companion_mtime(&src, &config, false), Some(2_000_000_000));
+        let nix = Config {
+            final_mtime: Some(1),
+            ..Config::with_epoch(1_000)
+        };
+        assert_eq!(companion_mtime(&src, &nix, true), Some(1));
+        assert_eq!(
+            companion_mtime(&dir.path().join("gone.py"), &config, true),
+            None
+        );
+        assert_eq!(companion_mtime(dir.path(), &config, true), None);
     }
 
     #[test]

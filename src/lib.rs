@@ -13,9 +13,12 @@
 //! * [`replace`] writes results atomically (temp file in the same directory, then rename).
 //! * [`mtime`] clamps timestamps on the file system.
 //! * [`nar`] serializes and hashes a tree exactly like `nix-store --dump` / `nix hash path`.
+//! * [`rules`] compiles user date rules (`--rules`) for the `rules` handler.
 //! * [`engine`] ties them together and produces a [`report::Report`].
+//! * [`diff`] explains why two builds differ (`strip-nd diff`, Nix's diff-hook).
 
 pub mod config;
+pub mod diff;
 pub mod engine;
 pub mod error;
 pub mod fsio;
@@ -24,6 +27,7 @@ pub mod mtime;
 pub mod nar;
 pub mod replace;
 pub mod report;
+pub mod rules;
 pub mod walk;
 
 pub use config::{Config, Context, DEFAULT_EPOCH};

@@ -1,16 +1,18 @@
 //! The `strip-nd` command line: a thin layer over the library.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use strip_nd::config::{Config, DEFAULT_EPOCH, DEFAULT_MAX_DEPTH, DEFAULT_MAX_SIZE};
 use strip_nd::engine::{self, Options};
-use strip_nd::handlers::{HANDLERS, HandlerSet};
+use strip_nd::handlers::{self, HANDLERS, HandlerSet};
 use strip_nd::nar::{self, HashFormat};
 use strip_nd::report::{Report, SelfCheckStatus};
+use strip_nd::rules::Rules;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -22,7 +24,14 @@ Exit codes:
 Environment:
   SOURCE_DATE_EPOCH  the epoch, unless --epoch is given
   NIX_BUILD_CORES    the default of --jobs when set and > 0
-  NIX_BUILD_TOP      set inside a Nix build; without it, paths in /nix/store are refused";
+  NIX_BUILD_TOP      set inside a Nix build; without it, paths in /nix/store are refused
+  STRIP_ND_RULES     a date-rules file, unless --rules is given
+
+Rules file (TOML; giving one turns the rules handler on):
+  [[rule]]
+  scope = \"**/*.h\"      # glob on the path relative to its root, or the member path
+  regex = 'generated on (?P<date>\\w{3} \\w{3} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d UTC \\d{4})'
+  format = \"%a %b %e %H:%M:%S UTC %Y\"   # strftime; the epoch is written in it (UTC)";
 
 /// Normalize build outputs for reproducible builds.
 ///
@@ -81,6 +90,17 @@ struct Cli {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_SIZE)]
     max_size: u64,
 
+    /// The mtime every file will end with after the run, as Nix sets 1 when it
+    /// registers an output: a .pyc records it as its source's mtime, so Python
+    /// does not find it stale (the Nix setup hook is to pass 1).
+    #[arg(long, value_name = "SECONDS")]
+    final_mtime: Option<u64>,
+
+    /// Date rules (TOML, see below) for files no handler knows; enables the
+    /// rules handler. Default: the file named by `STRIP_ND_RULES`, if any.
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
+
     /// More output: -v lists every file rewritten and every mtime clamped.
     #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     verbose: u8,
@@ -88,6 +108,10 @@ struct Cli {
     /// Print only warnings and errors.
     #[arg(short, long)]
     quiet: bool,
+
+    /// Print the summary as one line per root (the Nix setup hook uses this).
+    #[arg(long, conflicts_with_all = ["quiet", "verbose"])]
+    oneline: bool,
 }
 
 #[derive(Args, Debug)]
@@ -106,6 +130,41 @@ struct Common {
 enum Command {
     /// Print the NAR hash of PATH, as `nix hash path` computes it.
     Hash(HashArgs),
+    /// Explain why two builds differ, file by file and field by field, and
+    /// whether strip-nd removes each difference. Exit 0 when identical, 1 when
+    /// they differ, 2 on usage errors.
+    Diff(DiffArgs),
+    /// Nix's diff-hook: `diff-hook = <a script running strip-nd diff-hook "$@">`
+    /// with `run-diff-hook = true`. Prints the report for OUT and CHECK-OUT to
+    /// stderr and always exits 0 (Nix ignores the status).
+    DiffHook(DiffHookArgs),
+}
+
+#[derive(Args, Debug)]
+struct DiffArgs {
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// The epoch normalization clamps to (default: as for normalizing).
+    #[arg(long, value_name = "SECONDS")]
+    epoch: Option<u64>,
+    /// The first build (a tree or a file), e.g. `result`.
+    a: PathBuf,
+    /// The second build, e.g. the `.check` path of `nix-build --check --keep-failed`.
+    b: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct DiffHookArgs {
+    /// The output of the first build.
+    out: PathBuf,
+    /// The output of the check build.
+    check_out: PathBuf,
+    /// The derivation.
+    drv: Option<PathBuf>,
+    /// Anything else Nix passes.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    rest: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -158,6 +217,22 @@ fn epoch(cli: Option<u64>) -> anyhow::Result<(u64, &'static str)> {
             .into()),
         },
         _ => Ok((DEFAULT_EPOCH, "default")),
+    }
+}
+
+/// Loads the rules from `--rules`, else from `STRIP_ND_RULES`; a bad file is
+/// a usage error naming the file and the rule.
+fn rules(cli: Option<&Path>, epoch: u64) -> anyhow::Result<Option<Arc<Rules>>> {
+    let path = match cli {
+        Some(p) => p.to_owned(),
+        None => match std::env::var_os("STRIP_ND_RULES") {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => return Ok(None),
+        },
+    };
+    match Rules::load(&path, epoch) {
+        Ok(r) => Ok(Some(Arc::new(r))),
+        Err(e) => Err(Usage(format!("bad rules file {e}")).into()),
     }
 }
 
@@ -342,33 +417,128 @@ fn print_totals(e: &mut impl Write, r: &Report, verbose: u8) {
     );
 }
 
-fn print_summary(r: &Report, verbose: u8, quiet: bool) {
+/// One line per root: what a build log needs, and nothing more.
+fn print_oneline(e: &mut impl Write, r: &Report) {
+    let per: Vec<String> = r
+        .per_handler
+        .iter()
+        .filter(|(_, s)| s.rewritten > 0)
+        .map(|(h, s)| format!("{h} {}", s.rewritten))
+        .collect();
+    let check = match r.self_check.status {
+        SelfCheckStatus::Ok => "self-check ok",
+        SelfCheckStatus::Mismatch => "self-check FAILED",
+        SelfCheckStatus::NotRun => "no self-check",
+        SelfCheckStatus::Incomplete => "self-check incomplete",
+    };
+    for root in &r.roots {
+        let _ = writeln!(
+            e,
+            "strip-nd: {}: {} files, rewrote {}{}, {} malformed, {} skipped, {} mtimes clamped, {check}, {}, {} ms",
+            root.path,
+            r.files_seen,
+            r.changes.len(),
+            if per.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", per.join(", "))
+            },
+            r.malformed.len(),
+            r.skipped.len(),
+            r.mtimes_clamped,
+            root.nar_hash.as_deref().unwrap_or("no NAR hash"),
+            r.elapsed_ms,
+        );
+    }
+}
+
+fn print_summary(r: &Report, verbose: u8, quiet: bool, oneline: bool) {
     let mut e = std::io::stderr().lock();
     print_problems(&mut e, r);
-    if !quiet {
+    if oneline {
+        print_oneline(&mut e, r);
+    } else if !quiet {
         print_details(&mut e, r, verbose);
         print_totals(&mut e, r, verbose);
     }
 }
 
+fn diff(args: &DiffArgs) -> anyhow::Result<ExitCode> {
+    let (epoch, _) = epoch(args.epoch)?;
+    let config = Config::with_epoch(epoch);
+    let report = match strip_nd::diff::diff(&args.a, &args.b, &config) {
+        Ok(r) => r,
+        Err(e) if strip_nd::diff::is_missing(&e) => return Err(Usage(e.to_string()).into()),
+        Err(e) => return Err(e.into()),
+    };
+    if args.json {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        strip_nd::diff::print(&report, &mut std::io::stdout().lock())?;
+    }
+    Ok(ExitCode::from(u8::from(!report.identical)))
+}
+
+fn diff_hook(args: &DiffHookArgs) -> ExitCode {
+    let mut err = std::io::stderr().lock();
+    let drv = args
+        .drv
+        .as_ref()
+        .map_or_else(String::new, |d| format!(" ({})", d.display()));
+    let _ = writeln!(
+        err,
+        "strip-nd diff-hook: why the outputs of the check{drv} differ:"
+    );
+    let config = Config::with_epoch(epoch(None).map_or(DEFAULT_EPOCH, |e| e.0));
+    match strip_nd::diff::diff(&args.out, &args.check_out, &config) {
+        Ok(report) => {
+            let _ = strip_nd::diff::print(&report, &mut err);
+        }
+        Err(e) => {
+            let _ = writeln!(err, "strip-nd diff-hook: cannot compare: {e}");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
-    if let Some(Command::Hash(args)) = &cli.command {
-        return hash(args);
+    match &cli.command {
+        Some(Command::Hash(args)) => return hash(args),
+        Some(Command::Diff(args)) => return diff(args),
+        Some(Command::DiffHook(args)) => return Ok(diff_hook(args)),
+        None => {}
+    }
+    let (epoch, epoch_source) = epoch(cli.common.epoch)?;
+    let rules = rules(cli.rules.as_deref(), epoch)?;
+    let mut base = HandlerSet::default();
+    if rules.is_some() {
+        if let Some((i, _)) = handlers::by_name("rules") {
+            base.set(i, true);
+        }
     }
     let handlers = match &cli.handlers {
-        Some(spec) => HandlerSet::parse(spec).map_err(|e| Usage(e.to_string()))?,
-        None => HandlerSet::default(),
+        Some(spec) => HandlerSet::parse_with(spec, base).map_err(|e| Usage(e.to_string()))?,
+        None => base,
     };
     if cli.list_handlers {
         list_handlers(handlers);
         return Ok(ExitCode::SUCCESS);
     }
-    let (epoch, epoch_source) = epoch(cli.common.epoch)?;
+    let final_mtime = match cli.final_mtime {
+        Some(m) => {
+            Some(i64::try_from(m).map_err(|_| Usage(format!("--final-mtime {m} is too large")))?)
+        }
+        None => None,
+    };
     let config = Config {
         epoch,
         max_depth: cli.max_depth,
         max_size: cli.max_size,
         handlers,
+        final_mtime,
+        rules,
         ..Config::default()
     };
     let opts = Options {
@@ -389,7 +559,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
     }
-    print_summary(&report, cli.verbose, cli.quiet);
+    print_summary(&report, cli.verbose, cli.quiet, cli.oneline);
     Ok(ExitCode::from(report.exit_code(cli.strict)))
 }
 

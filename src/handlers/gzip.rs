@@ -28,14 +28,38 @@
 //! member (trailing garbage) are format errors and leave the file untouched.
 //! Zero bytes after the last member (tape or block padding, which `gzip -t`
 //! accepts) are kept as they are.
+//!
+//! Nested content: the first [`SNIFF_LEN`] inflated bytes of the first member
+//! are offered to the dispatcher's sniffing (no format is named here; a tar, a
+//! cpio or anything another handler claims qualifies). When a handler claims
+//! them and the file has a single member, the member is inflated whole, bounded
+//! by `config.max_size` and by a ratio of [`MAX_RATIO`] inflated bytes per
+//! compressed byte (beyond the first MiB), and handed to that handler (through
+//! `dispatch`, so `config.max_depth` applies). Only when that changes the
+//! content is the member recompressed (flate2 with zlib-rs, so the bytes are a
+//! function of the content, the level and that library's version) at the level
+//! the input's XFL announces: 9 when it says "maximum compression" (2), 1 when
+//! it says "fastest" (4), else gzip's default 6 (XFL 0); the header is
+//! normalized as above. Level 9 costs about three times level 6, and most
+//! tools (GNU tar's `czf`) write with the default.
+//! Otherwise, and for payloads that are too large, refused or malformed, only
+//! the header is normalized, as for any gzip file, and the fast path above still
+//! applies to files whose payload nobody claims. Multi-member files are never
+//! recompressed.
 
+use std::borrow::Cow;
+use std::ffi::OsStr;
+use std::io::Write;
 use std::ops::Range;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
-use flate2::{Decompress, FlushDecompress, Status};
+use flate2::write::DeflateEncoder;
+use flate2::{Compression, Decompress, FlushDecompress, Status};
 
 use crate::config::Context;
 use crate::error::FormatError;
-use crate::handlers::{Handler, Outcome};
+use crate::handlers::{Handler, Member as HandlerMember, Outcome, SNIFF_LEN, dispatch, sniff};
 
 /// The gzip handler.
 pub struct Gzip;
@@ -46,6 +70,22 @@ const FEXTRA: u8 = 0x04;
 const FNAME: u8 = 0x08;
 const FCOMMENT: u8 = 0x10;
 const RESERVED: u8 = 0xe0;
+
+/// A payload is inflated for nested normalization only while it stays under
+/// this many bytes per compressed byte (past its first MiB): deflate cannot
+/// exceed about 1032, and real archives stay far below this.
+pub const MAX_RATIO: u64 = 256;
+
+/// The deflate level (and the XFL that announces it) for recompressing a
+/// member whose header carried `xfl` (RFC 1952: 2 maximum compression, 4
+/// fastest).
+fn level_for(xfl: u8) -> (u32, u8) {
+    match xfl {
+        2 => (9, 2),
+        4 => (1, 4),
+        _ => (6, 0),
+    }
+}
 
 /// The parts of one member's header, as offsets into the input.
 #[derive(Debug, Clone)]
@@ -83,12 +123,23 @@ impl Handler for Gzip {
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         let first = parse_header(input, 0, 1)?;
-        if is_normal(&first, ctx)
+        let inner = inner_name(ctx.name);
+        let inner_ctx = ctx.nested(&inner);
+        let claimed = payload_claimed(input, first.body.start, &inner_ctx);
+        if !claimed
+            && is_normal(&first, ctx)
             && memchr::memmem::find(&input[first.body.start..], &MAGIC).is_none()
         {
             return Ok(Outcome::Unchanged);
         }
         let members = parse(input)?;
+        if let [only] = &members[..] {
+            if claimed {
+                if let Some(out) = normalize_payload(input, only, ctx, &inner_ctx)? {
+                    return Ok(out);
+                }
+            }
+        }
         let mut changes = Vec::new();
         for (i, m) in members.iter().enumerate() {
             let n = i + 1;
@@ -120,6 +171,187 @@ impl Handler for Gzip {
             bytes: out,
             changes,
         })
+    }
+
+    /// The decompressed payload (all members, concatenated, as `gzip -d`
+    /// writes it), named after the file without its `.gz`.
+    fn members(
+        &self,
+        input: &[u8],
+        ctx: &Context,
+    ) -> Option<Result<Vec<HandlerMember>, FormatError>> {
+        Some(decompress(input, ctx.config.max_size).map(|bytes| {
+            let name = ctx
+                .name
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            let name = match name.strip_suffix(".tgz") {
+                Some(stem) => format!("{stem}.tar"),
+                None => name
+                    .strip_suffix(".gz")
+                    .map_or_else(|| format!("{name}.out"), str::to_string),
+            };
+            vec![HandlerMember { name, bytes }]
+        }))
+    }
+}
+
+/// Decompresses every member, refusing to produce more than `limit` bytes.
+fn decompress(input: &[u8], limit: u64) -> Result<Vec<u8>, FormatError> {
+    let members = parse(input)?;
+    let mut out = Vec::new();
+    let mut state = Decompress::new(false);
+    for m in &members {
+        state.reset(false);
+        let data = &input[m.body.start..m.body.end - 8];
+        loop {
+            if out.len() as u64 >= limit {
+                return Err(FormatError::TooLarge(format!(
+                    "decompresses to more than {limit} bytes"
+                )));
+            }
+            out.reserve(64 * 1024);
+            let consumed = state.total_in() as usize;
+            let status = state
+                .decompress_vec(&data[consumed..], &mut out, FlushDecompress::None)
+                .map_err(|e| FormatError::malformed(format!("corrupt deflate data: {e}")))?;
+            if status == Status::StreamEnd {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The name the payload is known by: the file name without `.gz` (`.tgz`
+/// becomes `.tar`). Names only narrow sniffing.
+fn inner_name(outer: &Path) -> PathBuf {
+    let name = outer.file_name().map(OsStr::as_bytes).unwrap_or_default();
+    let inner: Cow<[u8]> = if let Some(stem) = name.strip_suffix(b".tgz") {
+        Cow::Owned([stem, b".tar"].concat())
+    } else {
+        Cow::Borrowed(name.strip_suffix(b".gz").unwrap_or(name))
+    };
+    PathBuf::from(OsStr::from_bytes(&inner))
+}
+
+/// Whether some handler claims the first inflated bytes of the deflate stream
+/// at `pos`. Damage is not reported here: the full parse does that.
+fn payload_claimed(input: &[u8], pos: usize, inner: &Context) -> bool {
+    if inner.depth > inner.config.max_depth {
+        return false;
+    }
+    let mut state = Decompress::new(false);
+    let mut head = vec![0; SNIFF_LEN];
+    let mut filled = 0;
+    while filled < head.len() {
+        let before = (state.total_in(), state.total_out());
+        let Some(rest) = input.get(pos + state.total_in() as usize..) else {
+            break;
+        };
+        let status = state.decompress(rest, &mut head[filled..], FlushDecompress::None);
+        filled = state.total_out() as usize;
+        match status {
+            Ok(Status::StreamEnd) | Err(_) => break,
+            Ok(_) if (state.total_in(), state.total_out()) == before => break,
+            Ok(_) => {}
+        }
+    }
+    filled > 0 && sniff(&head[..filled], inner).is_some()
+}
+
+/// Inflates the single member `m`, hands it to the dispatcher, and rebuilds
+/// the file when the payload changed. `None`: leave the payload as it is.
+fn normalize_payload(
+    input: &[u8],
+    m: &Member,
+    ctx: &Context,
+    inner: &Context,
+) -> Result<Option<Outcome>, FormatError> {
+    let compressed = (m.body.end - m.body.start) as u64;
+    let limit = ctx
+        .config
+        .max_size
+        .min(compressed.saturating_mul(MAX_RATIO).max(1 << 20));
+    let Some(payload) = inflate(&input[m.body.clone()], limit) else {
+        return Ok(None);
+    };
+    let Some((
+        _,
+        Ok(Outcome::Rewritten {
+            bytes,
+            changes: notes,
+        }),
+    )) = dispatch(&payload, inner)
+    else {
+        return Ok(None);
+    };
+    let mut changes = Vec::new();
+    let clamped = ctx.clamp(u64::from(m.mtime));
+    if clamped != u64::from(m.mtime) {
+        changes.push(format!("member 1: mtime {} -> {clamped}", m.mtime));
+    }
+    if let Some(r) = &m.name {
+        changes.push(format!(
+            "member 1: name {:?} dropped",
+            String::from_utf8_lossy(&input[r.clone()])
+        ));
+    }
+    if m.comment.is_some() {
+        changes.push("member 1: comment dropped".to_string());
+    }
+    let label = inner.name.to_string_lossy();
+    changes.extend(notes.into_iter().map(|c| format!("{label}!{c}")));
+    let (level, xfl) = level_for(m.xfl_os[0]);
+    changes.push(format!(
+        "member 1: recompressed at deflate level {level} after its content was normalized"
+    ));
+    let mut header = m.clone();
+    header.xfl_os[0] = xfl;
+    let mut out = Vec::with_capacity(input.len());
+    write_header(&mut out, input, &header, ctx);
+    let mut encoder = DeflateEncoder::new(out, Compression::new(level));
+    let mut out = encoder
+        .write_all(&bytes)
+        .and_then(|()| encoder.finish())
+        .map_err(|e| FormatError::malformed(format!("recompressing failed: {e}")))?;
+    out.extend_from_slice(&crc32fast::hash(&bytes).to_le_bytes());
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes()); // ISIZE is mod 2^32
+    out.extend_from_slice(&input[m.body.end..]);
+    Ok(Some(Outcome::Rewritten {
+        bytes: out,
+        changes,
+    }))
+}
+
+/// Inflates a deflate stream (with its trailer after it), or `None` when the
+/// output would exceed `limit` bytes. The stream was verified by [`parse`].
+fn inflate(body: &[u8], limit: u64) -> Option<Vec<u8>> {
+    let hint = body.len().checked_sub(4).map_or(0, |at| {
+        u32::from_le_bytes(body[at..].try_into().unwrap_or_default())
+    });
+    if u64::from(hint) > limit {
+        return None;
+    }
+    let mut state = Decompress::new(false);
+    let mut out = Vec::with_capacity(hint as usize);
+    loop {
+        if out.len() == out.capacity() {
+            out.reserve((out.len() / 2).max(64 * 1024));
+        }
+        let before = (state.total_in(), state.total_out());
+        let rest = &body[state.total_in() as usize..];
+        let status = state
+            .decompress_vec(rest, &mut out, FlushDecompress::None)
+            .ok()?;
+        if state.total_out() > limit {
+            return None;
+        }
+        match status {
+            Status::StreamEnd => return Some(out),
+            _ if (state.total_in(), state.total_out()) == before => return None,
+            _ => {}
+        }
     }
 }
 
@@ -451,5 +683,111 @@ mod tests {
         let at = crc.len() - 8;
         crc[at] ^= 0xff;
         assert!(matches!(run(&crc, 1_000), Err(FormatError::Malformed(m)) if m.contains("CRC32")));
+    }
+
+    /// A one-file ustar archive as a build leaves it: a late mtime, an owner.
+    fn tar(data: &[u8], mtime: u64) -> Vec<u8> {
+        let mut h = [0u8; 512];
+        h[..5].copy_from_slice(b"a.txt");
+        h[100..108].copy_from_slice(b"0000644\0");
+        h[108..116].copy_from_slice(b"0001750\0");
+        h[116..124].copy_from_slice(b"0001750\0");
+        h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
+        h[136..148].copy_from_slice(format!("{mtime:011o}\0").as_bytes());
+        h[148..156].fill(b' ');
+        h[156] = b'0';
+        h[257..265].copy_from_slice(b"ustar\x0000");
+        h[265..269].copy_from_slice(b"user");
+        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        let mut out = h.to_vec();
+        out.extend_from_slice(data);
+        out.resize(out.len().next_multiple_of(512) + 1024, 0);
+        out.resize(out.len().next_multiple_of(10240), 0);
+        out
+    }
+
+    fn gunzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(data)
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_claimed_payload_is_normalized_and_recompressed() {
+        let inner = tar(b"hello", 2_000_000_000);
+        let a = gz(&inner, 2_000_000_000, Some("a.tar"), None);
+        let Outcome::Rewritten { bytes, changes } = run(&a, 1_000).unwrap() else {
+            panic!("expected a rewrite")
+        };
+        assert_eq!(
+            bytes[8], 0,
+            "the builder's default level: XFL 0, recompressed at 6"
+        );
+        assert_eq!(u32::from_le_bytes(bytes[4..8].try_into().unwrap()), 1_000);
+        let payload = gunzip(&bytes);
+        assert_eq!(payload.len(), inner.len());
+        assert_eq!(&payload[136..148], format!("{:011o}\0", 1_000).as_bytes());
+        assert_eq!(&payload[512..517], b"hello");
+        assert!(
+            changes.iter().any(|c| c.starts_with("x!a.txt: mtime")),
+            "{changes:?}"
+        );
+        assert!(
+            changes.last().unwrap().contains("recompressed"),
+            "{changes:?}"
+        );
+        assert_eq!(run(&bytes, 1_000).unwrap(), Outcome::Unchanged);
+        // Another build's noise converges to the same bytes.
+        let b = gz(&tar(b"hello", 2_000_000_500), 2_000_000_001, None, None);
+        let Outcome::Rewritten { bytes: other, .. } = run(&b, 1_000).unwrap() else {
+            panic!("expected a rewrite")
+        };
+        assert_eq!(other, bytes);
+    }
+
+    #[test]
+    fn a_normal_payload_keeps_its_compressed_data() {
+        let inner = tar(b"hello", 10);
+        let mut normal = inner.clone();
+        normal[108..124].copy_from_slice(b"0000000\x000000000\0");
+        normal[265..269].fill(0);
+        normal[148..156].fill(b' ');
+        let sum: u32 = normal[..512].iter().map(|&b| u32::from(b)).sum();
+        normal[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        let a = gz(&normal, 2_000_000_000, Some("n"), None);
+        let Outcome::Rewritten { bytes, changes } = run(&a, 1_000).unwrap() else {
+            panic!("the header still needs normalizing")
+        };
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert_eq!(&bytes[10..], &a[12..], "compressed data copied as is");
+        assert_eq!(run(&bytes, 1_000).unwrap(), Outcome::Unchanged);
+    }
+
+    #[test]
+    fn an_absurd_ratio_is_not_expanded() {
+        let inner = tar(&vec![0; 3 << 20], 2_000_000_000);
+        let a = gz(&inner, 5, None, None);
+        assert!(a.len() as u64 * MAX_RATIO < inner.len() as u64);
+        assert_eq!(run(&a, 1_000).unwrap(), Outcome::Unchanged);
+        let mut cfg = Config::with_epoch(1_000);
+        cfg.max_size = 1 << 20;
+        let mut x: u32 = 1;
+        let noise: Vec<u8> = (0..2 << 20)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (x >> 24) as u8
+            })
+            .collect();
+        let small = gz(&tar(&noise, 2_000_000_000), 5, None, None);
+        let ctx = cfg.context(Path::new("x.tar.gz"));
+        assert_eq!(Gzip.normalize(&small, &ctx).unwrap(), Outcome::Unchanged);
+        assert!(matches!(
+            run(&small, 1_000).unwrap(),
+            Outcome::Rewritten { .. }
+        ));
     }
 }

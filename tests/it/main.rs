@@ -4,9 +4,17 @@
 //! Tests that need a tool a fresh machine lacks are `#[ignore = "needs <tool>"]`;
 //! CI installs the tools and runs them with `--include-ignored`.
 
+mod archives;
 mod cli;
 mod corpus;
 mod dates;
+mod diff;
 mod nar;
+mod nix;
+mod pe;
 mod props;
+mod pyc;
+mod rules;
 mod util;
+mod zip;
+mod zipgen;

@@ -1,0 +1,45 @@
+# An overlay adding strip-nd and its setup hook:
+#
+#   pkgs = import <nixpkgs> { overlays = [ (import ./nix/overlay.nix) ]; };
+#
+#   # One package, with the hook appended to its nativeBuildInputs:
+#   pkgs.withStripNd pkgs.hello
+#
+#   # By hand, the same thing:
+#   pkgs.hello.overrideAttrs (old: {
+#     nativeBuildInputs = (old.nativeBuildInputs or [ ]) ++ [ pkgs.stripNdHook ];
+#   })
+#
+#   # A whole package set: a stdenv whose extraNativeBuildInputs carries the hook.
+#   import <nixpkgs> {
+#     overlays = [
+#       (import ./nix/overlay.nix)
+#       (final: prev: { stdenv = prev.stripNdStdenv; })
+#     ];
+#   }
+#
+# Caveats of the whole-set form: every derivation that uses stdenv changes, so
+# this is a mass rebuild with nothing from the binary cache; and the hook's own
+# build (strip-nd, and everything it is built with) must use the unmodified
+# stdenv, or the hook would need itself. That is why strip-nd and the hook are
+# built from `prev` below: their stdenv is the one before any overlay that
+# replaces `stdenv`.
+final: prev: {
+  strip-nd = prev.callPackage ./package.nix { };
+
+  stripNdHook = prev.callPackage ./hook.nix { inherit (final) strip-nd; };
+
+  # Appends the hook to one package's nativeBuildInputs (keeping the others).
+  withStripNd =
+    pkg:
+    pkg.overrideAttrs (old: {
+      nativeBuildInputs = (old.nativeBuildInputs or [ ]) ++ [ final.stripNdHook ];
+    });
+
+  # prev.stdenv with the hook in every derivation built with it.
+  stripNdStdenv = prev.stdenv.override (old: {
+    extraNativeBuildInputs = (old.extraNativeBuildInputs or [ ]) ++ [ final.stripNdHook ];
+    # The hook brings strip-nd into the build closure of every package.
+    allowedRequisites = null;
+  });
+}

@@ -1,0 +1,871 @@
+//! `CPython` bytecode caches (`.pyc`) of `CPython` 3.8 to 3.14, recognized by the
+//! final magic number of each release: two version bytes followed by `\r\n`
+//! (3413 for 3.8, 3425, 3439, 3495, 3531, 3571, and 3627 for 3.14, from
+//! `Include/internal/pycore_magic_number.h`, formerly
+//! `Lib/importlib/_bootstrap_external.py`). Magic numbers of pre-releases are
+//! not claimed: their code-object layouts changed between alphas.
+//!
+//! The header (PEP 552) is 16 bytes: the magic, a 32-bit flags word, then
+//! either the source's mtime and size (flags 0: timestamp-based) or an 8-byte
+//! hash of the source (flag bit 0: hash-based). The rest is one object in
+//! `CPython`'s `marshal` format.
+//!
+//! Normalized:
+//!
+//! * **Source mtime** of a timestamp-based pyc. `CPython` compares it with the
+//!   mtime of the `.py` it caches (mod 2^32) and recompiles on every import when
+//!   they differ, which it cannot even save inside a read-only store. So the
+//!   field is set to the mtime the source will have when the run is over:
+//!   `--final-mtime` when given (Nix sets every mtime to 1 when it registers an
+//!   output), else the source's mtime, clamped to the epoch when the run clamps
+//!   mtimes. The engine finds the source through [`Pyc`]'s
+//!   [`Handler::companion`] (`dir/__pycache__/m.cpython-311[.opt-N].pyc` ->
+//!   `dir/m.py`, legacy `m.pyc` -> `m.py`) and passes its mtime in
+//!   [`Context::companion_mtime`]. A pyc without a source (or inside an archive)
+//!   keeps its recorded mtime clamped to the epoch (`--final-mtime` when given):
+//!   `CPython` checks the field only against an existing source.
+//! * **`FLAG_REF` bits** of the marshal stream. The writer sets `FLAG_REF` (0x80
+//!   on the type byte) on an object when its reference count at compile time
+//!   says it might be seen again, so two builds of one module can differ only
+//!   in these bits. The stream is parsed once, iteratively (no recursion, so no
+//!   stack overflow on hostile nesting), in linear time: `FLAG_REF` is cleared
+//!   on every object no `TYPE_REF` (`r`) points to, the remaining references
+//!   are renumbered in stream order (the order in which the reader fills its
+//!   table: containers and code objects reserve their slot before their
+//!   children), and every `r` index is rewritten to match. The output has the
+//!   same length and loads to equal objects with the same sharing.
+//!
+//! Left alone on purpose: the source size (it comes from the source, which
+//! strip-nd does not change), the whole header of hash-based pycs (flags 1 or
+//! 3; the hash is of the source), every object's contents (bytecode, constants,
+//! names, line tables) and any bytes after the marshal object (`marshal.loads`
+//! ignores them). Duplicate objects that one build shares with `r` and another
+//! writes twice are not merged: that would need hashing every subtree.
+//!
+//! Malformed (the file is left untouched): a truncated header or stream, flag
+//! bits other than 0 and 1, an unknown type code (including `TYPE_SLICE`
+//! before 3.14), a negative length, a `NULL` outside a dict, or a reference to
+//! an index not yet in the table.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use crate::config::Context;
+use crate::error::FormatError;
+use crate::handlers::{Handler, Outcome};
+
+/// The pyc handler.
+pub struct Pyc;
+
+/// Set on a type byte: the reader adds the object to its reference table.
+const FLAG_REF: u8 = 0x80;
+
+/// The fixed-size fields of a code object, between its object fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CodeLayout {
+    /// 3.8 to 3.10: argcount, posonlyargcount, kwonlyargcount, nlocals,
+    /// stacksize, flags; code, consts, names, varnames, freevars, cellvars,
+    /// filename, name; firstlineno; lnotab (3.10: linetable).
+    Py38,
+    /// 3.11 to 3.14: argcount, posonlyargcount, kwonlyargcount, stacksize,
+    /// flags; code, consts, names, localsplusnames, localspluskinds, filename,
+    /// name, qualname; firstlineno; linetable, exceptiontable.
+    Py311,
+}
+
+impl CodeLayout {
+    /// The fields after the type byte, as (bytes of 32-bit integers, objects)
+    /// runs in stream order.
+    fn fields(self) -> [(usize, u32); 2] {
+        match self {
+            CodeLayout::Py38 => [(6 * 4, 8), (4, 1)],
+            CodeLayout::Py311 => [(5 * 4, 8), (4, 2)],
+        }
+    }
+}
+
+/// One supported `CPython` release.
+#[derive(Debug, Clone, Copy)]
+struct Version {
+    magic: u16,
+    name: &'static str,
+    code: CodeLayout,
+    /// `TYPE_SLICE` (marshal version 5, 3.14).
+    slices: bool,
+}
+
+const VERSIONS: [Version; 7] = [
+    Version {
+        magic: 3413,
+        name: "3.8",
+        code: CodeLayout::Py38,
+        slices: false,
+    },
+    Version {
+        magic: 3425,
+        name: "3.9",
+        code: CodeLayout::Py38,
+        slices: false,
+    },
+    Version {
+        magic: 3439,
+        name: "3.10",
+        code: CodeLayout::Py38,
+        slices: false,
+    },
+    Version {
+        magic: 3495,
+        name: "3.11",
+        code: CodeLayout::Py311,
+        slices: false,
+    },
+    Version {
+        magic: 3531,
+        name: "3.12",
+        code: CodeLayout::Py311,
+        slices: false,
+    },
+    Version {
+        magic: 3571,
+        name: "3.13",
+        code: CodeLayout::Py311,
+        slices: false,
+    },
+    Version {
+        magic: 3627,
+        name: "3.14",
+        code: CodeLayout::Py311,
+        slices: true,
+    },
+];
+
+/// The release whose final magic number starts `head`.
+fn version(head: &[u8]) -> Option<Version> {
+    if head.len() < 4 || head[2..4] != *b"\r\n" {
+        return None;
+    }
+    let magic = u16::from_le_bytes([head[0], head[1]]);
+    VERSIONS.iter().copied().find(|v| v.magic == magic)
+}
+
+/// The length of the header before the marshal stream.
+pub const HEADER_LEN: usize = 16;
+
+/// The source file `CPython` validates a pyc at `path` against:
+/// `d/__pycache__/m.TAG.pyc` and `d/__pycache__/m.TAG.opt-N.pyc` -> `d/m.py`
+/// (as `importlib.util.source_from_cache` computes it), a legacy `d/m.pyc` ->
+/// `d/m.py`. `None` for names that follow neither pattern.
+pub fn source_of(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.as_bytes();
+    let stem = name.strip_suffix(b".pyc")?;
+    let parent = path.parent()?;
+    let in_cache = parent.file_name().is_some_and(|n| n == "__pycache__");
+    let base: &[u8] = if in_cache {
+        let parts: Vec<&[u8]> = stem.split(|&b| b == b'.').collect();
+        let ok = match parts.len() {
+            2 => true,
+            3 => parts[2].starts_with(b"opt-"),
+            _ => false,
+        };
+        if !ok || parts[0].is_empty() || parts[1].is_empty() {
+            return None;
+        }
+        parts[0]
+    } else {
+        if stem.is_empty() {
+            return None;
+        }
+        stem
+    };
+    let mut file = base.to_vec();
+    file.extend_from_slice(b".py");
+    let dir = if in_cache { parent.parent()? } else { parent };
+    Some(dir.join(OsString::from_vec(file)))
+}
+
+impl Handler for Pyc {
+    fn name(&self) -> &'static str {
+        "pyc"
+    }
+
+    fn describe(&self) -> &'static str {
+        "CPython 3.8-3.14 .pyc (PEP 552), magic <ver> 0d 0a: source mtime set to the source's final mtime; marshal FLAG_REF canonical"
+    }
+
+    fn sniff(&self, head: &[u8], _ctx: &Context) -> bool {
+        version(head).is_some()
+    }
+
+    fn companion(&self, path: &Path) -> Option<PathBuf> {
+        source_of(path)
+    }
+
+    fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
+        let v = version(input)
+            .ok_or_else(|| FormatError::malformed("not a CPython 3.8-3.14 pyc magic number"))?;
+        if input.len() < HEADER_LEN {
+            return Err(FormatError::malformed(format!(
+                "truncated header: {} of {HEADER_LEN} bytes",
+                input.len()
+            )));
+        }
+        let flags = u32_at(input, 4);
+        if flags & !0b11 != 0 {
+            return Err(FormatError::malformed(format!(
+                "invalid flags {flags:#x} (CPython {} rejects it)",
+                v.name
+            )));
+        }
+        let scan = scan(input, HEADER_LEN, v)?;
+
+        let mut changes = Vec::new();
+        let mut new_mtime = None;
+        if flags & 1 == 0 {
+            let old = u32_at(input, 8);
+            let want = target_mtime(old, ctx);
+            if want != old {
+                changes.push(format!("source mtime {old} -> {want}"));
+                new_mtime = Some(want);
+            }
+        }
+        let unreferenced = scan.referenced.iter().filter(|r| !**r).count();
+        if unreferenced > 0 || !scan.inert.is_empty() {
+            let cleared = unreferenced + scan.inert.len();
+            changes.push(match scan.moved_refs() {
+                0 => format!("marshal: FLAG_REF cleared on {cleared} unreferenced objects"),
+                moved => format!(
+                    "marshal: FLAG_REF cleared on {cleared} unreferenced objects, \
+                     {moved} references renumbered"
+                ),
+            });
+        }
+        if changes.is_empty() {
+            return Ok(Outcome::Unchanged);
+        }
+
+        let mut out = input.to_vec();
+        if let Some(m) = new_mtime {
+            out[8..12].copy_from_slice(&m.to_le_bytes());
+        }
+        scan.apply(&mut out);
+        Ok(Outcome::Rewritten {
+            bytes: out,
+            changes,
+        })
+    }
+}
+
+/// The source mtime a timestamp-based pyc must record (mod 2^32, as `CPython`
+/// compares it).
+fn target_mtime(old: u32, ctx: &Context) -> u32 {
+    let t = ctx
+        .companion_mtime
+        .or(ctx.config.final_mtime)
+        .unwrap_or_else(|| i64::try_from(ctx.clamp(u64::from(old))).unwrap_or(i64::MAX));
+    u32::try_from(t & 0xffff_ffff).expect("masked to 32 bits")
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// What one pass over the marshal stream found.
+#[derive(Debug, Default)]
+struct Scan {
+    /// Offsets of the type bytes of objects that carry `FLAG_REF` and take a
+    /// slot in the reader's reference table, in slot order.
+    table: Vec<usize>,
+    /// Whether some `r` points to each slot of `table`.
+    referenced: Vec<bool>,
+    /// Offsets of the 4-byte index of every `r`, with the slot it names.
+    refs: Vec<(usize, u32)>,
+    /// Offsets of type bytes carrying a `FLAG_REF` the reader ignores
+    /// (`None`, `True`, `r` itself...): no slot, nothing can point to them.
+    inert: Vec<usize>,
+}
+
+impl Scan {
+    /// The slot each old slot gets: its rank among the referenced slots.
+    fn renumbering(&self) -> Vec<u32> {
+        let mut next = 0u32;
+        self.referenced
+            .iter()
+            .map(|&r| {
+                let n = next;
+                if r {
+                    next += 1;
+                }
+                n
+            })
+            .collect()
+    }
+
+    /// How many `r` indices change.
+    fn moved_refs(&self) -> usize {
+        let new = self.renumbering();
+        self.refs
+            .iter()
+            .filter(|(_, old)| new[*old as usize] != *old)
+            .count()
+    }
+
+    /// Clears the unneeded flags and rewrites the `r` indices in `out`.
+    fn apply(&self, out: &mut [u8]) {
+        for (slot, &at) in self.table.iter().enumerate() {
+            if !self.referenced[slot] {
+                out[at] &= !FLAG_REF;
+            }
+        }
+        for &at in &self.inert {
+            out[at] &= !FLAG_REF;
+        }
+        let new = self.renumbering();
+        for &(at, old) in &self.refs {
+            out[at..at + 4].copy_from_slice(&new[old as usize].to_le_bytes());
+        }
+    }
+}
+
+/// Work left in the iterative parse.
+#[derive(Debug, Clone, Copy)]
+enum Task {
+    /// Parse this many objects.
+    Objects(u32),
+    /// Skip this many bytes of fixed-size fields.
+    Skip(usize),
+    /// Parse a dict key (or the `NULL` that ends the dict), then its value.
+    DictEntry,
+}
+
+/// A cursor over the stream with bounds-checked reads.
+struct Cursor<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn take(&mut self, n: usize, what: &str) -> Result<usize, FormatError> {
+        let at = self.pos;
+        match at.checked_add(n) {
+            Some(end) if end <= self.data.len() => {
+                self.pos = end;
+                Ok(at)
+            }
+            _ => Err(FormatError::malformed(format!(
+                "truncated marshal data: {what} at offset {at} needs {n} bytes"
+            ))),
+        }
+    }
+
+    fn byte(&mut self, what: &str) -> Result<u8, FormatError> {
+        let at = self.take(1, what)?;
+        Ok(self.data[at])
+    }
+
+    fn i32(&mut self, what: &str) -> Result<i32, FormatError> {
+        let at = self.take(4, what)?;
+        let b = &self.data[at..at + 4];
+        Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// A 32-bit length that must not be negative.
+    fn len(&mut self, what: &str) -> Result<usize, FormatError> {
+        let at = self.pos;
+        let n = self.i32(what)?;
+        usize::try_from(n)
+            .map_err(|_| FormatError::malformed(format!("negative {what} {n} at offset {at}")))
+    }
+
+    /// A count of objects, each of which takes at least one byte.
+    fn count(&mut self, n: usize, what: &str) -> Result<u32, FormatError> {
+        let left = self.data.len() - self.pos;
+        if n > left {
+            return Err(FormatError::malformed(format!(
+                "{what} of {n} items at offset {} but only {left} bytes left",
+                self.pos
+            )));
+        }
+        Ok(n as u32) // n <= left, and the stream holds at most 2^32 objects
+    }
+}
+
+/// Parses the marshal object starting at `start` once, in linear time, and
+/// records every `FLAG_REF` and `r`.
+fn scan(data: &[u8], start: usize, v: Version) -> Result<Scan, FormatError> {
+    if data.len() - start > u32::MAX as usize {
+        return Err(FormatError::TooLarge(
+            "marshal streams over 4 GiB are not supported".into(),
+        ));
+    }
+    let mut s = Scan::default();
+    let mut c = Cursor { data, pos: start };
+    let mut stack = vec![Task::Objects(1)];
+    while let Some(task) = stack.pop() {
+        match task {
+            Task::Skip(n) => {
+                c.take(n, "code object field")?;
+            }
+            Task::Objects(n) => {
+                if n > 1 {
+                    stack.push(Task::Objects(n - 1));
+                }
+                object(&mut c, &mut s, &mut stack, v)?;
+            }
+            Task::DictEntry => {
+                let at = c.pos;
+                let code = *data.get(at).ok_or_else(|| {
+                    FormatError::malformed(format!("truncated marshal data: dict at offset {at}"))
+                })?;
+                if code & !FLAG_REF == b'0' {
+                    // The NULL that ends a dict.
+                    c.pos += 1;
+                    if code & FLAG_REF != 0 {
+                        s.inert.push(at);
+                    }
+                    continue;
+                }
+                stack.push(Task::DictEntry);
+                stack.push(Task::Objects(1));
+                object(&mut c, &mut s, &mut stack, v)?;
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// Parses one object's type byte and fixed-size payload; pushes its children.
+fn object(
+    c: &mut Cursor,
+    s: &mut Scan,
+    stack: &mut Vec<Task>,
+    v: Version,
+) -> Result<(), FormatError> {
+    let at = c.pos;
+    let code = c.byte("type code")?;
+    let flagged = code & FLAG_REF != 0;
+    // Objects that take a slot in the reader's table when flagged.
+    let mut slot = true;
+    match code & !FLAG_REF {
+        b'N' | b'F' | b'T' | b'S' | b'.' => slot = false,
+        b'0' => {
+            return Err(FormatError::malformed(format!(
+                "NULL object at offset {at} outside a dict"
+            )));
+        }
+        b'i' => {
+            c.take(4, "int")?;
+        }
+        b'I' => {
+            c.take(8, "int64")?;
+        }
+        b'g' => {
+            c.take(8, "binary float")?;
+        }
+        b'y' => {
+            c.take(16, "binary complex")?;
+        }
+        b'f' => {
+            let n = c.byte("float length")?;
+            c.take(usize::from(n), "float")?;
+        }
+        b'x' => {
+            for _ in 0..2 {
+                let n = c.byte("complex length")?;
+                c.take(usize::from(n), "complex")?;
+            }
+        }
+        b'l' => {
+            let n = c.i32("long size")?;
+            c.take(n.unsigned_abs() as usize * 2, "long digits")?;
+        }
+        b's' | b't' | b'u' | b'a' | b'A' => {
+            let n = c.len("string length")?;
+            c.take(n, "string")?;
+        }
+        b'z' | b'Z' => {
+            let n = c.byte("short string length")?;
+            c.take(usize::from(n), "short string")?;
+        }
+        b'(' | b'[' | b'<' | b'>' => {
+            let n = c.len("container size")?;
+            let n = c.count(n, "container")?;
+            if n > 0 {
+                stack.push(Task::Objects(n));
+            }
+        }
+        b')' => {
+            let n = c.byte("small tuple size")?;
+            if n > 0 {
+                stack.push(Task::Objects(u32::from(n)));
+            }
+        }
+        b'{' => stack.push(Task::DictEntry),
+        b'c' => {
+            let [(ints, objs), (ints2, objs2)] = v.code.fields();
+            stack.push(Task::Objects(objs2));
+            stack.push(Task::Skip(ints2));
+            stack.push(Task::Objects(objs));
+            stack.push(Task::Skip(ints));
+        }
+        b':' if v.slices => stack.push(Task::Objects(3)),
+        b'r' => {
+            slot = false;
+            let idx_at = c.pos;
+            let n = c.i32("reference")?;
+            let idx = usize::try_from(n)
+                .ok()
+                .filter(|&i| i < s.table.len())
+                .ok_or_else(|| {
+                    FormatError::malformed(format!(
+                        "reference {n} at offset {at} but only {} objects are flagged before it",
+                        s.table.len()
+                    ))
+                })?;
+            s.referenced[idx] = true;
+            s.refs.push((idx_at, idx as u32));
+        }
+        other => {
+            return Err(FormatError::malformed(format!(
+                "unknown marshal type code {other:#04x} at offset {at} for CPython {}",
+                v.name
+            )));
+        }
+    }
+    if flagged {
+        if slot {
+            s.table.push(at);
+            s.referenced.push(false);
+        } else {
+            s.inert.push(at);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    const EPOCH: u64 = 315_532_800;
+
+    fn header(magic: u16, flags: u32, mtime: u32, size: u32) -> Vec<u8> {
+        let mut h = magic.to_le_bytes().to_vec();
+        h.extend_from_slice(b"\r\n");
+        h.extend_from_slice(&flags.to_le_bytes());
+        h.extend_from_slice(&mtime.to_le_bytes());
+        h.extend_from_slice(&size.to_le_bytes());
+        h
+    }
+
+    fn run(input: &[u8], companion: Option<i64>) -> Result<Outcome, FormatError> {
+        let config = Config::with_epoch(EPOCH);
+        let mut ctx = config.context(Path::new("m.cpython-311.pyc"));
+        ctx.companion_mtime = companion;
+        Pyc.normalize(input, &ctx)
+    }
+
+    fn out(input: &[u8], companion: Option<i64>) -> Vec<u8> {
+        run(input, companion).unwrap().bytes(input).to_vec()
+    }
+
+    /// A short ASCII string object.
+    fn z(s: &str, flag: bool) -> Vec<u8> {
+        let mut v = vec![b'z' | if flag { FLAG_REF } else { 0 }, s.len() as u8];
+        v.extend_from_slice(s.as_bytes());
+        v
+    }
+
+    fn r(i: u32) -> Vec<u8> {
+        let mut v = vec![b'r'];
+        v.extend_from_slice(&i.to_le_bytes());
+        v
+    }
+
+    fn tuple(items: &[Vec<u8>], flag: bool) -> Vec<u8> {
+        let mut v = vec![b')' | if flag { FLAG_REF } else { 0 }, items.len() as u8];
+        for i in items {
+            v.extend_from_slice(i);
+        }
+        v
+    }
+
+    #[test]
+    fn every_final_magic_is_claimed_and_prereleases_are_not() {
+        let config = Config::default();
+        let ctx = config.context(Path::new("x.pyc"));
+        for (magic, name) in [
+            (3413, "3.8"),
+            (3425, "3.9"),
+            (3439, "3.10"),
+            (3495, "3.11"),
+            (3531, "3.12"),
+            (3571, "3.13"),
+            (3627, "3.14"),
+        ] {
+            let h = header(magic, 0, 0, 0);
+            assert!(Pyc.sniff(&h, &ctx), "{name}");
+            assert_eq!(version(&h).unwrap().name, name);
+        }
+        for magic in [3394u16, 3412, 3494, 3550, 3626, 3650] {
+            assert!(!Pyc.sniff(&header(magic, 0, 0, 0), &ctx), "{magic}");
+        }
+        // The version bytes must be followed by \r\n.
+        assert!(!Pyc.sniff(&[0x6f, 0x0d, 0x0d, 0x0b], &ctx));
+    }
+
+    #[test]
+    fn unreferenced_flags_are_cleared_and_references_renumbered() {
+        // ("a"*, "b", "c"*, r(1)) where "a" is flagged but never referenced,
+        // so "c" (slot 1) becomes slot 0.
+        let mut input = header(3495, 0, 100, 7);
+        input.extend(tuple(
+            &[z("a", true), z("b", false), z("c", true), r(1)],
+            false,
+        ));
+        let got = run(&input, Some(100)).unwrap();
+        let Outcome::Rewritten { bytes, changes } = got else {
+            panic!("expected a rewrite")
+        };
+        let mut want = header(3495, 0, 100, 7);
+        want.extend(tuple(
+            &[z("a", false), z("b", false), z("c", true), r(0)],
+            false,
+        ));
+        assert_eq!(bytes, want);
+        assert_eq!(
+            changes,
+            vec!["marshal: FLAG_REF cleared on 1 unreferenced objects, 1 references renumbered"]
+        );
+        assert_eq!(run(&bytes, Some(100)).unwrap(), Outcome::Unchanged);
+    }
+
+    #[test]
+    fn flag_differences_alone_converge() {
+        let build = |fa: bool, fb: bool, ft: bool| {
+            let mut v = header(3531, 0, 5, 1);
+            v.extend(tuple(
+                &[z("a", fa), z("b", fb), tuple(&[], ft), r(u32::from(fa))],
+                false,
+            ));
+            v
+        };
+        // "b" is referenced in both; whether "a" and the empty tuple carry
+        // FLAG_REF is refcount noise.
+        let one = build(true, true, false);
+        let two = build(false, true, true);
+        assert_ne!(one, two);
+        assert_eq!(out(&one, Some(5)), out(&two, Some(5)));
+    }
+
+    #[test]
+    fn flags_the_reader_ignores_are_cleared_too() {
+        let mut input = header(3439, 0, 5, 1);
+        input.extend([b'(' | FLAG_REF, 2, 0, 0, 0, b'N' | FLAG_REF, b'T']);
+        let got = out(&input, Some(5));
+        assert_eq!(&got[16..], &[b'(', 2, 0, 0, 0, b'N', b'T']);
+    }
+
+    #[test]
+    fn slots_are_reserved_before_children() {
+        // A flagged tuple holding a flagged string: the tuple is slot 0, the
+        // string slot 1, and the references keep pointing at the right ones.
+        let mut input = header(3495, 0, 5, 1);
+        let inner = tuple(&[z("s", true)], true);
+        input.extend(tuple(&[inner, r(1), r(0)], false));
+        assert_eq!(run(&input, Some(5)).unwrap(), Outcome::Unchanged);
+    }
+
+    #[test]
+    fn source_mtime_follows_the_companion_then_final_mtime_then_the_clamp() {
+        let mut input = header(3495, 0, 1_700_000_000, 3);
+        input.push(b'N');
+        // The source will have this mtime.
+        let got = out(&input, Some(1_000));
+        assert_eq!(u32_at(&got, 8), 1_000);
+        // No source: the recorded value, clamped.
+        let got = out(&input, None);
+        assert_eq!(u64::from(u32_at(&got, 8)), EPOCH);
+        let mut early = header(3495, 0, 7, 3);
+        early.push(b'N');
+        assert_eq!(run(&early, None).unwrap(), Outcome::Unchanged);
+        // --final-mtime wins over the clamp.
+        let config = Config {
+            final_mtime: Some(1),
+            ..Config::with_epoch(EPOCH)
+        };
+        let ctx = config.context(Path::new("x.pyc"));
+        let got = Pyc.normalize(&input, &ctx).unwrap();
+        assert_eq!(u32_at(got.bytes(&input), 8), 1);
+        // The size field is never touched.
+        assert_eq!(u32_at(got.bytes(&input), 12), 3);
+        // mod 2^32, as CPython compares it.
+        let got = out(&input, Some((1i64 << 32) + 9));
+        assert_eq!(u32_at(&got, 8), 9);
+    }
+
+    #[test]
+    fn hash_based_headers_are_kept() {
+        for flags in [1u32, 3] {
+            let mut input = header(3495, flags, 0xdead_beef, 0x1234_5678);
+            input.push(b'N');
+            assert_eq!(run(&input, Some(1)).unwrap(), Outcome::Unchanged);
+        }
+    }
+
+    /// A code object of `layout` whose filename is flagged, whose name is a
+    /// reference to it, and whose last fields are flagged but unreferenced.
+    fn code(layout: CodeLayout) -> Vec<u8> {
+        let mut v = vec![b'c'];
+        let [(ints, objs), (ints2, objs2)] = layout.fields();
+        v.extend(std::iter::repeat_n(0u8, ints));
+        for _ in 0..objs - 2 {
+            v.extend(z("x", false));
+        }
+        v.extend(z("f.py", true));
+        v.extend(r(0));
+        v.extend(std::iter::repeat_n(0u8, ints2));
+        for _ in 0..objs2 {
+            v.extend(z("t", true));
+        }
+        v
+    }
+
+    #[test]
+    fn code_objects_of_both_layouts_are_walked() {
+        for (magic, layout) in [(3413u16, CodeLayout::Py38), (3627, CodeLayout::Py311)] {
+            let mut input = header(magic, 0, 5, 1);
+            input.extend(code(layout));
+            let got = out(&input, Some(5));
+            let flagged: Vec<u8> = got[16..]
+                .iter()
+                .filter(|&&b| b & FLAG_REF != 0)
+                .copied()
+                .collect();
+            assert_eq!(
+                flagged,
+                vec![b'z' | FLAG_REF],
+                "{magic}: only the filename keeps its flag"
+            );
+            assert_eq!(run(&got, Some(5)).unwrap(), Outcome::Unchanged);
+            // Trailing bytes after the object are kept.
+            let mut trailing = got.clone();
+            trailing.extend_from_slice(b"junk");
+            assert_eq!(run(&trailing, Some(5)).unwrap(), Outcome::Unchanged);
+        }
+        // The layouts differ: a 3.8 code object read as 3.11 is misparsed
+        // (its sixth integer is taken for a type code).
+        let mut wrong = header(3495, 0, 5, 1);
+        wrong.extend(code(CodeLayout::Py38));
+        assert!(matches!(
+            run(&wrong, Some(5)),
+            Err(FormatError::Malformed(_))
+        ));
+        let mut right = header(3413, 0, 5, 1);
+        right.extend(code(CodeLayout::Py38));
+        assert!(matches!(
+            run(&right, Some(5)),
+            Ok(Outcome::Rewritten { .. })
+        ));
+    }
+
+    #[test]
+    fn every_scalar_and_container_type_parses() {
+        let mut body = vec![b'[' | FLAG_REF];
+        let items: Vec<Vec<u8>> = vec![
+            vec![b'N'],
+            vec![b'F'],
+            vec![b'T'],
+            vec![b'S'],
+            vec![b'.'],
+            vec![b'i', 1, 0, 0, 0],
+            vec![b'I', 1, 0, 0, 0, 0, 0, 0, 0],
+            vec![b'l', 0xfe, 0xff, 0xff, 0xff, 1, 0, 2, 0], // -2 digits
+            vec![b'f', 3, b'1', b'.', b'5'],
+            vec![b'g', 0, 0, 0, 0, 0, 0, 0xf8, 0x3f],
+            vec![b'x', 1, b'1', 1, b'2'],
+            [vec![b'y'], vec![0; 16]].concat(),
+            vec![b's', 2, 0, 0, 0, b'h', b'i'],
+            vec![b't', 1, 0, 0, 0, b'a'],
+            vec![b'u', 2, 0, 0, 0, 0xc3, 0xa9],
+            vec![b'a', 1, 0, 0, 0, b'a'],
+            vec![b'A', 1, 0, 0, 0, b'a'],
+            vec![b'z', 1, b'a'],
+            vec![b'Z', 1, b'a'],
+            vec![b'(', 1, 0, 0, 0, b'N'],
+            vec![b')', 0],
+            vec![b'<', 1, 0, 0, 0, b'i', 0, 0, 0, 0],
+            vec![b'>', 0, 0, 0, 0],
+            vec![b'{', b'z', 1, b'k', b'N', b'0'],
+            r(0),
+        ];
+        body.extend((items.len() as u32).to_le_bytes());
+        for i in &items {
+            body.extend(i);
+        }
+        let mut input = header(3571, 0, 5, 1);
+        input.extend(&body);
+        assert_eq!(run(&input, Some(5)).unwrap(), Outcome::Unchanged);
+        // A slice is a 3.14 type only.
+        let mut slice = header(3627, 0, 5, 1);
+        slice.extend([b':', b'N', b'i', 1, 0, 0, 0, b'N']);
+        assert_eq!(run(&slice, Some(5)).unwrap(), Outcome::Unchanged);
+        let mut old = header(3571, 0, 5, 1);
+        old.extend([b':', b'N', b'N', b'N']);
+        assert!(matches!(run(&old, Some(5)), Err(FormatError::Malformed(_))));
+    }
+
+    #[test]
+    fn hostile_streams_are_malformed() {
+        let cases: Vec<Vec<u8>> = vec![
+            header(3495, 4, 0, 0),                        // unknown flag bits
+            header(3495, 0, 0, 0)[..12].to_vec(),         // truncated header
+            header(3495, 0, 0, 0),                        // no object
+            [header(3495, 0, 0, 0), vec![b'?']].concat(), // unknown type
+            [header(3495, 0, 0, 0), vec![b'0']].concat(), // NULL
+            [header(3495, 0, 0, 0), r(0)].concat(),       // dangling reference
+            [header(3495, 0, 0, 0), vec![b's', 0xff, 0xff, 0xff, 0xff]].concat(), // negative
+            [header(3495, 0, 0, 0), vec![b'(', 0xff, 0xff, 0xff, 0x7f]].concat(), // huge count
+            [header(3495, 0, 0, 0), vec![b'l', 0, 0, 0, 0x80]].concat(), // i32::MIN digits
+            [header(3495, 0, 0, 0), vec![b'{', b'N']].concat(), // unterminated dict
+            [header(3495, 0, 0, 0), vec![b'c', 0, 0]].concat(), // truncated code
+        ];
+        for (i, c) in cases.iter().enumerate() {
+            assert!(
+                matches!(run(c, None), Err(FormatError::Malformed(_))),
+                "case {i}: {:?}",
+                run(c, None)
+            );
+        }
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow_the_stack() {
+        let depth = 1_000_000;
+        let mut input = header(3495, 0, 5, 1);
+        input.extend(std::iter::repeat_n([b')' | FLAG_REF, 1], depth).flatten());
+        input.push(b'N');
+        let got = out(&input, Some(5));
+        assert!(got[16..].iter().all(|&b| b & FLAG_REF == 0));
+    }
+
+    #[test]
+    fn companions_follow_importlib_naming() {
+        let cases = [
+            ("/a/__pycache__/m.cpython-311.pyc", Some("/a/m.py")),
+            ("/a/__pycache__/m.cpython-311.opt-1.pyc", Some("/a/m.py")),
+            ("/a/__pycache__/m.cpython-311.opt-2.pyc", Some("/a/m.py")),
+            ("__pycache__/m.cpython-38.pyc", Some("m.py")),
+            ("/a/m.pyc", Some("/a/m.py")),
+            ("m.pyc", Some("m.py")),
+            ("/a/__pycache__/m.pyc", None),
+            ("/a/__pycache__/m.cpython-311.x.pyc", None),
+            ("/a/__pycache__/m.a.b.c.pyc", None),
+            ("/a/m.py", None),
+        ];
+        for (pyc, want) in cases {
+            assert_eq!(source_of(Path::new(pyc)), want.map(PathBuf::from), "{pyc}");
+        }
+    }
+}

@@ -1,0 +1,410 @@
+//! The pyc handler against its real consumer, `CPython`: the corpus (made by
+//! `compileall` at two clocks, and a pair differing only in `FLAG_REF` bits)
+//! converges; normalized code objects equal the originals, run the same and
+//! disassemble the same; and after a strip-nd run, `import` uses the cached pyc
+//! without recompiling (the pyc is neither rewritten nor touched).
+//!
+//! The corpus was made by `CPython` 3.11 (magic 3495); the tests that load it
+//! need a `python3` of that version (Debian 12's, or pyenv's), and say so when
+//! another one is found. The tree tests compile their own pycs with whatever
+//! `python3` there is.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use strip_nd::handlers::pyc::source_of;
+
+use crate::corpus::{converge, pairs};
+use crate::util::{EPOCH, corpus, mtime, need, normalize, run, stderr, tool};
+
+/// Runs `python3 -c script args...` and returns stdout; panics on failure.
+fn py<I, S>(script: &str, args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .env_remove("PYTHONDONTWRITEBYTECODE")
+        .env_remove("PYTHONPYCACHEPREFIX")
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "python3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Fails with a clear message unless `python3` reads `CPython` 3.11 pycs.
+fn need_python311() {
+    need("python3", "python3");
+    let magic = py(
+        "import importlib.util as u; print(int.from_bytes(u.MAGIC_NUMBER[:2], 'little'))",
+        [""; 0],
+    );
+    assert_eq!(
+        magic.trim(),
+        "3495",
+        "the pyc corpus is CPython 3.11's (magic 3495); this python3 has magic {}",
+        magic.trim()
+    );
+}
+
+/// Prints, for each pyc given, what a consumer sees: the module's output when
+/// run as `__main__`, and `dis` of its code object (addresses removed).
+const VIEW: &str = r#"
+import contextlib, dis, io, marshal, re, sys
+for path in sys.argv[1:]:
+    code = marshal.loads(open(path, "rb").read()[16:])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            exec(code, {"__name__": "__main__"})
+        except SystemExit:
+            pass
+        dis.dis(code)
+    print(re.sub(r" at 0x[0-9a-f]+", "", out.getvalue()))
+"#;
+
+/// Prints whether the code objects in two pycs are equal (`code.__eq__`
+/// compares every field, constants included, recursively).
+const SAME_CODE: &str = r#"
+import marshal, sys
+a, b = (marshal.loads(open(p, "rb").read()[16:]) for p in sys.argv[1:3])
+print(a == b)
+"#;
+
+#[test]
+fn pyc_pairs_converge_to_the_expected_bytes() {
+    let done = converge("pyc");
+    let differing = done
+        .iter()
+        .filter(|(p, _)| fs::read(&p.one).unwrap() != fs::read(&p.two).unwrap())
+        .count();
+    assert!(
+        differing >= 4,
+        "only {differing} pairs differ before normalization"
+    );
+    // The FLAG_REF pair really differs in FLAG_REF bits (and the indices
+    // they shift), with the same header and length.
+    let flag = pairs("pyc")
+        .into_iter()
+        .find(|p| p.case == "flagref")
+        .unwrap();
+    let (a, b) = (fs::read(&flag.one).unwrap(), fs::read(&flag.two).unwrap());
+    assert_eq!(a.len(), b.len());
+    assert_eq!(a[..16], b[..16]);
+    let flips = a.iter().zip(&b).filter(|(x, y)| *x ^ *y == 0x80).count();
+    assert!(flips >= 2, "{flips} FLAG_REF flips");
+}
+
+#[test]
+#[ignore = "needs python3"]
+fn pyc_outputs_load_run_and_disassemble_like_the_originals() {
+    need_python311();
+    let tmp = tempfile::tempdir().unwrap();
+    for (p, out) in converge("pyc") {
+        let norm = tmp.path().join(format!("{}.pyc", p.case));
+        fs::write(&norm, &out).unwrap();
+        for orig in [&p.one, &p.two] {
+            let same = py(SAME_CODE, [orig.as_os_str(), norm.as_os_str()]);
+            assert_eq!(same.trim(), "True", "{}: code objects differ", p.case);
+            let before = py(VIEW, [orig]);
+            let after = py(VIEW, [&norm]);
+            assert!(
+                before.contains("hello"),
+                "{}: the module did not run",
+                p.case
+            );
+            assert_eq!(before, after, "{}: behaviour or dis output changed", p.case);
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs python3"]
+fn stdlib_modules_compiled_by_python_load_identically_after_normalizing() {
+    need("python3", "python3");
+    let tmp = tempfile::tempdir().unwrap();
+    // A copy of some stdlib modules, compiled by this python3 in -O and -OO too.
+    let copied = py(
+        r#"
+import os, shutil, sys, sysconfig
+lib = sysconfig.get_paths()["stdlib"]
+dst = sys.argv[1]
+for name in ["argparse", "dataclasses", "json/decoder", "json/encoder", "textwrap",
+             "string", "fractions", "enum", "typing", "pathlib", "difflib", "csv"]:
+    shutil.copy(os.path.join(lib, name + ".py"), os.path.join(dst, name.replace("/", "_") + ".py"))
+print("ok")
+"#,
+        [tmp.path()],
+    );
+    assert_eq!(copied.trim(), "ok");
+    for opt in ["0", "1", "2"] {
+        tool(
+            "python3",
+            [
+                OsStr::new("-m"),
+                OsStr::new("compileall"),
+                OsStr::new("-q"),
+                OsStr::new("-o"),
+                OsStr::new(opt),
+                tmp.path().as_os_str(),
+            ],
+        );
+    }
+    let cache = tmp.path().join("__pycache__");
+    let mut checked = 0;
+    for e in fs::read_dir(&cache).unwrap() {
+        let path = e.unwrap().path();
+        let bytes = fs::read(&path).unwrap();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let out = normalize(&bytes, &name).unwrap();
+        assert_eq!(out.len(), bytes.len());
+        let norm = tmp.path().join(format!("{name}.norm"));
+        fs::write(&norm, &out).unwrap();
+        let same = py(SAME_CODE, [path.as_os_str(), norm.as_os_str()]);
+        assert_eq!(same.trim(), "True", "{name}: code objects differ");
+        checked += 1;
+    }
+    assert_eq!(checked, 36);
+}
+
+#[test]
+#[ignore = "needs python3"]
+fn companion_paths_agree_with_importlib() {
+    need("python3", "python3");
+    let names = [
+        "/a/__pycache__/m.cpython-311.pyc",
+        "/a/__pycache__/m.cpython-311.opt-1.pyc",
+        "/a/__pycache__/m.cpython-38.opt-2.pyc",
+        "/a/b/__pycache__/__init__.cpython-314.pyc",
+        "/a/__pycache__/m.pyc",
+        "/a/__pycache__/m.cpython-311.x.pyc",
+        "/a/__pycache__/m.a.b.c.pyc",
+    ];
+    let answers = py(
+        r#"
+import importlib.util, sys
+for p in sys.argv[1:]:
+    try:
+        print(importlib.util.source_from_cache(p))
+    except ValueError:
+        print("-")
+"#,
+        names,
+    );
+    for (name, want) in names.iter().zip(answers.lines()) {
+        let got = source_of(Path::new(name)).map(|p| p.display().to_string());
+        let want = (want != "-").then(|| want.to_string());
+        assert_eq!(got, want, "{name}");
+    }
+}
+
+/// A package tree with `pkg/mod.py` compiled by `python3 -m compileall` while
+/// the source has a build-time mtime (after the epoch), as a build leaves it.
+fn built_tree(options: &[&str]) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("pkg");
+    fs::create_dir(&pkg).unwrap();
+    let src = pkg.join("mod.py");
+    fs::write(&src, "VALUE = 'imported from the cache'\nprint(VALUE)\n").unwrap();
+    tool(
+        "touch",
+        [
+            OsStr::new("-d"),
+            OsStr::new("2026-03-04 05:06:07"),
+            src.as_os_str(),
+        ],
+    );
+    let mut args = vec!["-m", "compileall", "-q"];
+    args.extend_from_slice(options);
+    let mut cmd: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    cmd.push(pkg.as_os_str());
+    tool("python3", cmd);
+    let pyc = pkg.join("__pycache__").join(
+        fs::read_dir(pkg.join("__pycache__"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .file_name(),
+    );
+    (tmp, src, pyc)
+}
+
+/// Imports `mod` from `dir` with bytecode writing on, and returns whether the
+/// pyc came through untouched (same bytes, same mtime).
+fn import_keeps_pyc(dir: &Path, pyc: &Path) -> bool {
+    import_keeps_pyc_with(&[], dir, pyc)
+}
+
+/// [`import_keeps_pyc`] with extra interpreter options (`-O` reads `.opt-1.pyc`).
+fn import_keeps_pyc_with(options: &[&str], dir: &Path, pyc: &Path) -> bool {
+    let bytes = fs::read(pyc).unwrap();
+    let when = fs::metadata(pyc).unwrap().modified().unwrap();
+    // Let a recompilation show as a new mtime even on coarse clocks.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let out = Command::new("python3")
+        .args(options)
+        .arg("-c")
+        .arg("import sys; sys.dont_write_bytecode = False; sys.path.insert(0, sys.argv[1]); import mod")
+        .arg(dir)
+        .env_remove("PYTHONDONTWRITEBYTECODE")
+        .env_remove("PYTHONPYCACHEPREFIX")
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "imported from the cache"
+    );
+    fs::read(pyc).unwrap() == bytes && fs::metadata(pyc).unwrap().modified().unwrap() == when
+}
+
+#[test]
+#[ignore = "needs python3"]
+fn after_a_run_import_uses_the_pyc_without_recompiling() {
+    need("python3", "python3");
+    for opts in [&[][..], &["-o", "1"][..]] {
+        let (tmp, src, pyc) = built_tree(opts);
+        let out = run([tmp.path().as_os_str()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(mtime(&src), EPOCH, "the source's mtime is clamped");
+        let header = fs::read(&pyc).unwrap();
+        assert_eq!(
+            u32::from_le_bytes(header[8..12].try_into().unwrap()),
+            EPOCH as u32,
+            "{}: the pyc records the source's final mtime",
+            pyc.display()
+        );
+        let pkg = src.parent().unwrap();
+        let python_opts: &[&str] = if opts.is_empty() { &[] } else { &["-O"] };
+        assert!(
+            import_keeps_pyc_with(python_opts, pkg, &pyc),
+            "{} was recompiled",
+            pyc.display()
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs python3"]
+fn without_the_pyc_handler_python_finds_the_pyc_stale() {
+    // The control for the test above: the oracle can fail.
+    need("python3", "python3");
+    let (tmp, src, pyc) = built_tree(&[]);
+    let out = run([OsStr::new("--handlers=-pyc"), tmp.path().as_os_str()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!import_keeps_pyc(src.parent().unwrap(), &pyc));
+}
+
+#[test]
+#[ignore = "needs python3"]
+fn final_mtime_is_recorded_and_matches_what_nix_sets() {
+    need("python3", "python3");
+    let (tmp, src, pyc) = built_tree(&[]);
+    let out = run([
+        OsStr::new("--final-mtime"),
+        OsStr::new("1"),
+        tmp.path().as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let header = fs::read(&pyc).unwrap();
+    assert_eq!(u32::from_le_bytes(header[8..12].try_into().unwrap()), 1);
+    // What Nix does when it registers the output: every mtime becomes 1.
+    for p in [&src, &pyc] {
+        tool("touch", [OsStr::new("-d"), OsStr::new("@1"), p.as_os_str()]);
+    }
+    assert!(import_keeps_pyc(src.parent().unwrap(), &pyc));
+}
+
+#[test]
+#[ignore = "needs python3"]
+fn with_no_mtimes_the_pyc_records_the_raw_source_mtime() {
+    need("python3", "python3");
+    let (tmp, src, pyc) = built_tree(&[]);
+    // Make the header disagree so there is something to fix.
+    let mut bytes = fs::read(&pyc).unwrap();
+    bytes[8..12].copy_from_slice(&7u32.to_le_bytes());
+    fs::write(&pyc, &bytes).unwrap();
+    let out = run([OsStr::new("--no-mtimes"), tmp.path().as_os_str()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let raw = mtime(&src);
+    assert!(raw > EPOCH, "--no-mtimes keeps the source's mtime");
+    let header = fs::read(&pyc).unwrap();
+    assert_eq!(
+        u64::from(u32::from_le_bytes(header[8..12].try_into().unwrap())),
+        raw
+    );
+    assert!(import_keeps_pyc(src.parent().unwrap(), &pyc));
+}
+
+#[test]
+fn a_pyc_without_its_source_gets_the_clamped_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = corpus("pyc").join("plain.1.pyc");
+    let dst = tmp.path().join("__pycache__").join("gone.cpython-311.pyc");
+    fs::create_dir(dst.parent().unwrap()).unwrap();
+    fs::copy(&src, &dst).unwrap();
+    let out = run([tmp.path().as_os_str()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let header = fs::read(&dst).unwrap();
+    assert_eq!(
+        u64::from(u32::from_le_bytes(header[8..12].try_into().unwrap())),
+        EPOCH
+    );
+}
+
+#[test]
+fn a_source_older_than_the_epoch_is_recorded_as_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dst = tmp.path().join("old.pyc");
+    fs::copy(corpus("pyc").join("legacy.1.pyc"), &dst).unwrap();
+    let src = tmp.path().join("old.py");
+    fs::write(&src, "x = 1\n").unwrap();
+    tool(
+        "touch",
+        [OsStr::new("-d"), OsStr::new("@1000"), src.as_os_str()],
+    );
+    let out = run([tmp.path().as_os_str()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mtime(&src), 1000);
+    let header = fs::read(&dst).unwrap();
+    assert_eq!(u32::from_le_bytes(header[8..12].try_into().unwrap()), 1000);
+}
+
+#[test]
+fn pyc_malformed_files_are_reported_and_left_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut originals = Vec::new();
+    for e in fs::read_dir(corpus("pyc").join("malformed")).unwrap() {
+        let e = e.unwrap();
+        let dst = tmp.path().join(e.file_name());
+        fs::copy(e.path(), &dst).unwrap();
+        originals.push((dst, fs::read(e.path()).unwrap()));
+    }
+    assert_eq!(originals.len(), 3);
+    let out = run([tmp.path().as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    for (path, bytes) in &originals {
+        assert_eq!(&fs::read(path).unwrap(), bytes, "{}", path.display());
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(
+            err.lines()
+                .any(|l| l.contains(name) && l.contains("pyc") && l.contains("warning")),
+            "no warning for {name}:\n{err}"
+        );
+    }
+}
