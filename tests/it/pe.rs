@@ -390,8 +390,23 @@ fn pe_checksums_resources_and_exports_verify_with_pefile() {
 }
 
 /// Runs a Windows program under wine in a private prefix and returns stdout.
+/// The prefix is created once, up front, and wine's server is waited for: a
+/// first run that has to create it races with its own setup under load.
 fn wine(exe: &Path) -> Vec<u8> {
+    static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     let prefix = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wineprefix");
+    READY.get_or_init(|| {
+        for (program, args) in [("wineboot", &["--init"][..]), ("wineserver", &["-w"][..])] {
+            let status = Command::new(program)
+                .args(args)
+                .env("WINEPREFIX", &prefix)
+                .env("WINEDEBUG", "-all")
+                .env_remove("DISPLAY")
+                .status()
+                .unwrap_or_else(|e| panic!("{program}: {e}"));
+            assert!(status.success(), "{program} {args:?} failed: {status}");
+        }
+    });
     let out = Command::new("wine")
         .arg(exe)
         .current_dir(exe.parent().unwrap())
