@@ -757,14 +757,14 @@ fn old_value(note: &str) -> &str {
 }
 
 /// The length of the longest common prefix of `a` and `b` that ends before a
-/// space, holds a `": "` (the location) and leaves a value on both sides; 0 if none.
+/// space, holds a `:` (the location) and leaves a value on both sides; 0 if none.
 fn shared_field(a: &str, b: &str) -> usize {
     let common = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
     let Some(space) = a[..common.min(a.len())].rfind(' ') else {
         return 0;
     };
     let field = &a[..space];
-    if field.contains(": ") && space + 1 < a.len() && space + 1 < b.len() {
+    if field.contains(':') && space + 1 < a.len() && space + 1 < b.len() {
         space
     } else {
         0

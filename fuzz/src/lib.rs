@@ -8,8 +8,12 @@ use strip_nd::handlers::{Handler, Outcome};
 
 /// Runs `handler` on `data` and asserts idempotence of any rewrite.
 pub fn check(handler: &dyn Handler, data: &[u8]) {
-    let config = Config::with_epoch(1_000_000_000);
-    let ctx = config.context(Path::new("fuzz"));
+    check_with(handler, data, &Config::with_epoch(1_000_000_000), Path::new("fuzz"));
+}
+
+/// The same, with a given config and file name.
+pub fn check_with(handler: &dyn Handler, data: &[u8], config: &Config, name: &Path) {
+    let ctx = config.context(name);
     if let Ok(Outcome::Rewritten { bytes, .. }) = handler.normalize(data, &ctx) {
         match handler.normalize(&bytes, &ctx) {
             Ok(Outcome::Unchanged) => {}

@@ -245,3 +245,32 @@ fn archives_are_compared_member_by_member_with_nested_paths() {
         "{v:#}"
     );
 }
+
+#[test]
+fn every_corpus_pair_is_explained_with_its_handler_fields_and_verdict() {
+    let root = crate::util::corpus("");
+    let mut checked = Vec::new();
+    for entry in fs::read_dir(&root).unwrap() {
+        let format = entry.unwrap().file_name().into_string().unwrap();
+        for p in pairs(&format) {
+            if fs::read(&p.one).unwrap() == fs::read(&p.two).unwrap() {
+                continue;
+            }
+            let (code, v) = json(&p.one, &p.two);
+            let what = format!("{format}/{}", p.case);
+            assert_eq!(code, Some(1), "{what}");
+            let d = &v["differences"][0];
+            assert_eq!(d["kind"], "contents", "{what}: {v:#}");
+            assert!(d["handler"].is_string(), "{what}: no handler named: {v:#}");
+            assert_eq!(d["verdict"], "fixed-by-strip-nd", "{what}: {v:#}");
+            let fields = d["fields"].as_array().unwrap();
+            assert!(!fields.is_empty(), "{what}: no field named: {v:#}");
+            checked.push(what);
+        }
+    }
+    assert!(
+        checked.len() >= 40,
+        "only {} pairs differ: {checked:?}",
+        checked.len()
+    );
+}

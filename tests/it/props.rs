@@ -1579,3 +1579,78 @@ mod dates {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// rules
+
+/// User date rules: two files that differ only in the dates a rule matches
+/// normalize to the same bytes, everything outside the dates is kept, a
+/// rewrite is a fixed point, and arbitrary bytes never panic.
+mod rules_props {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+    use strip_nd::config::Config;
+    use strip_nd::handlers::{Handler, Outcome, rules::RulesHandler};
+    use strip_nd::rules::Rules;
+
+    const EPOCH: u64 = 315_532_800;
+    const RULES: &str = r#"
+[[rule]]
+scope = "**/*.h"
+regex = 'generated on (?P<date>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)'
+format = "%Y-%m-%d %H:%M:%S"
+"#;
+
+    fn config() -> Config {
+        Config {
+            rules: Some(Arc::new(Rules::parse(RULES, EPOCH).unwrap())),
+            ..Config::with_epoch(EPOCH)
+        }
+    }
+
+    fn normalize(input: &[u8]) -> Result<Outcome, strip_nd::FormatError> {
+        let config = config();
+        RulesHandler.normalize(input, &config.context(Path::new("include/v.h")))
+    }
+
+    /// A date after the epoch, as the rule writes it.
+    fn date() -> impl Strategy<Value = String> {
+        (
+            1981u32..2100,
+            1u32..13,
+            1u32..29,
+            0u32..24,
+            0u32..60,
+            0u32..60,
+        )
+            .prop_map(|(y, mo, d, h, mi, s)| format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}"))
+    }
+
+    proptest! {
+        #[test]
+        fn rules_converge_keep_the_rest_and_are_idempotent(
+            before in "[a-z /*\n]{0,200}",
+            after in "[a-z /*\n]{0,200}",
+            a in date(),
+            b in date(),
+        ) {
+            let x = format!("{before}/* generated on {a} */{after}");
+            let y = format!("{before}/* generated on {b} */{after}");
+            let nx = normalize(x.as_bytes()).unwrap().bytes(x.as_bytes()).to_vec();
+            let ny = normalize(y.as_bytes()).unwrap().bytes(y.as_bytes()).to_vec();
+            prop_assert_eq!(&nx, &ny);
+            let want = format!("{before}/* generated on 1980-01-01 00:00:00 */{after}");
+            prop_assert_eq!(String::from_utf8(nx.clone()).unwrap(), want);
+            prop_assert_eq!(normalize(&nx).unwrap(), Outcome::Unchanged);
+        }
+
+        #[test]
+        fn rules_never_panic_on_arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..1024)) {
+            if let Ok(Outcome::Rewritten { bytes, .. }) = normalize(&data) {
+                prop_assert_eq!(normalize(&bytes).unwrap(), Outcome::Unchanged);
+            }
+        }
+    }
+}
