@@ -626,7 +626,9 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
         .sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
     phases.done("mtimes");
 
-    let second_jobs = if opts.jobs > 1 { opts.jobs - 1 } else { 2 };
+    // One thread more than the main pass: a different schedule that still
+    // keeps every core busy (one fewer would leave a core idle).
+    let second_jobs = opts.jobs + 1;
     let (self_check, final_hashes) = if !opts.check && opts.self_check {
         self_check(
             &walk_roots,
