@@ -48,7 +48,6 @@
 //! recompressed.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::ffi::OsStr;
 use std::io::Write;
 use std::ops::Range;
@@ -239,32 +238,11 @@ fn inner_name(outer: &Path) -> PathBuf {
 /// Whether some handler claims the first inflated bytes of the deflate stream
 /// at `pos`. Damage is not reported here: the full parse does that.
 fn payload_claimed(input: &[u8], pos: usize, inner: &Context) -> bool {
-    thread_local! {
-        /// Sniffing runs once per gzip file: reusing the inflate state and the
-        /// buffer saves an allocation and a window's memset per file.
-        static SNIFFER: RefCell<(Decompress, Vec<u8>)> =
-            RefCell::new((Decompress::new(false), vec![0; SNIFF_LEN]));
-    }
     if inner.depth > inner.config.max_depth {
         return false;
     }
-    SNIFFER.with(|cell| {
-        let Ok(mut guard) = cell.try_borrow_mut() else {
-            // Re-entered from a nested handler on this thread: use fresh state.
-            let mut fresh = (Decompress::new(false), vec![0; SNIFF_LEN]);
-            return sniff_payload(&mut fresh, input, pos, inner);
-        };
-        sniff_payload(&mut guard, input, pos, inner)
-    })
-}
-
-fn sniff_payload(
-    (state, head): &mut (Decompress, Vec<u8>),
-    input: &[u8],
-    pos: usize,
-    inner: &Context,
-) -> bool {
-    state.reset(false);
+    let mut state = Decompress::new(false);
+    let mut head = vec![0; SNIFF_LEN];
     let mut filled = 0;
     while filled < head.len() {
         let before = (state.total_in(), state.total_out());
