@@ -14,6 +14,14 @@ use strip_nd::nar::{self, HashFormat};
 use strip_nd::report::{Report, SelfCheckStatus};
 use strip_nd::rules::Rules;
 
+/// mimalloc instead of glibc's malloc: a run keeps a few small records per
+/// rewritten file while it allocates and frees whole-file buffers, and glibc
+/// lets each retained record pin the freed buffer pages around it, so its peak
+/// RSS grew with the tree (161 MB on the man tree, 443 MB on four copies).
+/// mimalloc keeps small and large allocations in separate pages.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0  done (or, with --check, nothing would change)
