@@ -130,6 +130,7 @@ struct Common {
     epoch: Option<u64>,
 
     /// Worker threads (default: `NIX_BUILD_CORES` when set and > 0, else all cores).
+    /// The self-check's second pass runs one more, so its schedule differs.
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     jobs: Option<u32>,
 }
