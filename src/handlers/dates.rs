@@ -24,11 +24,29 @@
 //! half a day, which only matters for dates within that distance of the epoch.
 
 use std::fmt::Write;
+use std::ops::Range;
 
 const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
+
+/// `input` with each range of `edits` (sorted by start, disjoint) replaced by
+/// its new text: how every embedded-date handler writes its dates back.
+pub fn replace_ranges<'a>(
+    input: &[u8],
+    edits: impl IntoIterator<Item = (Range<usize>, &'a [u8])>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len() + 8);
+    let mut pos = 0;
+    for (r, new) in edits {
+        out.extend_from_slice(&input[pos..r.start]);
+        out.extend_from_slice(new);
+        pos = r.end;
+    }
+    out.extend_from_slice(&input[pos..]);
+    out
+}
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {

@@ -23,7 +23,7 @@ use memchr::memmem;
 
 use crate::config::Context;
 use crate::error::FormatError;
-use crate::handlers::dates::{parse_iso, parse_java};
+use crate::handlers::dates::{parse_iso, parse_java, replace_ranges};
 use crate::handlers::{Handler, Outcome};
 
 /// The javadoc HTML handler.
@@ -188,22 +188,22 @@ impl Handler for Javadoc {
             return Ok(Outcome::Unchanged);
         }
         edits.sort_by_key(|e| e.0.start);
-        let mut out = Vec::with_capacity(input.len());
-        let mut pos = 0;
-        let mut changes = Vec::with_capacity(edits.len());
-        for (range, new, note) in edits {
-            if range.start < pos {
-                continue; // overlapping matches cannot happen; be safe anyway
+        // Overlapping matches cannot happen; be safe anyway: keep the first.
+        let mut end = 0;
+        edits.retain(|(range, _, _)| {
+            let keep = range.start >= end;
+            if keep {
+                end = range.end;
             }
-            out.extend_from_slice(&input[pos..range.start]);
-            out.extend_from_slice(new.as_bytes());
-            pos = range.end;
-            changes.push(note);
-        }
-        out.extend_from_slice(&input[pos..]);
+            keep
+        });
+        let bytes = replace_ranges(
+            input,
+            edits.iter().map(|(r, new, _)| (r.clone(), new.as_bytes())),
+        );
         Ok(Outcome::Rewritten {
-            bytes: out,
-            changes,
+            bytes,
+            changes: edits.into_iter().map(|(_, _, note)| note).collect(),
         })
     }
 }

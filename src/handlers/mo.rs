@@ -33,7 +33,7 @@ use std::ops::Range;
 
 use crate::config::Context;
 use crate::error::FormatError;
-use crate::handlers::dates::parse_iso;
+use crate::handlers::dates::{parse_iso, replace_ranges};
 use crate::handlers::{Handler, Outcome};
 
 /// The gettext `.mo` handler.
@@ -197,19 +197,6 @@ fn header_edits(header: &[u8], ctx: &Context) -> Vec<(Range<usize>, String, Stri
     edits
 }
 
-/// Applies `edits` (sorted, disjoint) to `s`.
-fn apply(s: &[u8], edits: &[(Range<usize>, String, String)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len() + 8);
-    let mut pos = 0;
-    for (r, new, _) in edits {
-        out.extend_from_slice(&s[pos..r.start]);
-        out.extend_from_slice(new.as_bytes());
-        pos = r.end;
-    }
-    out.extend_from_slice(&s[pos..]);
-    out
-}
-
 impl Handler for Mo {
     fn name(&self) -> &'static str {
         "mo"
@@ -255,7 +242,11 @@ impl Handler for Mo {
                 continue;
             }
             changes.extend(edits.iter().map(|e| e.2.clone()));
-            regions.push((off, len, apply(&input[off..off + len], &edits)));
+            let edited = replace_ranges(
+                &input[off..off + len],
+                edits.iter().map(|(r, new, _)| (r.clone(), new.as_bytes())),
+            );
+            regions.push((off, len, edited));
         }
         if regions.is_empty() {
             return Ok(Outcome::Unchanged);

@@ -18,7 +18,7 @@
 
 use crate::config::Context;
 use crate::error::FormatError;
-use crate::handlers::dates::parse_perl;
+use crate::handlers::dates::{parse_perl, replace_ranges};
 use crate::handlers::{Handler, Outcome};
 
 /// The `perllocal.pod` handler.
@@ -69,8 +69,7 @@ impl Handler for Perllocal {
         if input.len() as u64 > ctx.config.max_size {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));
         }
-        let mut out = Vec::new();
-        let mut pos = 0;
+        let mut edits = Vec::new();
         let mut changes = Vec::new();
         let mut entries = 0;
         for (start, end) in lines(input) {
@@ -85,9 +84,7 @@ impl Handler for Perllocal {
                 continue;
             };
             changes.push(format!("entry {entries}: {text} -> {new}"));
-            out.extend_from_slice(&input[pos..r.start]);
-            out.extend_from_slice(new.as_bytes());
-            pos = r.end;
+            edits.push((r, new));
         }
         if entries == 0 {
             return Err(FormatError::malformed("no '=head2 <date>: C<...>' entry"));
@@ -95,9 +92,11 @@ impl Handler for Perllocal {
         if changes.is_empty() {
             return Ok(Outcome::Unchanged);
         }
-        out.extend_from_slice(&input[pos..]);
         Ok(Outcome::Rewritten {
-            bytes: out,
+            bytes: replace_ranges(
+                input,
+                edits.iter().map(|(r, new)| (r.clone(), new.as_bytes())),
+            ),
             changes,
         })
     }

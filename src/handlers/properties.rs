@@ -21,7 +21,7 @@
 
 use crate::config::Context;
 use crate::error::FormatError;
-use crate::handlers::dates::parse_java;
+use crate::handlers::dates::{parse_java, replace_ranges};
 use crate::handlers::{Handler, Outcome};
 
 /// The Java `.properties` handler.
@@ -111,8 +111,7 @@ impl Handler for Properties {
                 "no java.util.Date comment in the opening comment block",
             ));
         }
-        let mut out = Vec::new();
-        let mut pos = 0;
+        let mut edits = Vec::new();
         let mut changes = Vec::new();
         for r in block.dates {
             // The line parsed as a date in opening_block, so it is UTF-8.
@@ -121,16 +120,16 @@ impl Handler for Properties {
                 continue;
             };
             changes.push(format!("date comment: {text} -> {new}"));
-            out.extend_from_slice(&input[pos..r.start]);
-            out.extend_from_slice(new.as_bytes());
-            pos = r.end;
+            edits.push((r, new));
         }
         if changes.is_empty() {
             return Ok(Outcome::Unchanged);
         }
-        out.extend_from_slice(&input[pos..]);
         Ok(Outcome::Rewritten {
-            bytes: out,
+            bytes: replace_ranges(
+                input,
+                edits.iter().map(|(r, new)| (r.clone(), new.as_bytes())),
+            ),
             changes,
         })
     }
