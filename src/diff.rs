@@ -39,6 +39,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::handlers::dates::Civil;
 use crate::handlers::{self, Handler, Outcome};
 use crate::nar::{self, HashFormat};
 
@@ -962,27 +963,6 @@ fn near(t: i64, refs: &RefTimes, side: usize) -> Option<&'static str> {
     }
 }
 
-fn iso(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    // civil_from_days
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
 /// Hints about what makes A and B differ.
 fn hints(a: &[u8], b: &[u8], refs: &RefTimes) -> Vec<String> {
     let mut out = Vec::new();
@@ -993,7 +973,7 @@ fn hints(a: &[u8], b: &[u8], refs: &RefTimes) -> Vec<String> {
                 if let Some(why) = near(t, refs, i) {
                     out.push(format!(
                         "{side}: {text:?} looks like a timestamp ({}), {why}",
-                        iso(t)
+                        Civil::utc(t)
                     ));
                 }
             }
@@ -1020,7 +1000,7 @@ fn hints(a: &[u8], b: &[u8], refs: &RefTimes) -> Vec<String> {
                             if let Some(why) = near(i64::from(v), refs, i) {
                                 out.push(format!(
                                     "{side}: the {order} word {v} at offset {start:#x} looks like a timestamp ({}), {why}",
-                                    iso(i64::from(v))
+                                    Civil::utc(i64::from(v))
                                 ));
                             }
                         }
@@ -1132,7 +1112,7 @@ mod tests {
     #[test]
     fn dates_are_read_in_their_usual_forms() {
         let t = days_from_civil(2026, 3, 4) * 86_400 + 5 * 3600 + 6 * 60 + 7;
-        assert_eq!(iso(t), "2026-03-04 05:06:07 UTC");
+        assert_eq!(Civil::utc(t), "2026-03-04 05:06:07 UTC");
         for text in [
             &b"built 2026-03-04 05:06:07 here"[..],
             b"Wed Mar  4 05:06:07 UTC 2026",

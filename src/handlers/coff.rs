@@ -45,10 +45,9 @@
 //! untouched. Other "anonymous" objects (`Version` 1, e.g. MSVC `/GL`
 //! link-time-code-generation objects) are not claimed.
 
-use std::fmt::Write as _;
-
 use crate::config::Context;
 use crate::error::FormatError;
+use crate::handlers::dates::Civil;
 use crate::handlers::{Handler, Outcome};
 
 /// The COFF object and import-object handler.
@@ -122,27 +121,7 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 
 /// Formats a timestamp for change notes: seconds and the UTC date.
 pub fn stamp(t: u64) -> String {
-    // Days to a civil date, after Howard Hinnant's `civil_from_days`, on
-    // unsigned numbers since timestamps here are never before 1970.
-    let (days, secs) = (t / 86_400, t % 86_400);
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "{t} ({year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC)",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    );
-    s
+    format!("{t} ({})", Civil::utc(i64::try_from(t).unwrap_or(i64::MAX)))
 }
 
 /// The layout of `head`, if it looks like one this handler claims.

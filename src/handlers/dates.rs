@@ -119,6 +119,15 @@ impl Civil {
         }
     }
 
+    /// `2026-03-04 05:06:07 UTC`, for notes and reports.
+    pub fn utc(secs: i64) -> String {
+        let c = Self::from_unix(secs);
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            c.year, c.month, c.day, c.hour, c.min, c.sec
+        )
+    }
+
     /// The three-letter English day name (`Tue`).
     pub fn day_name(&self) -> &'static str {
         DAYS[self.weekday]

@@ -131,6 +131,7 @@ use flate2::{Compression, Decompress, FlushDecompress, Status, write::DeflateEnc
 
 use crate::config::Context;
 use crate::error::FormatError;
+use crate::handlers::dates::{civil_from_days, days_from_civil};
 use crate::handlers::{self, Handler, Member as HandlerMember, Outcome, SNIFF_LEN};
 
 /// The zip handler.
@@ -385,15 +386,16 @@ impl DosTime {
         if day == 0 || day > days_in_month || hour > 23 || minute > 59 || second > 59 {
             return None;
         }
-        let days = days_from_civil(year, month, day);
+        // Years 1980 to 2107: the day number is positive.
+        let days = u64::try_from(days_from_civil(i64::try_from(year).ok()?, month, day)).ok()?;
         Some(days * 86_400 + u64::from(hour * 3600 + minute * 60 + second))
     }
 
     /// The DOS time of `t` (between 1980 and 2107), rounded down to 2 seconds.
     fn from_unix(t: u64) -> Self {
         let secs = (t % 86_400) as u32;
-        let (year, month, day) = civil_from_days(t / 86_400);
-        let year = year.saturating_sub(1980).min(127) as u16;
+        let (year, month, day) = civil_from_days(i64::try_from(t / 86_400).unwrap_or(i64::MAX));
+        let year = u16::try_from((year - 1980).clamp(0, 127)).unwrap_or(0);
         DosTime {
             date: (year << 9) | ((month as u16) << 5) | day as u16,
             time: (((secs / 3600) as u16) << 11)
@@ -429,31 +431,6 @@ impl fmt::Display for DosTime {
             "{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}"
         )
     }
-}
-
-/// Days since 1970-01-01 of a Gregorian date from 1970 on (Howard Hinnant's
-/// public-domain `days_from_civil`, in unsigned arithmetic).
-fn days_from_civil(year: u64, month: u32, day: u32) -> u64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year / 400;
-    let yoe = year - era * 400;
-    let mp = (u64::from(month) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + u64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The inverse of [`days_from_civil`]: `(year, month, day)`.
-fn civil_from_days(days: u64) -> (u64, u32, u32) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + u64::from(month <= 2), month, day)
 }
 
 /// Where a data descriptor is and how it is written.
