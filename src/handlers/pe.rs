@@ -61,7 +61,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Context;
 use crate::error::FormatError;
-use crate::handlers::coff::stamp;
+use crate::handlers::coff::{stamp, u16_at, u32_at};
 use crate::handlers::{Handler, Outcome};
 
 /// The PE image handler.
@@ -167,18 +167,6 @@ pub struct Patch {
     pub at: usize,
     /// What the field is.
     pub field: Field,
-}
-
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
 }
 
 fn malformed(msg: impl Into<String>) -> FormatError {
