@@ -18,6 +18,9 @@
 #     ];
 #   }
 #
+# Both at once (withStripNd on a package of such a set) is harmless: the hook
+# guards against being sourced twice and runs once per output.
+#
 # Caveats of the whole-set form: every derivation that uses stdenv changes, so
 # this is a mass rebuild with nothing from the binary cache; and the hook's own
 # build (strip-nd, and everything it is built with) must use the unmodified

@@ -118,7 +118,9 @@ struct Cli {
     quiet: bool,
 
     /// Print the summary as one line per root (the Nix setup hook uses this).
-    #[arg(long, conflicts_with_all = ["quiet", "verbose"])]
+    /// With -v or -q, whichever comes last wins, so flags given after the
+    /// hook's own --oneline replace it.
+    #[arg(long, overrides_with_all = ["quiet", "verbose"])]
     oneline: bool,
 }
 

@@ -2,11 +2,15 @@
 //! hook end to end with `nix-build --check`, the `.nix` files' evaluation, and
 //! the store guard.
 //!
-//! The real stdenv cannot be fetched offline, so the derivations run their
-//! build with `tests/nix/stdenv-runner.sh`, a few lines that stand in for
-//! stdenv: they define `getAllOutputNames` and a `runHook` that calls
-//! `postFixupHooks` as stdenv's fixup phase does, and source
-//! `nix/setup-hook.sh` exactly as `makeSetupHook` would.
+//! The real stdenv cannot be fetched offline, so the derivations are built by
+//! a model of it (`tests/nix/`): `artifact.nix` stands for `mkDerivation`,
+//! `stdenv-runner.sh` for stdenv's builder (structured attributes, inputs
+//! sourced in stdenv's order with its default hooks last, `runHook` running a
+//! `postFixup` attribute before `postFixupHooks`, the fixup phase),
+//! `make-setup-hook.nix` for `makeSetupHook` (with its `@name@`
+//! substitutions), and `default-hooks/` for two of stdenv's own hooks. The
+//! hook itself is `nix/hook.nix` around `nix/setup-hook.sh`, built by that
+//! model around the binary under test (`strip-nd-hook.nix`).
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
@@ -138,32 +142,34 @@ fn nix_string(s: &str) -> String {
     format!("''{}''", s.replace("''", "'''").replace("${", "''${"))
 }
 
+/// The `let` bindings every expression starts with: `mk` (the `mkDerivation`
+/// model), `hook` (nix/hook.nix around the binary under test) and `hookNamed`
+/// (another copy of it, around a strip-nd package of another name).
+fn prelude() -> String {
+    let repo = repo();
+    let repo = repo.display();
+    let bin = env!("CARGO_BIN_EXE_strip-nd");
+    format!(
+        "let\n  mk = import {repo}/tests/nix/artifact.nix;\n  \
+         bin = builtins.path {{ path = \"{bin}\"; name = \"strip-nd\"; }};\n  \
+         hookNamed = pname: import {repo}/tests/nix/strip-nd-hook.nix {{ inherit bin pname; }};\n  \
+         hook = hookNamed \"strip-nd\";\n"
+    )
+}
+
 /// Writes the expression with a `<name>-plain` and a `<name>-hook` attribute per
 /// artifact, and returns its path.
 fn expression(dir: &Path) -> PathBuf {
-    let bin = env!("CARGO_BIN_EXE_strip-nd");
-    let mut e = String::new();
-    let _ = writeln!(e, "let");
-    let _ = writeln!(
-        e,
-        "  mk = import {}/tests/nix/artifact.nix;",
-        repo().display()
-    );
-    let _ = writeln!(
-        e,
-        "  stripNd = builtins.path {{ path = \"{bin}\"; name = \"strip-nd\"; }};"
-    );
-    let _ = writeln!(e, "  setupHook = {}/nix/setup-hook.sh;", repo().display());
+    let mut e = prelude();
     let _ = writeln!(e, "in {{");
     for a in ARTIFACTS {
         let script = nix_string(&format!("{PRELUDE}{}", a.script));
         for hook in [false, true] {
+            let attr = format!("{}-{}", a.name, if hook { "hook" } else { "plain" });
             let _ = writeln!(
                 e,
-                "  \"{}-{}\" = mk {{ name = \"{}\"; useHook = {hook}; buildScript = {script}; inherit stripNd setupHook; }};",
-                a.name,
-                if hook { "hook" } else { "plain" },
-                a.name
+                "  \"{attr}\" = mk {{ name = \"{attr}\"; nativeBuildInputs = [ {} ]; buildScript = {script}; }};",
+                if hook { "hook" } else { "" }
             );
         }
     }
@@ -295,6 +301,8 @@ fn every_nix_file_parses_and_the_overlay_appends_the_hook() {
         "nix/overlay.nix",
         "flake.nix",
         "tests/nix/artifact.nix",
+        "tests/nix/make-setup-hook.nix",
+        "tests/nix/strip-nd-hook.nix",
     ] {
         let o = nix(
             "nix-instantiate",
@@ -317,7 +325,7 @@ let
   prev = {{
     callPackage = fn: args:
       let f = import fn; in
-      if baseNameOf (toString fn) == "package.nix" then mkPkg {{ pname = "strip-nd"; meta = {{ license = "mit"; platforms = [ ]; }}; }}
+      if baseNameOf (toString fn) == "package.nix" then mkPkg {{ pname = "strip-nd"; outPath = "/nix/store/00000000000000000000000000000000-strip-nd"; meta = {{ license = "mit"; platforms = [ ]; }}; }}
       else f ({{ makeSetupHook = attrs: script: mkPkg (attrs // {{ hookScript = script; }}); }} // args);
     stdenv = {{ override = f: f {{ extraNativeBuildInputs = [ "existing-hook" ]; }}; }};
   }};
@@ -327,7 +335,8 @@ let
 in {{
   hasPackage = final.strip-nd.pname == "strip-nd";
   hookName = final.stripNdHook.name;
-  hookPropagates = map (p: p.pname) final.stripNdHook.propagatedBuildInputs;
+  hookPropagates = final.stripNdHook.propagatedBuildInputs or [ ];
+  hookStripNd = final.stripNdHook.substitutions.stripNd;
   hookScript = baseNameOf (toString final.stripNdHook.hookScript);
   inputs = map (x: if builtins.isString x then x else x.name) wrapped.nativeBuildInputs;
   stdenvInputs = map (x: if builtins.isString x then x else x.name) final.stripNdStdenv.extraNativeBuildInputs;
@@ -351,7 +360,15 @@ in {{
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["hasPackage"], true);
     assert_eq!(v["hookName"], "strip-nd-hook");
-    assert_eq!(v["hookPropagates"], serde_json::json!(["strip-nd"]));
+    assert_eq!(
+        v["hookStripNd"], "/nix/store/00000000000000000000000000000000-strip-nd/bin/strip-nd",
+        "@stripNd@ is the store path of the binary"
+    );
+    assert_eq!(
+        v["hookPropagates"],
+        serde_json::json!([]),
+        "strip-nd is not put on PATH"
+    );
     assert_eq!(v["hookScript"], "setup-hook.sh");
     assert_eq!(
         v["inputs"],
@@ -416,11 +433,9 @@ fn differs_expression(dir: &Path) -> PathBuf {
     fs::write(
         &expr,
         format!(
-            "import {}/tests/nix/artifact.nix {{ name = \"differs-{}\"; useHook = false; buildScript = {script}; stripNd = builtins.path {{ path = \"{}\"; name = \"strip-nd\"; }}; setupHook = {}/nix/setup-hook.sh; }}",
-            repo().display(),
+            "{}in mk {{ name = \"differs-{}\"; buildScript = {script}; }}",
+            prelude(),
             std::process::id(),
-            env!("CARGO_BIN_EXE_strip-nd"),
-            repo().display()
         ),
     )
     .unwrap();
@@ -531,4 +546,389 @@ fn diff_explains_a_failed_check_and_runs_as_nix_diff_hook() {
         log.contains("share/build-date") && log.contains("[not fixed]"),
         "{log}"
     );
+}
+
+/// A man page gzipped with its name and a fixed mtime (1700000000, after the
+/// epoch): the same bytes every build, and something strip-nd rewrites.
+const GZIP_MAN: &str = r#"
+mkdir -p "$out/share/man/man1"
+printf '.TH HELLO 1\n.SH NAME\nhello\n' > hello.1 && touch -d @1700000000 hello.1
+gzip -c hello.1 > "$out/share/man/man1/hello.1.gz"
+"#;
+
+/// A derivation name no earlier run used, so that `nix-build` really builds
+/// and its log has the hook's lines.
+fn fresh(stem: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{stem}-{}-{nanos}", std::process::id())
+}
+
+/// Writes `prelude() + extra_let + in { attrs }` and returns its path.
+fn write_expression(dir: &Path, file: &str, extra_let: &str, attrs: &str) -> PathBuf {
+    let path = dir.join(file);
+    fs::write(&path, format!("{}{extra_let}in {{\n{attrs}}}\n", prelude())).unwrap();
+    path
+}
+
+/// The output path `nix-build` printed last.
+fn out_path(log: &str) -> String {
+    log.lines()
+        .rev()
+        .find(|l| l.starts_with("/nix/store/"))
+        .unwrap_or_else(|| panic!("no output path in:\n{log}"))
+        .to_string()
+}
+
+/// The hook's one-line summaries in a build log: (output path, NAR hash).
+fn summaries(log: &str) -> Vec<(String, String)> {
+    log.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("strip-nd: /nix/store/")?;
+            let (path, tail) = rest.split_once(": ")?;
+            let hash = tail.split(", ").find(|f| f.starts_with("sha256:"))?;
+            Some((format!("/nix/store/{path}"), hash.to_string()))
+        })
+        .collect()
+}
+
+/// The NAR hash Nix registered for a store path.
+fn store_hash(path: &str) -> String {
+    let q = nix(
+        "nix-store",
+        &[OsStr::new("-q"), OsStr::new("--hash"), OsStr::new(path)],
+    );
+    assert!(q.status.success(), "{}", text(&q));
+    String::from_utf8_lossy(&q.stdout).trim().to_string()
+}
+
+/// Asserts strip-nd finds nothing left to do in a store path (`--check` is
+/// read-only, so it may look at the store).
+fn assert_normalized(path: &str) {
+    let o = run([OsStr::new("--check"), OsStr::new(path)]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{path} is not normalized:\n{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn oneline_gives_way_to_a_later_v_or_q() {
+    // The hook puts --oneline first and the user's stripNdFlags after it.
+    let t = tempfile::tempdir().unwrap();
+    fs::write(t.path().join("a"), "a\n").unwrap();
+    let dir = t.path().as_os_str();
+    let err = |args: &[&str]| {
+        let mut a: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        a.push(dir);
+        let o = run(a);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let oneline = ": 1 files, rewrote 0";
+    let full = "files seen";
+    let e = err(&["--check", "--no-mtimes", "--oneline", "-v"]);
+    assert!(e.contains(full) && !e.contains(oneline), "{e}");
+    let e = err(&["--check", "--no-mtimes", "-v", "--oneline"]);
+    assert!(e.contains(oneline) && !e.contains(full), "{e}");
+    let e = err(&["--check", "--no-mtimes", "--oneline", "-q"]);
+    assert!(e.is_empty(), "{e}");
+    let e = err(&["--check", "--no-mtimes", "-q", "--oneline"]);
+    assert!(e.contains(oneline), "{e}");
+}
+
+#[test]
+#[ignore = "needs nix-bin"]
+fn hook_takes_v_or_q_in_strip_nd_flags() {
+    need("nix-build", "nix-bin");
+    let t = tempfile::tempdir().unwrap();
+    let script = nix_string(GZIP_MAN);
+    let cases = [
+        ("v", r#"stripNdFlags = "-v";"#),
+        ("q", r#"stripNdFlags = "-q";"#),
+        (
+            "v-list",
+            r#"__structuredAttrs = true; stripNdFlags = [ "-v" ];"#,
+        ),
+        (
+            "q-list",
+            r#"__structuredAttrs = true; stripNdFlags = [ "-q" ];"#,
+        ),
+    ];
+    let mut attrs = String::new();
+    for (attr, extra) in cases {
+        let _ = writeln!(
+            attrs,
+            "  \"{attr}\" = mk {{ name = \"{}\"; nativeBuildInputs = [ hook ]; buildScript = {script}; {extra} }};",
+            fresh(&format!("flags-{attr}"))
+        );
+    }
+    let expr = write_expression(t.path(), "flags.nix", "", &attrs);
+    for (attr, _) in cases {
+        let (code, log) = build(&expr, attr, false);
+        assert_eq!(code, Some(0), "{attr}:\n{log}");
+        let out = out_path(&log);
+        assert_normalized(&out);
+        assert!(
+            summaries(&log).is_empty(),
+            "{attr}: the hook's --oneline was not replaced:\n{log}"
+        );
+        if attr.starts_with('v') {
+            assert!(
+                log.contains("share/man/man1/hello.1.gz [gzip]: member 1: mtime 1700000000"),
+                "{attr}: -v lists no change:\n{log}"
+            );
+        } else {
+            assert!(
+                !log.lines().any(|l| l.starts_with("strip-nd:")),
+                "{attr}: -q printed a summary:\n{log}"
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs nix-bin"]
+fn hook_runs_once_per_output_when_sourced_twice() {
+    need("nix-build", "nix-bin");
+    let t = tempfile::tempdir().unwrap();
+    let script = nix_string(
+        r#"
+mkdir -p "$out/share/doc" "$man/share/man/man1"
+echo hello > "$out/share/doc/README"
+printf '.TH HELLO 1\n' > "$man/share/man/man1/hello.1" && touch -d @1700000000 "$man/share/man/man1/hello.1"
+"#,
+    );
+    let cases = [
+        // The same hook as a native and as a host input.
+        (
+            "native-and-host",
+            "nativeBuildInputs = [ hook ]; buildInputs = [ hook ];",
+        ),
+        // The overlay's stripNdStdenv carries one copy, the package another
+        // (the flake's `packages.hook`, say).
+        (
+            "stdenv-and-native",
+            r#"extraNativeBuildInputs = [ hook ]; nativeBuildInputs = [ (hookNamed "strip-nd-flake") ];"#,
+        ),
+    ];
+    let mut attrs = String::new();
+    for (attr, inputs) in cases {
+        let _ = writeln!(
+            attrs,
+            "  \"{attr}\" = mk {{ name = \"{}\"; outputs = [ \"out\" \"man\" ]; {inputs} buildScript = {script}; }};",
+            fresh(&format!("twice-{attr}"))
+        );
+    }
+    let expr = write_expression(t.path(), "twice.nix", "", &attrs);
+    for (attr, _) in cases {
+        let (code, log) = build(&expr, attr, false);
+        assert_eq!(code, Some(0), "{attr}:\n{log}");
+        let runs = summaries(&log);
+        let mut outputs: Vec<&str> = runs.iter().map(|(p, _)| p.as_str()).collect();
+        outputs.sort_unstable();
+        outputs.dedup();
+        assert_eq!(outputs.len(), 2, "{attr}: two outputs:\n{log}");
+        assert_eq!(
+            runs.len(),
+            2,
+            "{attr}: strip-nd ran more than once on an output:\n{log}"
+        );
+        let man = outputs.iter().find(|p| p.ends_with("-man")).unwrap();
+        assert_normalized(man);
+    }
+}
+
+#[test]
+#[ignore = "needs nix-bin"]
+fn hook_runs_last_in_fixup_and_prints_the_final_hash() {
+    need("nix-build", "nix-bin");
+    need("faketime", "faketime");
+    let t = tempfile::tempdir().unwrap();
+    // A setup hook from buildInputs (sourced after this one) whose postFixup
+    // hook writes a gzip with a new mtime every build.
+    let late = nix_string(
+        r#"
+postFixupHooks+=(_lateWritesAGzip)
+_lateWritesAGzip() {
+    echo "late hook: writing $out/share/late.gz"
+    mkdir -p "$out/share"
+    echo late > late.txt
+    touch -d "@$(( 1700000000 + RANDOM * 32768 + RANDOM ))" late.txt
+    gzip -c late.txt > "$out/share/late.gz"
+}
+"#,
+    );
+    let extra_let = format!(
+        "  lateHook = import {}/tests/nix/make-setup-hook.nix {{ name = \"late-hook\"; }} (builtins.toFile \"late-hook.sh\" {late});\n",
+        repo().display()
+    );
+    // An absolute symlink into the output, for stdenv's make-symlinks-relative
+    // (a default hook, sourced after the hook), and the package's own
+    // postFixup, which runs before every hook of postFixupHooks.
+    let script = nix_string(
+        r#"
+mkdir -p "$out/share"
+echo target > "$out/share/target"
+ln -s "$out/share/target" "$out/share/link"
+"#,
+    );
+    let own = nix_string(
+        r#"
+echo own > own.txt && touch -d "@$(( 1700000000 + RANDOM ))" own.txt
+gzip -c own.txt > "$out/share/own.gz"
+"#,
+    );
+    let mut attrs = String::new();
+    for (attr, extra) in [
+        ("plain-attrs", ""),
+        ("structured", "__structuredAttrs = true;"),
+    ] {
+        let _ = writeln!(
+            attrs,
+            "  \"{attr}\" = mk {{ name = \"{}\"; nativeBuildInputs = [ hook ]; buildInputs = [ lateHook ]; buildScript = {script}; postFixup = {own}; {extra} }};",
+            fresh(&format!("last-{attr}"))
+        );
+    }
+    let expr = write_expression(t.path(), "last.nix", &extra_let, &attrs);
+    for attr in ["plain-attrs", "structured"] {
+        let (code, log) = build(&expr, attr, false);
+        assert_eq!(code, Some(0), "{attr}:\n{log}");
+        let out = out_path(&log);
+        assert_eq!(
+            fs::read_link(Path::new(&out).join("share/link")).unwrap(),
+            Path::new("target"),
+            "{attr}: make-symlinks-relative did not run"
+        );
+        let late = log.find("late hook: writing").expect("the late hook ran");
+        let runs = summaries(&log);
+        assert_eq!(runs.len(), 1, "{attr}:\n{log}");
+        assert!(
+            log.find(&format!("strip-nd: {out}:")).unwrap() > late,
+            "{attr}: strip-nd ran before the late hook:\n{log}"
+        );
+        assert_eq!(
+            runs[0],
+            (out.clone(), store_hash(&out)),
+            "{attr}: the hash the hook printed is not the output's final one:\n{log}"
+        );
+        assert_normalized(&out);
+        let (code, log) = build(&expr, attr, true);
+        assert_eq!(code, Some(0), "{attr}: nix-build --check differs:\n{log}");
+    }
+}
+
+#[test]
+#[ignore = "needs nix-bin"]
+fn hook_calls_its_own_strip_nd_and_says_how_to_skip_it() {
+    need("nix-build", "nix-bin");
+    let t = tempfile::tempdir().unwrap();
+    // A strip-nd earlier on PATH than any other: it only says it ran.
+    let extra_let = r##"  fake = builtins.toFile "strip-nd" "#!/bin/sh\necho \"FAKE strip-nd $*\"\n";
+  shadow = derivation {
+    name = "shadow-strip-nd";
+    system = builtins.currentSystem;
+    builder = "/bin/bash";
+    args = [ "-c" "/bin/mkdir -p $out/bin && /bin/cp ${fake} $out/bin/strip-nd && /bin/chmod 755 $out/bin/strip-nd; exit $?" ];
+  };
+"##;
+    let script = nix_string(GZIP_MAN);
+    let broken = nix_string(
+        r#"
+mkdir -p "$out/share"
+seq 1 2000 > numbers && gzip -c numbers > full.gz
+head -c 40 full.gz > "$out/share/truncated.gz"
+"#,
+    );
+    let attrs = format!(
+        "  shadowed = mk {{ name = \"{}\"; nativeBuildInputs = [ shadow hook ]; buildScript = {script}; }};\n  \
+         failing = mk {{ name = \"{}\"; nativeBuildInputs = [ hook ]; stripNdFlags = \"--strict\"; buildScript = {broken}; }};\n",
+        fresh("shadowed"),
+        fresh("failing")
+    );
+    let expr = write_expression(t.path(), "path.nix", extra_let, &attrs);
+    let (code, log) = build(&expr, "shadowed", false);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        !log.contains("FAKE strip-nd"),
+        "the strip-nd on PATH ran:\n{log}"
+    );
+    assert_eq!(summaries(&log).len(), 1, "{log}");
+    assert_normalized(&out_path(&log));
+
+    // --strict and a truncated gzip: strip-nd exits 1 and the build fails.
+    let (code, log) = build(&expr, "failing", false);
+    assert_ne!(code, Some(0), "{log}");
+    assert!(
+        log.contains("truncated.gz: gzip handler")
+            && log.contains("with status 1; see above (set `dontStripNd = true;` to skip)"),
+        "{log}"
+    );
+}
+
+#[test]
+#[ignore = "needs nix-bin"]
+fn hook_checks_a_fixed_output_derivation_and_leaves_it_unmodified() {
+    need("nix-build", "nix-bin");
+    let t = tempfile::tempdir().unwrap();
+    let script = nix_string(GZIP_MAN);
+    // The hash of the output as the build makes it, from a build without the hook.
+    let plain = write_expression(
+        t.path(),
+        "fod-plain.nix",
+        "",
+        &format!(
+            "  plain = mk {{ name = \"{}\"; buildScript = {script}; }};\n",
+            fresh("fod-plain")
+        ),
+    );
+    let (code, log) = build(&plain, "plain", false);
+    assert_eq!(code, Some(0), "{log}");
+    let plain_out = out_path(&log);
+    let gz = "share/man/man1/hello.1.gz";
+    let original = fs::read(Path::new(&plain_out).join(gz)).unwrap();
+    let hash = store_hash(&plain_out);
+    let nix32 = hash.strip_prefix("sha256:").unwrap();
+
+    let mut attrs = String::new();
+    for (attr, extra) in [("fod", ""), ("fod-structured", "__structuredAttrs = true;")] {
+        let _ = writeln!(
+            attrs,
+            "  \"{attr}\" = mk {{ name = \"{}\"; nativeBuildInputs = [ hook ]; buildScript = {script}; \
+             outputHashMode = \"recursive\"; outputHashAlgo = \"sha256\"; outputHash = \"{nix32}\"; {extra} }};",
+            fresh(attr)
+        );
+    }
+    let expr = write_expression(t.path(), "fod.nix", "", &attrs);
+    for attr in ["fod", "fod-structured"] {
+        let (code, log) = build(&expr, attr, false);
+        assert_eq!(code, Some(0), "{attr}:\n{log}");
+        let out = out_path(&log);
+        assert!(
+            log.contains("is a fixed-output derivation (outputHash is set): left unmodified"),
+            "{attr}:\n{log}"
+        );
+        assert!(
+            log.contains(&format!(
+                "would rewrite {out}/{gz} [gzip]: member 1: mtime 1700000000 -> 315532800"
+            )),
+            "{attr}: the log does not say what strip-nd would change:\n{log}"
+        );
+        assert!(
+            log.contains("the changes above were not made"),
+            "{attr}:\n{log}"
+        );
+        assert_eq!(
+            fs::read(Path::new(&out).join(gz)).unwrap(),
+            original,
+            "{attr}: the file was modified"
+        );
+        assert_eq!(store_hash(&out), hash, "{attr}");
+        let (code, log) = build(&expr, attr, true);
+        assert_eq!(code, Some(0), "{attr}: nix-build --check:\n{log}");
+    }
 }

@@ -1,23 +1,29 @@
-# One artifact kind, built by host tools from /usr/bin with /bin/bash as the
-# builder, and, with useHook, normalized by nix/setup-hook.sh through the
-# stdenv stand-in (stdenv-runner.sh).
+# A model of stdenv.mkDerivation for the tests: a derivation built by
+# stdenv-runner.sh (the stdenv model) with /bin/bash, from host tools in
+# /usr/bin. `buildScript` stands for the phases up to install; fixup then runs
+# the setup hooks of the inputs. Every other attribute (outputs, postFixup,
+# stripNdFlags, __structuredAttrs, outputHash...) is passed on as it is.
 {
   name,
   buildScript,
-  useHook,
-  stripNd, # the strip-nd binary, as a path (copied into the store)
-  setupHook, # nix/setup-hook.sh, as a path
-  extraEnv ? { },
-}:
+  nativeBuildInputs ? [ ],
+  buildInputs ? [ ],
+  # What `stdenv.override { extraNativeBuildInputs = ...; }` adds (the
+  # overlay's stripNdStdenv): it comes before stdenv's own default hooks.
+  extraNativeBuildInputs ? [ ],
+  ...
+}@attrs:
 
 derivation (
-  {
-    name = "${name}-${if useHook then "hook" else "plain"}";
+  removeAttrs attrs [ "extraNativeBuildInputs" ]
+  // {
     system = builtins.currentSystem;
     builder = "/bin/bash";
     args = [ ./stdenv-runner.sh ];
-    inherit buildScript stripNd setupHook;
-    useHook = if useHook then "1" else "";
+    inherit nativeBuildInputs buildInputs;
+    defaultNativeBuildInputs = extraNativeBuildInputs ++ [
+      ./default-hooks/compress-man-pages.sh
+      ./default-hooks/make-symlinks-relative.sh
+    ];
   }
-  // extraEnv
 )
