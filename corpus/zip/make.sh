@@ -189,3 +189,6 @@ EOF
     gzip --version | head -n 1
     printf 'faketime %s\n' "$(dpkg-query -W -f='${Version}' faketime 2>/dev/null || echo unknown)"
 } > "$here/VERSIONS"
+
+# The cases about sources and their compiled forms, and Maven leftovers.
+sh "$here/make-compiled.sh"

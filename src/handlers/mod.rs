@@ -9,7 +9,7 @@
 //! 1. `gzip` — magic `1f 8b`.
 //! 2. `zip` — magic `PK 03 04` / `PK 05 06`, also after a `#!` line or an `MZ`
 //!    stub when the signature shows in the first 4096 bytes (before PE, which
-//!    takes the other `MZ` files).
+//!    takes the other `MZ` files), or right after a jmod's `JM 01 00` header.
 //! 3. `ar` — magic `!<arch>\n` (and `!<thin>\n`, refused).
 //! 4. `tar` — `ustar\0` or `ustar  \0` at offset 257.
 //! 5. `cpio` — `070701`, `070702` or `070707` (ASCII) at offset 0.

@@ -1,6 +1,6 @@
 //! zip, as specified by PKWARE's APPNOTE.TXT (6.3.x), and the formats built on
-//! it: jar (JAR File Specification), Python zipapps (PEP 441) and
-//! self-extracting archives.
+//! it: jar (JAR File Specification), jmod (JDK module files), Python zipapps
+//! (PEP 441) and self-extracting archives.
 //!
 //! # Recognition
 //!
@@ -8,7 +8,9 @@
 //! an empty archive). A prefix is allowed when it can be seen in the sniffed
 //! head: a `#!` line (Python zipapps) or an `MZ` stub (self-extractors) followed
 //! within the first 4096 bytes by `PK 03 04` or `PK 05 06`. An `MZ` file without
-//! such a signature in its head is left to the PE handler. The archive itself
+//! such a signature in its head is left to the PE handler. A jmod is the 4-byte
+//! header `JM 01 00` (`jdk.internal.jmod.JmodFile`, major version 1, minor 0)
+//! directly followed by `PK 03 04` or `PK 05 06`. The archive itself
 //! is found from its end record, so whatever precedes the first local header
 //! is the prefix: it is kept byte for byte. Offsets recorded in the central
 //! directory keep the convention of the input (relative to the start of the
@@ -26,16 +28,43 @@
 //!   `java.util.jar.JarInputStream` requires; and an entry `mimetype` that is
 //!   first stays first (EPUB and `OpenDocument` require it, stored, at offset 0).
 //! * **DOS date and time** (local and central): read as UTC and clamped to the
-//!   epoch, with 1980-01-01 00:00:00 (the earliest DOS date) as the floor. An
-//!   odd-second epoch becomes the even second before it (DOS has 2-second
-//!   resolution). An invalid date or time (month 0, hour 25...) is not a time
-//!   at all and becomes the floor.
+//!   epoch, with **1980-01-02 02:00:00** as the floor, which
+//!   the result never goes below, even when the epoch is earlier (nixpkgs'
+//!   default epoch, 1980-01-01 00:00:00, gives the floor). Not the earliest
+//!   DOS date: `unzip` reads a DOS time as local time, so under
+//!   `TZ=Asia/Tokyo` 1980-01-01 00:00:00 extracts to a 1979 mtime, and Python's
+//!   `zipfile` refuses to zip such a file again. `unzip` subtracts the zone's
+//!   current offset (at most UTC+14, `Pacific/Kiritimati`), and the file may
+//!   be zipped again in a zone that was UTC−12 in 1980 (Kiritimati itself was
+//!   UTC−10:40 then): 26 hours after the DOS epoch every such pair of zones
+//!   still reads 1980 (strip-nondeterminism's 1980-01-01 12:01 does not, east
+//!   of UTC+12). An odd-second epoch becomes the even second before it (DOS
+//!   has 2-second resolution). An invalid date or time (month 0, hour 25...)
+//!   is not a time at all and becomes the floor.
+//! * **Sources stay older than their compiled forms.** Clojure loads
+//!   `x/y__init.class` only when it is strictly newer than `x/y.clj` (or
+//!   `x/y.cljc`), comparing the entries' times, so one clamped time for both
+//!   makes it compile the source at every start (and run whatever the source
+//!   says). So when a compiled member and its source are in the same archive
+//!   (`x/y__init.class` ↔ `x/y.clj`, `x/y.cljc`; `d/__pycache__/m.<tag>.pyc` and
+//!   `d/m.pyc` ↔ `d/m.py`, named as `importlib` names them), the compiled
+//!   member is clamped as usual but not below the floor + 2 s, and the source
+//!   gets one time for its DOS times and UT mtimes: its own clamped time, or
+//!   2 s (rounded down to even seconds) before the earliest time any of its
+//!   compiled members carries when that is earlier. Both then order the same
+//!   way in every zone when both or neither have UT fields (Java reads UT when
+//!   present, else the DOS time as local time). A pyc member whose source is
+//!   in the archive records that source's new time (the nested pyc handler
+//!   gets it as [`Context::companion_mtime`]): `zipimport` uses `d/m.pyc` only
+//!   when its recorded source mtime is within 1 s of `d/m.py`'s DOS time
+//!   (read as local time: as UTC in a Nix build).
 //! * **Extra fields**, the same rule in local and central headers:
 //!   * extended timestamp `0x5455` ("UT"): **normalized**, kept with its
 //!     modification time only (flags `01`), clamped to the epoch (read as an
 //!     unsigned count of seconds); access and creation times are dropped. A UT
 //!     field without a modification time is dropped. Keeping the clamped mtime
 //!     lets `unzip` restore exactly the epoch (the DOS time is local time to it).
+//!     The same floor applies, and the same source/compiled rule.
 //!   * NTFS times `0x000a`: **dropped** (three more clocks, Windows only).
 //!   * Info-ZIP Unix `0x5855` ("UX": atime, mtime, uid, gid), Info-ZIP Unix
 //!     `0x7855` ("Ux": uid, gid) and Info-ZIP new Unix `0x7875` ("ux": uid,
@@ -68,6 +97,14 @@
 //!   constant, and they are useful provenance. Other lines are kept byte for
 //!   byte, line endings included. Maven's `pom.properties` reaches the `.properties`
 //!   handler through dispatch like any other member.
+//! * **Maven compiler leftovers**, in a jar only (an entry
+//!   `META-INF/MANIFEST.MF` exists): the top-level entries `javac.sh` (it
+//!   records the build directory) and
+//!   `org.codehaus.plexus.compiler.javac.JavacCompiler<digits>arguments` (its
+//!   name carries a random number), which Maven's compiler plugin leaves in the
+//!   classes directory when it forks `javac`, are **dropped**, and the entry
+//!   counts of the end records follow. Nothing reads them at run time, and
+//!   with them two builds never converge.
 //! * **Nested members**: each member compressed with `stored` or `deflate` is
 //!   handed to the dispatcher (`dispatch` with `ctx.nested(name)`), recursively
 //!   up to `max_depth`. To keep an archive whose members need no change cheap,
@@ -125,6 +162,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::Write;
 use std::ops::Range;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
 use flate2::{Compression, Decompress, FlushDecompress, Status, write::DeflateEncoder};
@@ -143,6 +181,8 @@ const END_SIG: [u8; 4] = *b"PK\x05\x06";
 const ZIP64_END_SIG: [u8; 4] = *b"PK\x06\x06";
 const ZIP64_LOCATOR_SIG: [u8; 4] = *b"PK\x06\x07";
 const DESCRIPTOR_SIG: [u8; 4] = *b"PK\x07\x08";
+/// A jmod's header (`jdk.internal.jmod.JmodFile`): `JM`, major 1, minor 0.
+const JMOD_MAGIC: &[u8] = b"JM\x01\x00";
 
 const LOCAL_LEN: usize = 30;
 const CENTRAL_LEN: usize = 46;
@@ -175,8 +215,18 @@ const DOS_DIRECTORY: u32 = 0x10;
 /// 32-bit fields holding this value are escaped to zip64.
 const ESCAPED: u32 = u32::MAX;
 
-/// 1980-01-01T00:00:00Z, the earliest time a DOS date can hold.
-const DOS_FLOOR: u64 = 315_532_800;
+/// 1980-01-02T02:00:00Z: the earliest time written (see the module header).
+/// The earliest DOS date, 1980-01-01 00:00:00, is not safe: `unzip` reads a
+/// DOS time as local time with the zone's current offset (up to UTC+14, as
+/// `TZ=Pacific/Kiritimati`), and a zone may have been as far as UTC−12 in
+/// 1980 (Kiritimati itself was UTC−10:40), where Python's `zipfile` then
+/// finds a 1979 date and refuses to zip the file again. 26 hours after the
+/// DOS epoch, every such pair of zones still reads 1980-01-01 or later.
+const DOS_FLOOR: u64 = 315_626_400;
+
+/// The earliest time of a compiled member whose source is in the archive:
+/// its source must be strictly earlier and not below [`DOS_FLOOR`].
+const COMPILED_FLOOR: u64 = DOS_FLOOR + 2;
 
 /// Members above this size and ratio are not expanded.
 const BOMB_MIN_SIZE: u64 = 1 << 20;
@@ -209,14 +259,20 @@ impl Handler for Zip {
     }
 
     fn describe(&self) -> &'static str {
-        "zip/jar/zipapp (PKWARE APPNOTE), magic PK 03 04 or PK 05 06, also after a #! line or MZ stub: \
-         sorts entries, clamps DOS times, normalizes extra fields, modes, version made by and jar \
-         manifests, normalizes nested members; compressed data copied as is"
+        "zip/jar/jmod/zipapp (PKWARE APPNOTE), magic PK 03 04 or PK 05 06, also after a #! line, \
+         an MZ stub or a jmod header: sorts entries, clamps DOS times (floor 1980-01-02 02:00, \
+         sources before their compiled forms), normalizes extra fields, modes, version made by and \
+         jar manifests, drops Maven compiler leftovers, normalizes nested members; compressed data \
+         copied as is"
     }
 
     fn sniff(&self, head: &[u8], _ctx: &Context) -> bool {
         if head.starts_with(&LOCAL_SIG) || head.starts_with(&END_SIG) {
             return true;
+        }
+        // A jmod: its 4-byte header, then the zip.
+        if let Some(zip) = head.strip_prefix(JMOD_MAGIC) {
+            return zip.starts_with(&LOCAL_SIG) || zip.starts_with(&END_SIG);
         }
         (head.starts_with(b"#!") || head.starts_with(b"MZ"))
             && (memchr::memmem::find(head, &LOCAL_SIG).is_some()
@@ -356,9 +412,10 @@ struct DosTime {
 }
 
 impl DosTime {
+    /// [`DOS_FLOOR`]: 1980-01-02 02:00:00.
     const FLOOR: DosTime = DosTime {
-        date: (1 << 5) | 1,
-        time: 0,
+        date: (1 << 5) | 2,
+        time: 2 << 11,
     };
 
     fn fields(self) -> (u64, u32, u32, u32, u32, u32) {
@@ -413,6 +470,98 @@ impl DosTime {
             }
             None => Self::FLOOR,
         }
+    }
+}
+
+/// A UT mtime clamped to the epoch, with [`DOS_FLOOR`].
+fn clamp_unix(t: u32, ctx: &Context) -> u32 {
+    u32::try_from(ctx.clamp(u64::from(t)).max(DOS_FLOOR)).unwrap_or(t)
+}
+
+/// How an entry's times are chosen beyond the clamp and the floor, so that a
+/// source stays strictly older than its compiled form in the same archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// No source or compiled counterpart in the archive.
+    Plain,
+    /// Compiled from a source in the archive: at least [`COMPILED_FLOOR`].
+    Compiled,
+    /// The source of compiled members: this one time (even seconds, strictly
+    /// before every time they carry) for its DOS times and UT mtimes.
+    Source(u64),
+}
+
+impl Role {
+    fn dos(self, d: DosTime, ctx: &Context) -> DosTime {
+        match self {
+            Role::Plain => d.clamped(ctx),
+            Role::Compiled => {
+                let c = d.clamped(ctx);
+                if c.unix().is_some_and(|t| t >= COMPILED_FLOOR) {
+                    c
+                } else {
+                    DosTime::from_unix(COMPILED_FLOOR)
+                }
+            }
+            Role::Source(t) => DosTime::from_unix(t),
+        }
+    }
+
+    fn ut(self, t: u32, ctx: &Context) -> u32 {
+        match self {
+            Role::Plain => clamp_unix(t, ctx),
+            Role::Compiled => clamp_unix(t, ctx).max(COMPILED_FLOOR as u32),
+            Role::Source(s) => u32::try_from(s).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// The members a compiled member is made from, by name: Clojure's
+/// `x/y__init.class` from `x/y.clj` or `x/y.cljc` (what `clojure.lang.RT.load`
+/// compares), `CPython`'s `d/__pycache__/m.<tag>.pyc` and `d/m.pyc` from `d/m.py`
+/// (the pyc handler's rule, which follows `importlib.util.source_from_cache`).
+fn sources_of(name: &[u8]) -> Vec<Vec<u8>> {
+    if let Some(base) = name.strip_suffix(b"__init.class") {
+        if base.is_empty() || base.ends_with(b"/") {
+            return Vec::new();
+        }
+        return [&b".clj"[..], b".cljc"]
+            .iter()
+            .map(|ext| [base, ext].concat())
+            .collect();
+    }
+    if name.ends_with(b".pyc") {
+        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(name));
+        return handlers::pyc::source_of(path)
+            .map(|p| p.into_os_string().into_vec())
+            .into_iter()
+            .collect();
+    }
+    Vec::new()
+}
+
+/// The mtimes of the UT records of an extra field block that have one.
+fn ut_mtimes(extra: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    extra_records(extra).0.into_iter().filter_map(|(id, r)| {
+        let d = &extra[r];
+        (id == EXTRA_TIMESTAMP && d.len() >= 5 && d[0] & 1 != 0).then(|| le32(d, 1))
+    })
+}
+
+/// Every entry's [`Role`], and the entries by name.
+struct Times<'a> {
+    roles: Vec<Role>,
+    index: std::collections::HashMap<&'a [u8], usize>,
+}
+
+impl Times<'_> {
+    /// The DOS time (read as UTC) the member called `name` will have.
+    fn of(&self, archive: &Archive, name: &[u8], ctx: &Context) -> Option<i64> {
+        let &i = self.index.get(name)?;
+        let t = self.roles[i]
+            .dos(archive.entries[i].local_time, ctx)
+            .unix()?;
+        i64::try_from(t).ok()
     }
 }
 
@@ -942,6 +1091,20 @@ fn is_manifest(name: &[u8]) -> bool {
     name.eq_ignore_ascii_case(MANIFEST)
 }
 
+/// Whether a jar member is one of the files Maven's compiler plugin leaves in
+/// the classes directory when it forks `javac` (plexus-compiler): the
+/// arguments file, whose name carries a random number
+/// (`org.codehaus.plexus.compiler.javac.JavacCompiler<digits>arguments`), and
+/// `javac.sh`, which records the build directory. Only at the top level, where
+/// the classes directory puts them.
+fn is_maven_leftover(name: &[u8]) -> bool {
+    name == b"javac.sh"
+        || name
+            .strip_prefix(b"org.codehaus.plexus.compiler.javac.JavacCompiler")
+            .and_then(|r| r.strip_suffix(b"arguments"))
+            .is_some_and(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
+}
+
 /// A name for messages.
 fn show(name: &[u8]) -> String {
     String::from_utf8_lossy(name).into_owned()
@@ -1021,28 +1184,93 @@ impl<'a> Archive<'a> {
     }
 
     fn plan(&self, ctx: &Context) -> Result<Plan<'a>, FormatError> {
-        let order = self.order()?;
+        let mut order = self.order()?;
         let mut changes = Vec::new();
-        let mut by_local: Vec<usize> = (0..self.entries.len()).collect();
+        let jar = self.entries.iter().any(|e| is_manifest(self.name(e)));
+        let kept = |&i: &usize| !(jar && is_maven_leftover(self.name(&self.entries[i])));
+        for &i in order.iter().filter(|i| !kept(i)) {
+            changes.push(format!(
+                "{}: dropped (a Maven compiler leftover whose name or content changes with every build)",
+                show(self.name(&self.entries[i]))
+            ));
+        }
+        order.retain(kept);
+        let mut by_local: Vec<usize> = (0..self.entries.len()).filter(kept).collect();
         by_local.sort_by_key(|&i| self.entries[i].local);
         if by_local != order {
             changes.push("local headers: entries sorted by name".to_string());
         }
-        if !order.iter().copied().eq(0..self.entries.len()) {
+        if !order
+            .iter()
+            .copied()
+            .eq((0..self.entries.len()).filter(kept))
+        {
             changes.push("central directory: entries sorted by name".to_string());
         }
+        let times = self.times(ctx);
         let mut inflater = Inflater::new();
         let mut entries = Vec::with_capacity(order.len());
         for &i in &order {
-            entries.push(self.plan_entry(i, ctx, &mut inflater, &mut changes)?);
+            entries.push(self.plan_entry(i, ctx, &times, &mut inflater, &mut changes)?);
         }
         Ok(Plan { entries, changes })
+    }
+
+    /// Every entry's [`Role`]: compiled members whose source is in the archive
+    /// get at least [`COMPILED_FLOOR`], and each such source one time 2 s
+    /// (rounded down to even seconds) before the earliest time its compiled
+    /// members carry, unless it is earlier already.
+    fn times(&self, ctx: &Context) -> Times<'a> {
+        let index: std::collections::HashMap<&'a [u8], usize> = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (self.name(e), i))
+            .collect();
+        let mut roles = vec![Role::Plain; self.entries.len()];
+        let mut limits: Vec<Option<u64>> = vec![None; self.entries.len()];
+        for (i, e) in self.entries.iter().enumerate() {
+            let sources: Vec<usize> = sources_of(self.name(e))
+                .iter()
+                .filter_map(|s| index.get(&s[..]).copied())
+                .collect();
+            if sources.is_empty() {
+                continue;
+            }
+            roles[i] = Role::Compiled;
+            let t = self.earliest(e, Role::Compiled, ctx);
+            for s in sources {
+                limits[s] = Some(limits[s].map_or(t, |l| l.min(t)));
+            }
+        }
+        for (i, limit) in limits.into_iter().enumerate() {
+            if let Some(limit) = limit {
+                let own = self.earliest(&self.entries[i], Role::Plain, ctx);
+                // limit >= COMPILED_FLOOR, so the result is >= DOS_FLOOR.
+                roles[i] = Role::Source(own.min(limit - 2) & !1);
+            }
+        }
+        Times { roles, index }
+    }
+
+    /// The earliest of the times `e` will carry as `role` (DOS times read as
+    /// UTC, UT mtimes), local and central.
+    fn earliest(&self, e: &Entry, role: Role, ctx: &Context) -> u64 {
+        let dos = [e.local_time, e.central_time]
+            .into_iter()
+            .map(|d| role.dos(d, ctx).unix().unwrap_or(DOS_FLOOR));
+        let ut = [&e.local_extra, &e.central_extra]
+            .into_iter()
+            .flat_map(|x| ut_mtimes(&self.input[x.clone()]))
+            .map(|t| u64::from(role.ut(t, ctx)));
+        dos.chain(ut).min().unwrap_or(DOS_FLOOR)
     }
 
     fn plan_entry(
         &self,
         index: usize,
         ctx: &Context,
+        times: &Times,
         inflater: &mut Inflater,
         changes: &mut Vec<String>,
     ) -> Result<EntryPlan<'a>, FormatError> {
@@ -1050,8 +1278,18 @@ impl<'a> Archive<'a> {
         let name = show(self.name(e));
         let mut notes = Vec::new();
 
-        let local_time = e.local_time.clamped(ctx);
-        let central_time = e.central_time.clamped(ctx);
+        let role = times.roles[index];
+        let local_time = role.dos(e.local_time, ctx);
+        let central_time = role.dos(e.central_time, ctx);
+        if local_time != e.local_time && local_time != Role::Plain.dos(e.local_time, ctx) {
+            notes.push(match role {
+                Role::Compiled => format!(
+                    "compiled form of a source in the archive: not before {}",
+                    DosTime::from_unix(COMPILED_FLOOR)
+                ),
+                _ => "source of a compiled member: kept strictly older than it".to_string(),
+            });
+        }
         let same_times = e.local_time == e.central_time;
         if local_time != e.local_time {
             let which = if same_times { "" } else { "local " };
@@ -1065,12 +1303,17 @@ impl<'a> Archive<'a> {
         }
 
         let mut local_notes = Vec::new();
-        let local_extra =
-            normalize_extra(&self.input[e.local_extra.clone()], ctx, &mut local_notes);
+        let local_extra = normalize_extra(
+            &self.input[e.local_extra.clone()],
+            ctx,
+            role,
+            &mut local_notes,
+        );
         let mut central_notes = Vec::new();
         let central_extra = normalize_extra(
             &self.input[e.central_extra.clone()],
             ctx,
+            role,
             &mut central_notes,
         );
         if local_notes == central_notes {
@@ -1096,7 +1339,7 @@ impl<'a> Archive<'a> {
         }
         changes.extend(notes.into_iter().map(|n| format!("{name}: {n}")));
 
-        let new_data = self.member(e, &name, ctx, inflater, changes)?;
+        let new_data = self.member(e, &name, ctx, times, inflater, changes)?;
         Ok(EntryPlan {
             index,
             local_time,
@@ -1116,6 +1359,7 @@ impl<'a> Archive<'a> {
         e: &Entry,
         name: &str,
         ctx: &Context,
+        times: &Times,
         inflater: &mut Inflater,
         changes: &mut Vec<String>,
     ) -> Result<Option<NewData>, FormatError> {
@@ -1132,15 +1376,19 @@ impl<'a> Archive<'a> {
             return Ok(None);
         }
         let path = PathBuf::from(name);
-        let nested = ctx.nested(&path);
+        let mut nested = ctx.nested(&path);
         if !is_manifest {
             let head = match e.method {
                 STORED => Cow::Borrowed(&data[..data.len().min(SNIFF_LEN)]),
                 _ => Cow::Owned(inflater.head(data, SNIFF_LEN).map_err(bad)?),
             };
-            if handlers::sniff(&head, &nested).is_none() {
+            let Some(handler) = handlers::sniff(&head, &nested) else {
                 return Ok(None);
-            }
+            };
+            // A pyc records its source's time: the time that member gets here.
+            nested.companion_mtime = handler
+                .companion(&path)
+                .and_then(|c| times.of(self, c.as_os_str().as_bytes(), ctx));
         }
         let size = to_usize(e.usize, "uncompressed size")?;
         let content = match e.method {
@@ -1213,7 +1461,12 @@ fn normalize_external(made_by: u16, external: u32) -> u32 {
 
 /// Normalizes an extra field block (the same rule for local and central
 /// headers); notes go to `notes`. Borrowed when nothing changes.
-fn normalize_extra<'a>(extra: &'a [u8], ctx: &Context, notes: &mut Vec<String>) -> Cow<'a, [u8]> {
+fn normalize_extra<'a>(
+    extra: &'a [u8],
+    ctx: &Context,
+    role: Role,
+    notes: &mut Vec<String>,
+) -> Cow<'a, [u8]> {
     let (records, tail) = extra_records(extra);
     let mut out: Option<Vec<u8>> = None;
     for (id, data) in &records {
@@ -1231,7 +1484,7 @@ fn normalize_extra<'a>(extra: &'a [u8], ctx: &Context, notes: &mut Vec<String>) 
                 notes.push(format!("Info-ZIP uid/gid extra field ({id:#06x}) dropped"));
                 None
             }
-            EXTRA_TIMESTAMP => normalize_timestamp(&extra[data.clone()], ctx, notes)
+            EXTRA_TIMESTAMP => normalize_timestamp(&extra[data.clone()], ctx, role, notes)
                 .map(|t| Cow::Owned(t.to_vec())),
             _ => Some(Cow::Borrowed(raw)),
         };
@@ -1255,7 +1508,12 @@ fn normalize_extra<'a>(extra: &'a [u8], ctx: &Context, notes: &mut Vec<String>) 
 
 /// The normalized form of an extended timestamp record (with its header), or
 /// `None` to drop it.
-fn normalize_timestamp(data: &[u8], ctx: &Context, notes: &mut Vec<String>) -> Option<[u8; 9]> {
+fn normalize_timestamp(
+    data: &[u8],
+    ctx: &Context,
+    role: Role,
+    notes: &mut Vec<String>,
+) -> Option<[u8; 9]> {
     let flags = data.first().copied().unwrap_or(0);
     let mtime = data
         .get(1..5)
@@ -1265,7 +1523,7 @@ fn normalize_timestamp(data: &[u8], ctx: &Context, notes: &mut Vec<String>) -> O
         notes.push("extended timestamp (0x5455) without a modification time dropped".into());
         return None;
     };
-    let clamped = ctx.clamp(u64::from(mtime)) as u32; // <= mtime
+    let clamped = role.ut(mtime, ctx);
     if clamped != mtime {
         notes.push(format!("extended timestamp mtime {mtime} -> {clamped}"));
     }
@@ -1429,9 +1687,12 @@ impl Archive<'_> {
         }
         let directory_size = out.len() as u64 - self.base - directory;
         let record = out.len() as u64 - self.base;
+        let count = plan.entries.len() as u64;
         if let Some(z) = &self.zip64 {
             let at = out.len();
             out.extend_from_slice(&input[z.record.clone()]);
+            put64(&mut out, at + 24, count);
+            put64(&mut out, at + 32, count);
             put64(&mut out, at + 40, directory_size);
             put64(&mut out, at + 48, directory);
             let at = out.len();
@@ -1441,6 +1702,12 @@ impl Archive<'_> {
         let at = out.len();
         out.extend_from_slice(&input[self.end..]);
         let rec = &input[self.end..];
+        for field in [8, 10] {
+            // Fewer entries than read (dropped ones): never more, so it fits.
+            if le16(rec, field) != 0xffff {
+                put16(&mut out, at + field, count as u16);
+            }
+        }
         if le32(rec, 12) != ESCAPED {
             let v = fit32(directory_size, "the central directory")?;
             put32(&mut out, at + 12, v);
@@ -1687,6 +1954,24 @@ mod tests {
         assert_eq!(early.clamped(&ctx), early, "earlier times stay");
         let cfg = Config::with_epoch(0);
         assert_eq!(late.clamped(&cfg.context(Path::new("x"))), DosTime::FLOOR);
+        assert_eq!(DosTime::FLOOR.unix(), Some(DOS_FLOOR));
+        assert_eq!(DosTime::FLOOR.to_string(), "1980-01-02 02:00:00");
+        // The first DOS day is below the floor: east of UTC it extracts to 1979.
+        let first_day = DosTime::from_unix(315_532_800 + 12 * 3600);
+        assert_eq!(first_day.clamped(&ctx), DosTime::FLOOR);
+        let cfg = Config::with_epoch(0);
+        let zero = cfg.context(Path::new("x"));
+        assert_eq!(
+            clamp_unix(1_700_000_000, &zero),
+            DOS_FLOOR as u32,
+            "UT floor"
+        );
+        assert_eq!(clamp_unix(0, &ctx), DOS_FLOOR as u32);
+        assert_eq!(
+            clamp_unix(LATE as u32, &ctx),
+            EPOCH as u32 + 1,
+            "UT keeps odd seconds"
+        );
         for bad in [
             DosTime { date: 0, time: 0 },
             DosTime {
@@ -2074,6 +2359,225 @@ SHA-256-Digest: abc\r\n\
         let mut app = b"#!/bin/sh\n".to_vec();
         app.extend_from_slice(&empty);
         assert_eq!(run(&app).unwrap(), Outcome::Unchanged);
+    }
+
+    /// The DOS times (local and central, read as UTC) and UT mtimes of the
+    /// entry called `name`.
+    fn entry_times(zip: &[u8], name: &str) -> Vec<u64> {
+        let arch = Archive::parse(zip).unwrap();
+        let e = arch
+            .entries
+            .iter()
+            .find(|e| arch.name(e) == name.as_bytes())
+            .unwrap();
+        let mut t: Vec<u64> = [e.local_time, e.central_time]
+            .iter()
+            .map(|d| d.unix().unwrap())
+            .collect();
+        for x in [&e.local_extra, &e.central_extra] {
+            t.extend(ut_mtimes(&zip[x.clone()]).map(u64::from));
+        }
+        t
+    }
+
+    /// A timestamp-based `CPython` 3.11 pyc holding `None`.
+    fn pyc(mtime: u32, size: u32) -> Vec<u8> {
+        let mut v = b"\xa7\x0d\x0d\x0a\0\0\0\0".to_vec();
+        v.extend_from_slice(&mtime.to_le_bytes());
+        v.extend_from_slice(&size.to_le_bytes());
+        v.push(b'N');
+        v
+    }
+
+    fn compiled_pairs(t: u64, source_delay: i64) -> Vec<Member> {
+        let s = t.saturating_add_signed(source_delay);
+        vec![
+            Member::file("demo/core.clj", b"(ns demo.core)", s),
+            Member::file("demo/core__init.class", b"\xca\xfe\xba\xbe", t),
+            Member::file("demo/util.cljc", b"(ns demo.util)", s),
+            Member::file("demo/util__init.class", b"\xca\xfe\xba\xbe", t),
+            Member::file("pkg/m.py", b"print(1)\n", s),
+            Member::file("pkg/__pycache__/m.cpython-311.pyc", &pyc(s as u32, 9), t),
+            Member::file(
+                "pkg/__pycache__/m.cpython-311.opt-1.pyc",
+                &pyc(s as u32, 9),
+                t + 60,
+            ),
+            Member::file("top.py", b"print(2)\n", s),
+            Member::file("top.pyc", &pyc(s as u32, 9), t),
+            Member::file("alone.clj", b"(ns alone)", t),
+            Member::file("Alone.class", b"\xca\xfe\xba\xbe", t),
+        ]
+    }
+
+    #[test]
+    fn sources_stay_strictly_older_than_their_compiled_forms() {
+        let pairs = [
+            ("demo/core.clj", &["demo/core__init.class"][..]),
+            ("demo/util.cljc", &["demo/util__init.class"]),
+            (
+                "pkg/m.py",
+                &[
+                    "pkg/__pycache__/m.cpython-311.pyc",
+                    "pkg/__pycache__/m.cpython-311.opt-1.pyc",
+                ],
+            ),
+            ("top.py", &["top.pyc"]),
+        ];
+        for epoch in [EPOCH, EPOCH + 1, 0, DOS_FLOOR, DOS_FLOOR + 2] {
+            let cfg = Config::with_epoch(epoch);
+            let run = |z: &[u8]| {
+                let ctx = cfg.context(Path::new("t.jar"));
+                let n = Zip.normalize(z, &ctx).unwrap().bytes(z).to_vec();
+                assert_eq!(Zip.normalize(&n, &ctx).unwrap(), Outcome::Unchanged);
+                n
+            };
+            for ut in [false, true] {
+                let o = Options {
+                    timestamps: ut,
+                    ..Options::default()
+                };
+                // Sources written before, with, or (oddly) after their classes.
+                let builds: Vec<Vec<u8>> = [(LATE, -60), (LATER, 0), (LATE, 3)]
+                    .iter()
+                    .map(|&(t, d)| run(&zipgen::build(&compiled_pairs(t, d), &o)))
+                    .collect();
+                assert!(builds.windows(2).all(|w| w[0] == w[1]), "epoch {epoch}");
+                let n = &builds[0];
+                for (source, compiled) in pairs {
+                    let latest = entry_times(n, source).into_iter().max().unwrap();
+                    assert!(latest >= DOS_FLOOR, "{source} below the floor");
+                    for c in compiled {
+                        let earliest = entry_times(n, c).into_iter().min().unwrap();
+                        assert!(
+                            latest < earliest,
+                            "epoch {epoch}, UT {ut}: {source} at {latest}, {c} at {earliest}"
+                        );
+                    }
+                }
+                // Without a counterpart, a source and a class keep the plain rule.
+                let plain = epoch.max(DOS_FLOOR) & !1;
+                assert_eq!(entry_times(n, "alone.clj")[0], plain);
+                assert_eq!(entry_times(n, "Alone.class")[0], plain);
+            }
+        }
+        // A source already older than its class keeps its time.
+        let early = zipgen::build(&compiled_pairs(EPOCH - 100, -50), &Options::default());
+        let n = out(&early);
+        assert_eq!(entry_times(&n, "demo/core.clj")[0], EPOCH - 150);
+        assert_eq!(entry_times(&n, "demo/core__init.class")[0], EPOCH - 100);
+        let ch = changes(&zipgen::build(
+            &compiled_pairs(LATE, 0),
+            &Options::default(),
+        ));
+        assert!(
+            ch.contains(
+                &"demo/core.clj: source of a compiled member: kept strictly older than it"
+                    .to_string()
+            ),
+            "{ch:#?}"
+        );
+    }
+
+    #[test]
+    fn a_pyc_member_records_the_time_its_source_member_gets() {
+        let zip = zipgen::build(&compiled_pairs(LATE, 0), &Options::default());
+        let n = out(&zip);
+        for (source, pyc) in [
+            ("top.py", "top.pyc"),
+            ("pkg/m.py", "pkg/__pycache__/m.cpython-311.pyc"),
+        ] {
+            let source_time = entry_times(&n, source)[0];
+            assert_eq!(source_time, EPOCH - 2);
+            let read = zipgen::read(&n);
+            let (_, data, _) = read
+                .iter()
+                .find(|(name, _, _)| name == pyc.as_bytes())
+                .unwrap();
+            assert_eq!(
+                u64::from(le32(data, 8)),
+                source_time,
+                "{pyc} must record {source}'s DOS time, as zipimport compares them"
+            );
+        }
+        assert!(
+            changes(&zip).contains(&format!("top.pyc!source mtime {LATE} -> {}", EPOCH - 2)),
+            "{:#?}",
+            changes(&zip)
+        );
+    }
+
+    #[test]
+    fn maven_compiler_leftovers_are_dropped_from_jars_only() {
+        let files = |t, n: u64| {
+            vec![
+                Member::file("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\n", t),
+                Member::file("demo/Main.class", b"\xca\xfe\xba\xbe", t),
+                Member::file(
+                    &format!("org.codehaus.plexus.compiler.javac.JavacCompiler{n}arguments"),
+                    format!("-d /build/{n}/target/classes").as_bytes(),
+                    t,
+                ),
+                Member::file("javac.sh", format!("javac @/build/{n}/args").as_bytes(), t),
+                Member::file("demo/javac.sh", b"kept: not at the top", t),
+                Member::file(
+                    "org.codehaus.plexus.compiler.javac.JavacCompilerXarguments",
+                    b"kept: not a number",
+                    t,
+                ),
+            ]
+        };
+        for zip64 in [false, true] {
+            let o = Options {
+                zip64,
+                ..Options::default()
+            };
+            let a = zipgen::build(&files(LATE, 8_317_664_259_372_871_219), &o);
+            let b = zipgen::build(&files(LATER, 42), &o);
+            let na = out(&a);
+            assert!(na == out(&b), "jars with leftovers do not converge");
+            let names: Vec<Vec<u8>> = zipgen::read(&na).into_iter().map(|e| e.0).collect();
+            assert_eq!(
+                names,
+                [
+                    &b"META-INF/MANIFEST.MF"[..],
+                    b"demo/Main.class",
+                    b"demo/javac.sh",
+                    b"org.codehaus.plexus.compiler.javac.JavacCompilerXarguments"
+                ]
+            );
+            let arch = Archive::parse(&na).unwrap();
+            assert_eq!(arch.entries.len(), 4, "entry counts follow");
+            assert!(
+                changes(&a).contains(
+                    &"javac.sh: dropped (a Maven compiler leftover whose name or content changes \
+                  with every build)"
+                        .to_string()
+                )
+            );
+        }
+        // Not a jar: nothing is dropped.
+        let zip = zipgen::build(&files(LATE, 1)[1..], &Options::default());
+        assert_eq!(zipgen::read(&out(&zip)).len(), 5);
+    }
+
+    #[test]
+    fn jmods_are_zips_after_a_four_byte_header() {
+        let cfg = Config::default();
+        let ctx = cfg.context(Path::new("x"));
+        let o = |t: u64| Options {
+            prefix: b"JM\x01\x00".to_vec(),
+            relative_offsets: true,
+            ..noisy(t as u32)
+        };
+        let a = zipgen::build(&members(LATE), &o(LATE));
+        assert!(Zip.sniff(&a, &ctx));
+        assert!(!Zip.sniff(b"JM\x01\x00not a zip", &ctx));
+        assert!(Zip.sniff(&zipgen::build(&[], &o(0)), &ctx), "an empty jmod");
+        let na = out(&a);
+        assert!(na == out(&zipgen::build(&members(LATER), &o(LATER))));
+        assert!(na.starts_with(b"JM\x01\x00PK\x03\x04"));
+        assert_eq!(Archive::parse(&na).unwrap().base, 4);
     }
 
     fn plain() -> Vec<u8> {
