@@ -8,8 +8,8 @@ use crate::handlers::{HANDLERS, Handler, HandlerSet};
 use crate::rules::Rules;
 
 /// The epoch used when neither `--epoch` nor `SOURCE_DATE_EPOCH` is given:
-/// 1980-01-01T00:00:00Z, the default of nixpkgs' stdenv (and the floor of
-/// DOS timestamps in zip files).
+/// 1980-01-01T00:00:00Z, the default of nixpkgs' stdenv (and the earliest DOS
+/// date; zip times themselves never go below 1980-01-02 02:00, see the zip handler).
 pub const DEFAULT_EPOCH: u64 = 315_532_800;
 
 /// Default nesting limit for archives inside archives.
