@@ -47,8 +47,11 @@ fn text_sources(roots: &[PathBuf]) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     for root in roots {
         for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
-            let entry = entry.unwrap();
-            if !entry.file_type().is_file() || entry.metadata().unwrap().len() > MAX_FILE {
+            // cargo may be unpacking a crate into the registry meanwhile (the
+            // add-determinism test runs in parallel): skip what vanishes.
+            let Ok(entry) = entry else { continue };
+            let small = entry.metadata().is_ok_and(|m| m.len() <= MAX_FILE);
+            if !entry.file_type().is_file() || !small {
                 continue;
             }
             let Ok(bytes) = fs::read(entry.path()) else {
