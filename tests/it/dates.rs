@@ -404,6 +404,29 @@ fn properties_outputs_load_in_java_to_the_same_map() {
 }
 
 #[test]
+fn properties_date_line_with_trailing_blanks_keeps_them() {
+    let done = converge_differing("properties", 4);
+    let (p, out) = done
+        .iter()
+        .find(|(p, _)| p.case == "trailing-blanks")
+        .expect("the trailing-blanks case");
+    for input in [&p.one, &p.two] {
+        let input = text(fs::read(input).unwrap());
+        let first = input.lines().next().unwrap();
+        assert!(
+            first.ends_with(" \t"),
+            "{first:?}: the case lost its blanks"
+        );
+        let (_, rest) = input.split_once('\n').unwrap();
+        assert_eq!(
+            text(out.clone()),
+            format!("#Tue Jan 01 00:00:00 UTC 1980 \t\n{rest}"),
+            "the date is normalized, the blanks and the entries kept byte for byte"
+        );
+    }
+}
+
+#[test]
 fn properties_pom_body_is_claimed_by_content_as_a_jar_member() {
     use strip_nd::config::Config;
     use strip_nd::handlers::{self, Outcome};

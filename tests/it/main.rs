@@ -15,6 +15,7 @@ mod pe;
 mod props;
 mod pyc;
 mod rules;
+mod text_claims;
 mod util;
 mod zip;
 mod zipgen;
