@@ -54,6 +54,9 @@
 //! links the others to it), so nothing moves: the entries are sorted only when
 //! every link of each group carries the same bytes. If the links of a newc
 //! group carry different non-empty data, the archive keeps its order too.
+//! Links' data are compared as they will be written (each normalized by the
+//! nested handlers under its own name), so a second run decides the same.
+//! Moved data is normalized under the name of the link that carries it.
 //!
 //! Regular files' data up to `config.max_size` go to the dispatcher; when that
 //! changes a size, the size field and the alignment padding follow (4 bytes
@@ -181,7 +184,7 @@ fn key(name: &[u8]) -> Vec<&[u8]> {
 
 /// Decides the order and the hard-link data of one archive (the rules are in
 /// the module header), with a note per kind of change made.
-fn plan(input: &[u8], entries: &[&Entry], changes: &mut Vec<String>) -> Plan {
+fn plan(input: &[u8], entries: &[&Entry], ctx: &Context, changes: &mut Vec<String>) -> Plan {
     let keep = Plan {
         order: (0..entries.len()).collect(),
         data: entries.iter().map(|e| e.data.clone()).collect(),
@@ -223,7 +226,17 @@ fn plan(input: &[u8], entries: &[&Entry], changes: &mut Vec<String>) -> Plan {
         });
         groups[g].push(i);
     }
-    let bytes = |i: usize| &input[entries[i].data.clone()];
+    // Links are compared as they would be written, each normalized under its
+    // own name, so that normalizing the output again decides the same.
+    let same = |links: &[usize]| {
+        let own = |i: usize| {
+            let e = entries[i];
+            let name = Path::new(OsStr::from_bytes(&input[e.name.clone()]));
+            nested(&input[e.data.clone()], name, ctx, "", &mut Vec::new())
+        };
+        let first = own(links[0]);
+        links[1..].iter().all(|&i| own(i) == first)
+    };
     let mut data = keep.data.clone();
     let mut notes = Vec::new();
     for links in &groups {
@@ -236,7 +249,7 @@ fn plan(input: &[u8], entries: &[&Entry], changes: &mut Vec<String>) -> Plan {
             let Some(&first) = carriers.first() else {
                 continue;
             };
-            if carriers.iter().any(|&c| bytes(c) != bytes(first)) {
+            if !same(&carriers) {
                 return keep;
             }
             let last = *links.last().expect("a group has a link");
@@ -253,7 +266,7 @@ fn plan(input: &[u8], entries: &[&Entry], changes: &mut Vec<String>) -> Plan {
                     from.join(", ")
                 ));
             }
-        } else if links.iter().any(|&i| bytes(i) != bytes(links[0])) {
+        } else if !same(links) {
             return keep;
         }
     }
@@ -272,7 +285,7 @@ fn write_archive(
     ctx: &Context,
     changes: &mut Vec<String>,
 ) -> Result<(), FormatError> {
-    let plan = plan(input, entries, changes);
+    let plan = plan(input, entries, ctx, changes);
     // Renumbered in output order; hard links never span two archives.
     let mut inodes: HashMap<(u64, u64, u64), u64> = HashMap::new();
     for &i in &plan.order {
