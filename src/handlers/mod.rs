@@ -12,7 +12,9 @@
 //!    takes the other `MZ` files), or right after a jmod's `JM 01 00` header.
 //! 3. `ar` — magic `!<arch>\n` (and `!<thin>\n`, refused).
 //! 4. `tar` — `ustar\0` or `ustar  \0` at offset 257.
-//! 5. `cpio` — `070701`, `070702` or `070707` (ASCII) at offset 0.
+//! 5. `cpio` — `070701`, `070702` or `070707` (ASCII) at offset 0, or the
+//!    binary magic `0x71c7` in either byte order with a plausible first header
+//!    (known file type, NUL-terminated name).
 //! 6. `mo` — magic `0x950412de`, either byte order (gettext catalogs).
 //! 7. `png` — signature `89 50 4e 47 0d 0a 1a 0a`.
 //! 8. `uimage` — magic `27 05 19 56` (U-Boot legacy images).

@@ -10,6 +10,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use strip_nd::handlers::{Handler, Outcome, cpio::Cpio};
+
 use crate::corpus::{converge, pairs};
 use crate::util::{self, EPOCH, corpus, need, normalize, run, stderr, tool};
 
@@ -385,14 +387,69 @@ fn tar_malformed_files_are_left_untouched() {
 
 // ---------------------------------------------------------------- cpio
 
+/// The cpio corpus cases: every format GNU cpio writes, and the binary one in
+/// the other byte order.
+const CPIO_CASES: [&str; 5] = ["bin", "bin-be", "crc", "newc", "odc"];
+
 #[test]
 fn cpio_corpus_pairs_converge_to_the_expected_bytes() {
     converge("cpio");
+    let cases: Vec<String> = pairs("cpio").into_iter().map(|p| p.case).collect();
+    assert_eq!(cases, CPIO_CASES, "every format has a pair");
     assert_eq!(
         differing("cpio"),
         pairs("cpio").len(),
         "every cpio pair differs before"
     );
+}
+
+/// The pairs were listed in opposite orders, so normalizing must sort them,
+/// and in newc and crc move the hard-linked file's data in one of the two.
+#[test]
+fn cpio_corpus_pairs_are_sorted_and_newc_links_moved() {
+    let cfg = strip_nd::config::Config::with_epoch(EPOCH);
+    let ctx = cfg.context(Path::new("x.cpio"));
+    for p in pairs("cpio") {
+        let mut moved = 0;
+        for src in [&p.one, &p.two] {
+            let Outcome::Rewritten { changes, .. } =
+                Cpio.normalize(&fs::read(src).unwrap(), &ctx).unwrap()
+            else {
+                panic!("{}: unchanged", src.display());
+            };
+            assert!(
+                changes.iter().any(|c| c.starts_with("entries sorted")),
+                "{}: {changes:?}",
+                src.display()
+            );
+            moved += changes
+                .iter()
+                .filter(|c| c.contains("carries the data of its hard links"))
+                .count();
+        }
+        let newc = matches!(p.case.as_str(), "newc" | "crc");
+        assert_eq!(moved, usize::from(newc), "{}: hard-link data moves", p.case);
+    }
+}
+
+/// Paths as `cpio -it` or `bsdtar -tf` list them, in archive order.
+fn listing(program: &str, args: &[&str], archive: &Path) -> Vec<String> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(fs::File::open(archive).unwrap())
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} < {}: {}",
+        archive.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -411,15 +468,59 @@ fn cpio_outputs_extract_to_the_same_files() {
         ))
         .unwrap();
         assert!(listed.contains(" root "), "{}: owners 0:\n{listed}", p.case);
-        let (a, b) = (
-            tmp.path().join(format!("{}-a", p.case)),
-            tmp.path().join(format!("{}-b", p.case)),
-        );
-        fs::create_dir(&a).unwrap();
+        let b = tmp.path().join(format!("{}-normalized", p.case));
         fs::create_dir(&b).unwrap();
-        in_dir(&a, "cpio", &["-idm", "--quiet"], &p.one);
         in_dir(&b, "cpio", &["-idm", "--quiet"], &norm);
-        assert_same_tree(&a, &b, &p.case);
+        for (build, src) in [("1", &p.one), ("2", &p.two)] {
+            let a = tmp.path().join(format!("{}-{build}", p.case));
+            fs::create_dir(&a).unwrap();
+            in_dir(&a, "cpio", &["-idm", "--quiet"], src);
+            assert_same_tree(&a, &b, &format!("{} build {build}", p.case));
+        }
+        // Every directory comes before what it holds (cpio -i makes missing
+        // parents with -d only; the initramfs unpacker never does).
+        let names = listing("cpio", &["-it", "--quiet"], &norm);
+        assert!(names.len() >= 10, "{}: {names:?}", p.case);
+        for (i, name) in names.iter().enumerate() {
+            let parent = Path::new(name)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty());
+            if let Some(d) = parent {
+                assert!(
+                    names[..i].iter().any(|n| Path::new(n) == d),
+                    "{}: {name} comes before its directory {}: {names:?}",
+                    p.case,
+                    d.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs bsdtar (libarchive-tools)"]
+fn cpio_outputs_are_listed_by_bsdtar_like_the_originals() {
+    need("bsdtar", "libarchive-tools");
+    let tmp = tempfile::tempdir().unwrap();
+    for (p, out) in converge("cpio") {
+        let norm = put(tmp.path(), &format!("{}.cpio", p.case), &out);
+        let mut got = listing("bsdtar", &["-tf", "-"], &norm);
+        let mut want = listing("bsdtar", &["-tf", "-"], &p.two);
+        assert_eq!(got.len(), 13, "{}: {got:?}", p.case);
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{}: bsdtar sees other paths", p.case);
+        let verbose = listing("bsdtar", &["-tvf", "-"], &norm);
+        assert!(
+            verbose.iter().all(|l| l.contains(" 0      0 ")),
+            "{}: owners 0:\n{verbose:#?}",
+            p.case
+        );
+        assert!(
+            verbose.iter().any(|l| l.ends_with("link to etc/hostname")),
+            "{}: bsdtar sees the hard link:\n{verbose:#?}",
+            p.case
+        );
     }
 }
 

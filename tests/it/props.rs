@@ -431,60 +431,230 @@ mod archives {
         out
     }
 
-    /// A newc cpio of `members`, inode numbers from the noise.
-    fn cpio(members: &BTreeMap<String, Vec<u8>>, n: &Noise) -> Vec<u8> {
-        let mut out = Vec::new();
-        let trailer = (String::from("TRAILER!!!"), Vec::new());
-        for (i, (name, data)) in members.iter().chain([(&trailer.0, &trailer.1)]).enumerate() {
-            let last = name == "TRAILER!!!";
-            let h = format!(
-                "070701{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}",
-                if last { 0 } else { n.inode as usize + i },
-                if last { 0 } else { 0o100_644 },
-                if last { 0 } else { n.uid },
-                if last { 0 } else { n.gid },
-                1,
-                if last { 0 } else { n.mtime },
-                data.len(),
-                if last { 0 } else { 8 },
-                0,
-                0,
-                0,
-                name.len() + 1,
-                0
-            );
-            out.extend_from_slice(h.as_bytes());
-            out.extend_from_slice(name.as_bytes());
-            out.push(0);
-            out.resize(out.len().next_multiple_of(4), 0);
-            out.extend_from_slice(data);
-            out.resize(out.len().next_multiple_of(4), 0);
+    /// The cpio header layouts the handler reads.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum CpioFormat {
+        Newc,
+        Crc,
+        Odc,
+        Bin,
+    }
+
+    /// What the cpio builders write for one entry besides its name and data.
+    struct CpioHead {
+        mode: u64,
+        ino: u64,
+        nlink: u64,
+        uid: u64,
+        gid: u64,
+        mtime: u64,
+    }
+
+    fn cpio_entry(out: &mut Vec<u8>, f: CpioFormat, name: &str, h: &CpioHead, data: &[u8]) {
+        let namesize = name.len() + 1;
+        match f {
+            CpioFormat::Newc | CpioFormat::Crc => {
+                let (magic, check) = if f == CpioFormat::Crc && h.mode & 0o170_000 == 0o100_000 {
+                    ("070702", data.iter().map(|&b| u64::from(b)).sum::<u64>())
+                } else {
+                    (
+                        if f == CpioFormat::Crc {
+                            "070702"
+                        } else {
+                            "070701"
+                        },
+                        0,
+                    )
+                };
+                let fields = [
+                    h.ino,
+                    h.mode,
+                    h.uid,
+                    h.gid,
+                    h.nlink,
+                    h.mtime,
+                    data.len() as u64,
+                    8,
+                    1,
+                    0,
+                    0,
+                    namesize as u64,
+                    check,
+                ];
+                out.extend_from_slice(magic.as_bytes());
+                for v in fields {
+                    out.extend_from_slice(format!("{v:08X}").as_bytes());
+                }
+            }
+            CpioFormat::Odc => out.extend_from_slice(
+                format!(
+                    "070707{:06o}{:06o}{:06o}{:06o}{:06o}{:06o}{:06o}{:011o}{:06o}{:011o}",
+                    0o777,
+                    h.ino,
+                    h.mode,
+                    h.uid,
+                    h.gid,
+                    h.nlink,
+                    0,
+                    h.mtime,
+                    namesize,
+                    data.len()
+                )
+                .as_bytes(),
+            ),
+            CpioFormat::Bin => {
+                let size = data.len() as u64;
+                let words = [
+                    0o070_707,
+                    0o777,
+                    h.ino,
+                    h.mode,
+                    h.uid,
+                    h.gid,
+                    h.nlink,
+                    0,
+                    h.mtime >> 16,
+                    h.mtime & 0xffff,
+                    namesize as u64,
+                    size >> 16,
+                    size & 0xffff,
+                ];
+                for w in words {
+                    out.extend_from_slice(&u16::try_from(w).unwrap().to_le_bytes());
+                }
+            }
         }
+        let align = |n: usize| match f {
+            CpioFormat::Newc | CpioFormat::Crc => n.next_multiple_of(4),
+            CpioFormat::Odc => n,
+            CpioFormat::Bin => n.next_multiple_of(2),
+        };
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        out.resize(align(out.len()), 0);
+        out.extend_from_slice(data);
+        out.resize(align(out.len()), 0);
+    }
+
+    /// The name of the hard link added to the first member, and the directory
+    /// and the files around it that test the sort rule (the digits keep them
+    /// apart from the generated names).
+    fn link_name(members: &BTreeMap<String, Vec<u8>>) -> String {
+        format!("{}1", members.keys().next().unwrap())
+    }
+    const CPIO_DIR: &str = "0d";
+    const CPIO_IN_DIR: &str = "0d/f";
+    const CPIO_BESIDE_DIR: &str = "0d.x";
+
+    /// A cpio of `members` in format `f`, written in the order `order` gives
+    /// (a permutation of the entries), with the first member hard-linked
+    /// under a second name and a directory holding a file. In newc and crc the
+    /// link group's data goes with its last link in that order, as GNU cpio
+    /// writes it; in odc and bin with every link.
+    fn cpio(members: &BTreeMap<String, Vec<u8>>, n: &Noise, f: CpioFormat, order: u64) -> Vec<u8> {
+        let first = members.keys().next().unwrap().clone();
+        let link = link_name(members);
+        let mut list: Vec<(String, u64, Vec<u8>)> = members
+            .iter()
+            .map(|(k, v)| (k.clone(), 0o100_644, v.clone()))
+            .collect();
+        list.push((link.clone(), 0o100_644, members[&first].clone()));
+        list.push((CPIO_DIR.to_string(), 0o040_755, Vec::new()));
+        list.push((CPIO_IN_DIR.to_string(), 0o100_600, b"in".to_vec()));
+        list.push((CPIO_BESIDE_DIR.to_string(), 0o100_600, b"beside".to_vec()));
+        // A deterministic shuffle driven by the generated seed.
+        let mut s = order | 1;
+        for i in (1..list.len()).rev() {
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            list.swap(i, (s >> 33) as usize % (i + 1));
+        }
+        let last_link = list
+            .iter()
+            .rposition(|(k, ..)| *k == first || *k == link)
+            .unwrap();
+        let inode = u64::from(n.inode) % 60_000;
+        let mut out = Vec::new();
+        for (i, (name, mode, data)) in list.iter().enumerate() {
+            let linked = *name == first || *name == link;
+            let h = CpioHead {
+                mode: *mode,
+                ino: if linked { inode } else { inode + 1 + i as u64 },
+                nlink: if linked { 2 } else { 1 },
+                uid: u64::from(n.uid),
+                gid: u64::from(n.gid),
+                mtime: n.mtime,
+            };
+            let carries =
+                !linked || i == last_link || !matches!(f, CpioFormat::Newc | CpioFormat::Crc);
+            cpio_entry(&mut out, f, name, &h, if carries { data } else { &[] });
+        }
+        let trailer = CpioHead {
+            mode: 0,
+            ino: 0,
+            nlink: 1,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+        };
+        cpio_entry(&mut out, f, "TRAILER!!!", &trailer, &[]);
         out.resize(out.len().next_multiple_of(512), 0);
         out
     }
 
-    fn cpio_members(a: &[u8]) -> BTreeMap<String, Vec<u8>> {
-        let mut out = BTreeMap::new();
+    /// Every entry's name and data, in archive order, read with the layout alone.
+    fn cpio_entries(a: &[u8], f: CpioFormat) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
         let mut pos = 0;
         loop {
-            let field = |i: usize| {
-                usize::from_str_radix(
-                    std::str::from_utf8(&a[pos + 6 + 8 * i..pos + 14 + 8 * i]).unwrap(),
-                    16,
-                )
-                .unwrap()
+            let (head, namesize, size) = match f {
+                CpioFormat::Newc | CpioFormat::Crc => {
+                    let field = |i: usize| {
+                        let at = pos + 6 + 8 * i;
+                        usize::from_str_radix(std::str::from_utf8(&a[at..at + 8]).unwrap(), 16)
+                            .unwrap()
+                    };
+                    (110, field(11), field(6))
+                }
+                CpioFormat::Odc => {
+                    let field = |at: usize, len: usize| {
+                        let at = pos + at;
+                        usize::from_str_radix(std::str::from_utf8(&a[at..at + len]).unwrap(), 8)
+                            .unwrap()
+                    };
+                    (76, field(59, 6), field(65, 11))
+                }
+                CpioFormat::Bin => {
+                    let word = |i: usize| {
+                        usize::from(u16::from_le_bytes([a[pos + 2 * i], a[pos + 2 * i + 1]]))
+                    };
+                    (26, word(10), word(11) << 16 | word(12))
+                }
             };
-            let (size, namesize) = (field(6), field(11));
+            let align = |n: usize| match f {
+                CpioFormat::Newc | CpioFormat::Crc => n.next_multiple_of(4),
+                CpioFormat::Odc => n,
+                CpioFormat::Bin => n.next_multiple_of(2),
+            };
             let name =
-                String::from_utf8_lossy(&a[pos + 110..pos + 110 + namesize - 1]).into_owned();
-            let data = (pos + 110 + namesize).next_multiple_of(4);
+                String::from_utf8_lossy(&a[pos + head..pos + head + namesize - 1]).into_owned();
+            let data = align(pos + head + namesize);
             if name == "TRAILER!!!" {
                 return out;
             }
-            out.insert(name, a[data..data + size].to_vec());
-            pos = (data + size).next_multiple_of(4);
+            out.push((name, a[data..data + size].to_vec()));
+            pos = align(data + size);
         }
+    }
+
+    fn cpio_format() -> impl Strategy<Value = CpioFormat> {
+        prop_oneof![
+            Just(CpioFormat::Newc),
+            Just(CpioFormat::Crc),
+            Just(CpioFormat::Odc),
+            Just(CpioFormat::Bin),
+        ]
     }
 
     proptest! {
@@ -521,11 +691,35 @@ mod archives {
         }
 
         #[test]
-        fn cpio_is_idempotent_convergent_and_keeps_the_members(m in members(), a in noise(), b in noise()) {
-            let nx = output(&Cpio, &cpio(&m, &a));
-            prop_assert_eq!(&nx, &output(&Cpio, &cpio(&m, &b)), "same members, different noise, different bytes");
+        fn cpio_is_idempotent_convergent_whatever_the_order_and_keeps_the_members(
+            m in members(),
+            f in cpio_format(),
+            a in noise(),
+            b in noise(),
+            orders in Just(()).prop_perturb(|(), mut rng| (rng.random::<u64>(), rng.random::<u64>())),
+        ) {
+            let nx = output(&Cpio, &cpio(&m, &a, f, orders.0));
+            prop_assert_eq!(&nx, &output(&Cpio, &cpio(&m, &b, f, orders.1)), "different noise or order, different bytes");
             prop_assert_eq!(run(&Cpio, &nx).unwrap(), Outcome::Unchanged);
-            prop_assert_eq!(cpio_members(&nx), m);
+            // Sorted by component, the directory before its file; the
+            // hard-link group's data on its last link in newc, on both in
+            // odc and bin.
+            let link = link_name(&m);
+            let first = m.keys().next().unwrap().clone();
+            let newc = matches!(f, CpioFormat::Newc | CpioFormat::Crc);
+            let mut want = vec![
+                (CPIO_DIR.to_string(), Vec::new()),
+                (CPIO_IN_DIR.to_string(), b"in".to_vec()),
+                (CPIO_BESIDE_DIR.to_string(), b"beside".to_vec()),
+            ];
+            for (k, v) in &m {
+                let v = if *k == first && newc { Vec::new() } else { v.clone() };
+                want.push((k.clone(), v));
+                if *k == first {
+                    want.push((link.clone(), m[k].clone()));
+                }
+            }
+            prop_assert_eq!(cpio_entries(&nx, f), want);
         }
 
         #[test]
@@ -537,9 +731,11 @@ mod archives {
             t.resize(t.len().max(265), 0);
             t[257..265].copy_from_slice(b"ustar  \0");
             let _ = run(&Tar, &t);
-            let mut c = b"070701".to_vec();
-            c.extend_from_slice(&tail);
-            let _ = run(&Cpio, &c);
+            for magic in [&b"070701"[..], b"070707", b"\xc7\x71", b"\x71\xc7"] {
+                let mut c = magic.to_vec();
+                c.extend_from_slice(&tail);
+                let _ = run(&Cpio, &c);
+            }
         }
 
         #[test]
@@ -553,7 +749,8 @@ mod archives {
             for (h, mut input) in [
                 (&Ar as &dyn Handler, ar(&m, &n)),
                 (&Tar, tar(&sorted, &n)),
-                (&Cpio, cpio(&m, &n)),
+                (&Cpio, cpio(&m, &n, CpioFormat::Newc, 1)),
+                (&Cpio, cpio(&m, &n, CpioFormat::Bin, 2)),
             ] {
                 for (i, v) in &flips {
                     let i = i.index(input.len());
