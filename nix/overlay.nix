@@ -24,10 +24,23 @@
 # Caveats of the whole-set form: every derivation that uses stdenv changes, so
 # this is a mass rebuild with nothing from the binary cache; and the hook's own
 # build (strip-nd, and everything it is built with) must use the unmodified
-# stdenv, or the hook would need itself. That is why strip-nd and the hook are
-# built from `prev` below: their stdenv is the one before any overlay that
-# replaces `stdenv`.
-final: prev: {
+# stdenv, or the hook would need itself. `prev.callPackage` does not give
+# that: it fills a package's arguments from the final set, so strip-nd's
+# rustPlatform (and makeSetupHook's stdenvNoCC) would be built with the
+# hooked stdenv, which holds the hook: infinite recursion. So the hook that
+# stripNdStdenv carries is built from a second instance of the same nixpkgs
+# without overlays (`import prev.path`), which only this form evaluates.
+final: prev:
+let
+  unhooked = import prev.path {
+    inherit (prev.stdenv.hostPlatform) system;
+    overlays = [ ];
+  };
+  unhookedHook = unhooked.callPackage ./hook.nix {
+    strip-nd = unhooked.callPackage ./package.nix { };
+  };
+in
+{
   strip-nd = prev.callPackage ./package.nix { };
 
   stripNdHook = prev.callPackage ./hook.nix { inherit (final) strip-nd; };
@@ -39,9 +52,10 @@ final: prev: {
       nativeBuildInputs = (old.nativeBuildInputs or [ ]) ++ [ final.stripNdHook ];
     });
 
-  # prev.stdenv with the hook in every derivation built with it.
+  # prev.stdenv with the hook in every derivation built with it; the hook
+  # and its strip-nd are built without it (see above).
   stripNdStdenv = prev.stdenv.override (old: {
-    extraNativeBuildInputs = (old.extraNativeBuildInputs or [ ]) ++ [ final.stripNdHook ];
+    extraNativeBuildInputs = (old.extraNativeBuildInputs or [ ]) ++ [ unhookedHook ];
     # The hook brings strip-nd into the build closure of every package.
     allowedRequisites = null;
   });

@@ -310,25 +310,58 @@ fn every_nix_file_parses_and_the_overlay_appends_the_hook() {
         );
         assert!(o.status.success(), "{f}: {}", text(&o));
     }
-    // A minimal package set, standing in for nixpkgs: just what the overlay uses.
+    // A minimal package set, standing in for nixpkgs: just what the overlay
+    // uses. `path` is a second copy of it (what `import pkgs.path` gives),
+    // whose strip-nd has another store path, so the test can tell which
+    // instance built the hook that stripNdStdenv carries.
     let t = tempfile::tempdir().unwrap();
     let test = t.path().join("eval.nix");
+    let set = t.path().join("set");
+    let unhooked = t.path().join("unhooked");
+    fs::create_dir(&set).unwrap();
+    fs::create_dir(&unhooked).unwrap();
+    fs::write(
+        set.join("default.nix"),
+        format!(
+            r#"
+{{ hash ? "00000000000000000000000000000000", ... }}:
+let
+  mkPkg = attrs: attrs // {{
+    overrideAttrs = f: mkPkg (attrs // f attrs);
+  }};
+in {{
+  inherit mkPkg;
+  path = {unhooked};
+  callPackage = fn: args:
+    let f = import fn; in
+    if baseNameOf (toString fn) == "package.nix" then mkPkg {{ pname = "strip-nd"; outPath = "/nix/store/${{hash}}-strip-nd"; meta = {{ license = "mit"; platforms = [ ]; }}; }}
+    else f ({{ makeSetupHook = attrs: script: mkPkg (attrs // {{ hookScript = script; }}); }} // args);
+  stdenv = {{
+    hostPlatform.system = "x86_64-linux";
+    override = f: f {{ extraNativeBuildInputs = [ "existing-hook" ]; }};
+  }};
+}}
+"#,
+            unhooked = unhooked.display()
+        ),
+    )
+    .unwrap();
+    fs::write(
+        unhooked.join("default.nix"),
+        format!(
+            r#"args: import {set} {{ hash = "11111111111111111111111111111111"; }}"#,
+            set = set.display()
+        ),
+    )
+    .unwrap();
     fs::write(
         &test,
         format!(
             r#"
 let
   overlay = import {repo}/nix/overlay.nix;
-  mkPkg = attrs: attrs // {{
-    overrideAttrs = f: mkPkg (attrs // f attrs);
-  }};
-  prev = {{
-    callPackage = fn: args:
-      let f = import fn; in
-      if baseNameOf (toString fn) == "package.nix" then mkPkg {{ pname = "strip-nd"; outPath = "/nix/store/00000000000000000000000000000000-strip-nd"; meta = {{ license = "mit"; platforms = [ ]; }}; }}
-      else f ({{ makeSetupHook = attrs: script: mkPkg (attrs // {{ hookScript = script; }}); }} // args);
-    stdenv = {{ override = f: f {{ extraNativeBuildInputs = [ "existing-hook" ]; }}; }};
-  }};
+  prev = import {set} {{ }};
+  mkPkg = prev.mkPkg;
   final = prev // overlay final prev;
   hello = mkPkg {{ pname = "hello"; nativeBuildInputs = [ "pkg-config" ]; }};
   wrapped = final.withStripNd hello;
@@ -341,9 +374,11 @@ in {{
   inputs = map (x: if builtins.isString x then x else x.name) wrapped.nativeBuildInputs;
   stdenvInputs = map (x: if builtins.isString x then x else x.name) final.stripNdStdenv.extraNativeBuildInputs;
   stdenvAllowedRequisites = final.stripNdStdenv.allowedRequisites;
+  stdenvHookStripNd = (builtins.elemAt final.stripNdStdenv.extraNativeBuildInputs 1).substitutions.stripNd;
 }}
 "#,
-            repo = repo().display()
+            repo = repo().display(),
+            set = set.display()
         ),
     )
     .unwrap();
@@ -380,6 +415,10 @@ in {{
         serde_json::json!(["existing-hook", "strip-nd-hook"])
     );
     assert_eq!(v["stdenvAllowedRequisites"], serde_json::Value::Null);
+    assert_eq!(
+        v["stdenvHookStripNd"], "/nix/store/11111111111111111111111111111111-strip-nd/bin/strip-nd",
+        "the whole-set stdenv's hook is built from nixpkgs without the overlay, so it cannot need itself"
+    );
 }
 
 #[test]
