@@ -1032,7 +1032,9 @@ fn real_archives_stay_valid_for_their_consumers() {
 
     let cache = cache_dir();
     let tmp = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
     let mut failures = fetch(&cache, &artifacts, tmp.path());
+    let fetched = started.elapsed();
 
     // One copy of every artifact, in a directory of its own, normalized in one run.
     let root = tmp.path().join("out");
@@ -1061,7 +1063,9 @@ fn real_archives_stay_valid_for_their_consumers() {
     if vendor_run {
         copy_tree(&vendor, &vendor_copy);
     }
+    let before_strip = std::time::Instant::now();
     let notes = strip(&root, &mut failures);
+    let stripped = before_strip.elapsed();
 
     let results: Vec<Findings> = work
         .par_iter()
@@ -1087,6 +1091,13 @@ fn real_archives_stay_valid_for_their_consumers() {
     failures.extend(total.failures.iter().cloned());
 
     summarize(&work, &notes, &total, artifacts.len(), failures.len());
+    // Test-log timings only (CI budget), never part of what is checked.
+    println!(
+        "realworld: fetch {:.1} s, strip-nd {:.1} s, whole test {:.1} s",
+        fetched.as_secs_f64(),
+        stripped.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
     assert!(
         failures.is_empty(),
         "{} failures:\n{}",
