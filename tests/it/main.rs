@@ -14,6 +14,7 @@ mod nix;
 mod pe;
 mod props;
 mod pyc;
+mod realworld;
 mod rules;
 mod text_claims;
 mod util;
