@@ -6,7 +6,10 @@
 # every field, recursively), run the same and disassemble the same. Then both
 # inputs are relabeled with pre-release magics strip-nd maps to that release's
 # layout (and header length), normalized by the strip-nd binary, and must still
-# load with that release's marshal reader to the same code object.
+# load with that release's marshal reader to the same code object. Then each
+# interpreter's own stdlib caches are normalized and compared the same way, and
+# each interpreter imports a normalized pyc without recompiling it (and, as
+# the control, recompiles one whose recorded mtime is off by one).
 # Usage: corpus/pyc/check-releases.sh [path/to/strip-nd]
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -94,3 +97,58 @@ PY
     done
 done
 echo "checked $total files against their own interpreters"
+
+# Each interpreter's own stdlib caches (lib/python3.N/__pycache__, as its
+# install compiled them): normalized by the binary, every one must be
+# rewritten (clamped mtime at least), keep its length, and load to an equal
+# code object in that interpreter.
+for ver in 3.6 3.7 3.8 3.9 3.10 3.12 3.13; do
+    py=$(find_python "$ver")
+    cache=$("$py" -c 'import os, sysconfig; print(os.path.join(sysconfig.get_paths()["stdlib"], "__pycache__"))')
+    mkdir -p "$work/std$ver/before" "$work/std$ver/after"
+    cp "$cache"/*.pyc "$work/std$ver/before/"
+    cp "$cache"/*.pyc "$work/std$ver/after/"
+    "$bin" -q "$work/std$ver/after"
+    "$py" - "$work/std$ver" <<'PY'
+import marshal, os, sys
+d = sys.argv[1]
+h = 12 if sys.version_info < (3, 7) else 16
+names = sorted(os.listdir(d + "/before"))
+for f in names:
+    a = open(d + "/before/" + f, "rb").read()
+    b = open(d + "/after/" + f, "rb").read()
+    assert a != b and len(a) == len(b), f
+    assert marshal.loads(a[h:]) == marshal.loads(b[h:]), f
+print(sys.version.split()[0], "stdlib:", len(names), "caches rewritten, equal code objects")
+PY
+done
+
+# Import after a run: each interpreter must take the normalized pyc as valid
+# (the mtime sits at offset 4 in 3.6's 12-byte header, 8 from 3.7) and not
+# recompile it, so the pyc keeps its bytes.
+for ver in 3.6 3.7 3.8 3.9 3.10 3.12 3.13; do
+    py=$(find_python "$ver")
+    t=$work/import$ver
+    mkdir -p "$t"
+    echo 'print("imported")' > "$t/mod.py"
+    touch -d "2026-03-04 05:06:07" "$t/mod.py"
+    "$py" -m compileall -q "$t" > /dev/null
+    "$bin" -q "$t"
+    pyc=$(ls "$t"/__pycache__/mod.*.pyc)
+    sum=$(sha256sum < "$pyc")
+    [ "$(cd "$t" && "$py" -c 'import sys; sys.dont_write_bytecode = False; import mod')" = imported ]
+    [ "$(sha256sum < "$pyc")" = "$sum" ] || { echo "python$ver recompiled $pyc" >&2; exit 1; }
+    # The control: a pyc whose recorded mtime disagrees is recompiled.
+    "$py" - "$pyc" <<'PY'
+import sys
+p = sys.argv[1]
+data = bytearray(open(p, "rb").read())
+at = 4 if sys.version_info < (3, 7) else 8
+data[at] ^= 1
+open(p, "wb").write(data)
+PY
+    sum=$(sha256sum < "$pyc")
+    (cd "$t" && "$py" -c 'import sys; sys.dont_write_bytecode = False; import mod' > /dev/null)
+    [ "$(sha256sum < "$pyc")" != "$sum" ] || { echo "python$ver ignored a stale $pyc" >&2; exit 1; }
+    echo "python$ver imports the normalized pyc without recompiling (and recompiles a stale one)"
+done
