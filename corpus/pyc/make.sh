@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Makes the pyc corpus: each case twice, at two clocks, with CPython's own tools.
 # Needs python3 (3.11: the expected outputs and the oracle tests assume it) and faketime.
+# The py3N-* cases come from the other releases' interpreters (3.6, 3.7, 3.8,
+# 3.9, 3.10, 3.12, 3.13: python3.N on PATH or pyenv's, not in Debian 12);
+# `./make.sh releases` makes only those.
 set -euo pipefail
+only=${1:-all}
 cd "$(dirname "$0")"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -46,9 +50,10 @@ compile() {
     cp "$work/mod.py" "$work/$n/mod.py"
     touch -d "$mtime" "$work/$n/mod.py"
     # -d: the path recorded in co_filename, the same for both builds.
-    faketime "$clock" python3 -m compileall -q -d /build/pkg "$@" "$work/$n" >/dev/null
+    faketime "$clock" "${PY:-python3}" -m compileall -q -d /build/pkg "$@" "$work/$n" >/dev/null
 }
 
+if [ "$only" = all ]; then
 for n in 1 2; do
     if [ "$n" = 1 ]; then clock="2026-03-04 05:06:07"; mtime="2026-03-04 05:00:00"; else
         clock="2026-07-08 09:10:11"; mtime="2026-07-08 09:00:00"; fi
@@ -100,7 +105,47 @@ bad[16] = ord("?")
 open("malformed/unknown-type.pyc", "wb").write(bad)
 PY
 
+fi
+
+# The other releases: py3N-plain (compileall at two clocks) and py3N-flagref
+# (FLAG_REF noise, as above) for each, made by that release's interpreter.
+find_python() {
+    # pyenv's shims are on PATH even for versions not selected: run it to know.
+    if "python$1" -c '' 2>/dev/null; then command -v "python$1"; return; fi
+    ls "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$1".*/bin/"python$1" 2>/dev/null | tail -n 1 | grep .
+}
+releases="3.6 3.7 3.8 3.9 3.10 3.12 3.13"
+for ver in $releases; do
+    PY=$(find_python "$ver") || { echo "python$ver not found" >&2; exit 1; }
+    tag=py${ver/./}
+    for n in 1 2; do
+        if [ "$n" = 1 ]; then clock="2026-03-04 05:06:07"; mtime="2026-03-04 05:00:00"; else
+            clock="2026-07-08 09:10:11"; mtime="2026-07-08 09:00:00"; fi
+        PY=$PY compile "$tag-$n" "$clock" "$mtime"
+        cp "$work/$tag-$n/__pycache__/mod.cpython-${ver/./}.pyc" "$tag-plain.$n.pyc"
+    done
+    (cd "$work" && "$PY" - "$tag" <<'PY'
+import sys
+import importlib._bootstrap_external as be
+
+# 3.6 has no _code_to_timestamp_pyc; its _code_to_bytecode writes the same header.
+write = getattr(be, "_code_to_timestamp_pyc", None) or be._code_to_bytecode
+src = open("mod.py", "rb").read()
+code = compile(src, "mod.py", "exec", dont_inherit=True)
+one = write(code, 1_780_000_000, len(src))
+keep = [code.co_consts, [c for c in code.co_consts if hasattr(c, "co_code")]]
+two = write(code, 1_780_000_000, len(src))
+assert one != two and len(one) == len(two), sys.argv[1]
+tag = sys.argv[1]
+open(tag + "-flagref.1.pyc", "wb").write(one)
+open(tag + "-flagref.2.pyc", "wb").write(two)
+PY
+    )
+    mv "$work/$tag-flagref.1.pyc" "$work/$tag-flagref.2.pyc" .
+done
+
 {
     python3 --version
+    for ver in $releases; do "$(find_python "$ver")" --version; done
     dpkg-query -W faketime libfaketime 2>/dev/null || echo "faketime (not from dpkg)"
 } > VERSIONS

@@ -1,14 +1,47 @@
-//! `CPython` bytecode caches (`.pyc`) of `CPython` 3.8 to 3.14, recognized by the
-//! final magic number of each release: two version bytes followed by `\r\n`
-//! (3413 for 3.8, 3425, 3439, 3495, 3531, 3571, and 3627 for 3.14, from
-//! `Include/internal/pycore_magic_number.h`, formerly
-//! `Lib/importlib/_bootstrap_external.py`). Magic numbers of pre-releases are
-//! not claimed: their code-object layouts changed between alphas.
+//! `CPython` bytecode caches (`.pyc`) of `CPython` 3.6 to 3.14, recognized by
+//! their magic number: two version bytes followed by `\r\n`, from the list in
+//! `Include/internal/pycore_magic_number.h` (formerly
+//! `Lib/importlib/_bootstrap_external.py`), which names the change behind every
+//! magic. Claimed are the final magic of each release (3379 for 3.6, 3394,
+//! 3413, 3425, 3439, 3495, 3531, 3571, 3627 for 3.14) and every pre-release
+//! magic whose layout is known to be the one the table below gives it:
 //!
-//! The header (PEP 552) is 16 bytes: the magic, a 32-bit flags word, then
-//! either the source's mtime and size (flags 0: timestamp-based) or an 8-byte
-//! hash of the source (flag bit 0: hash-based). The rest is one object in
-//! `CPython`'s `marshal` format.
+//! | magics | release | header | code object |
+//! |---|---|---|---|
+//! | 3360–3361, 3370–3373, 3375–3379 | 3.6 | 12 bytes | 3.6 |
+//! | 3390–3391 | 3.7a1–a2 | 12 bytes | 3.6 |
+//! | 3392–3394 | 3.7 (PEP 552 at 3392) | 16 bytes | 3.6 |
+//! | 3400–3401 | 3.8a1 | 16 bytes | 3.6 |
+//! | 3413 | 3.8 | 16 bytes | 3.8 |
+//! | 3420–3425, 3430–3439 | 3.9, 3.10 | 16 bytes | 3.8 |
+//! | 3494–3495 | 3.11b1– | 16 bytes | 3.11 |
+//! | 3500–3531, 3550–3571, 3600–3627 | 3.12, 3.13, 3.14 | 16 bytes | 3.11 (`TYPE_SLICE` from 3608) |
+//!
+//! Code-object layouts, as the integers and objects after the type byte:
+//! 3.6 has argcount, kwonlyargcount, nlocals, stacksize, flags; 8 objects;
+//! firstlineno; lnotab. 3.8 adds posonlyargcount after argcount (3.10's
+//! linetable takes lnotab's place). 3.11 drops nlocals, replaces varnames,
+//! freevars and cellvars with localsplusnames and localspluskinds, adds
+//! qualname after name and exceptiontable after linetable.
+//!
+//! Reported as skipped ([`FormatError::Unsupported`], with the magic and the
+//! reason) instead of normalized: 3410–3412 (3.8b1–b3: the magic list puts
+//! `co_posonlyargcount` at 3410, a cross-version reader (`xdis`) reads those
+//! magics without it, and no file of theirs could be checked), 3450–3493 (the
+//! 3.11 alphas: the code object changed at 3450, 3452, 3453, 3459, 3460 and
+//! 3494), Python 2 and 3.0–3.5 caches, magics of later releases, and magics no
+//! release uses. Sniffing claims such a file only when it really looks like a
+//! pyc: the `\r\n` after the magic, and a code object's type byte (`c`, or
+//! `0xe3` with `FLAG_REF`) right after a 16-byte header with a flags word below
+//! 256, or after a 12-byte (3.3–3.5) or 8-byte (Python 2, 3.0–3.2) header
+//! behind a magic of those releases; a file named `*.pyc` needs only the
+//! `\r\n`.
+//!
+//! The header is 12 bytes up to 3.7a2 (magic, source mtime, source size), 16
+//! bytes from 3.7a4 on (PEP 552): the magic, a 32-bit flags word, then either
+//! the source's mtime and size (flags 0: timestamp-based) or an 8-byte hash of
+//! the source (flag bit 0: hash-based). The rest is one object in `CPython`'s
+//! `marshal` format (version 4 since 3.4, 5 in 3.14 for slices).
 //!
 //! Normalized:
 //!
@@ -32,8 +65,9 @@
 //!   on every object no `TYPE_REF` (`r`) points to, the remaining references
 //!   are renumbered in stream order (the order in which the reader fills its
 //!   table: containers and code objects reserve their slot before their
-//!   children), and every `r` index is rewritten to match. The output has the
-//!   same length and loads to equal objects with the same sharing.
+//!   children, in every release from 3.4 on), and every `r` index is rewritten
+//!   to match. The output has the same length and loads to equal objects with
+//!   the same sharing.
 //!
 //! Left alone on purpose: the source size (it comes from the source, which
 //! strip-nd does not change), the whole header of hash-based pycs (flags 1 or
@@ -44,7 +78,7 @@
 //!
 //! Malformed (the file is left untouched): a truncated header or stream, flag
 //! bits other than 0 and 1, an unknown type code (including `TYPE_SLICE`
-//! before 3.14), a negative length, a `NULL` outside a dict, or a reference to
+//! before 3608), a negative length, a `NULL` outside a dict, or a reference to
 //! an index not yet in the table.
 
 use std::ffi::OsString;
@@ -64,6 +98,10 @@ const FLAG_REF: u8 = 0x80;
 /// The fixed-size fields of a code object, between its object fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CodeLayout {
+    /// 3.6 to 3.8a1 (3.3 on, in fact): argcount, kwonlyargcount, nlocals,
+    /// stacksize, flags; code, consts, names, varnames, freevars, cellvars,
+    /// filename, name; firstlineno; lnotab.
+    Py36,
     /// 3.8 to 3.10: argcount, posonlyargcount, kwonlyargcount, nlocals,
     /// stacksize, flags; code, consts, names, varnames, freevars, cellvars,
     /// filename, name; firstlineno; lnotab (3.10: linetable).
@@ -79,78 +117,148 @@ impl CodeLayout {
     /// runs in stream order.
     fn fields(self) -> [(usize, u32); 2] {
         match self {
+            CodeLayout::Py36 => [(5 * 4, 8), (4, 1)],
             CodeLayout::Py38 => [(6 * 4, 8), (4, 1)],
             CodeLayout::Py311 => [(5 * 4, 8), (4, 2)],
         }
     }
 }
 
-/// One supported `CPython` release.
+/// A run of magic numbers of one `CPython` release that share a layout.
 #[derive(Debug, Clone, Copy)]
-struct Version {
-    magic: u16,
-    name: &'static str,
+struct Magics {
+    first: u16,
+    last: u16,
+    /// The release, `3.10`.
+    release: &'static str,
+    /// The release's final magic number.
+    final_magic: u16,
+    /// 12 (magic, mtime, size) or 16 (PEP 552: magic, flags, mtime/size or hash).
+    header_len: usize,
     code: CodeLayout,
-    /// `TYPE_SLICE` (marshal version 5, 3.14).
+    /// `TYPE_SLICE` (marshal version 5, 3.14a1 from 3608 on).
     slices: bool,
 }
 
-const VERSIONS: [Version; 7] = [
-    Version {
-        magic: 3413,
-        name: "3.8",
-        code: CodeLayout::Py38,
+/// One supported magic number.
+#[derive(Debug, Clone, Copy)]
+struct Version {
+    magic: u16,
+    layout: Magics,
+}
+
+impl Version {
+    /// `3.10`, or `3.10 pre-release (magic 3430)`.
+    fn name(self) -> String {
+        if self.magic == self.layout.final_magic {
+            self.layout.release.to_string()
+        } else {
+            format!("{} pre-release (magic {})", self.layout.release, self.magic)
+        }
+    }
+}
+
+const fn magics(
+    first: u16,
+    last: u16,
+    release: &'static str,
+    final_magic: u16,
+    header_len: usize,
+    code: CodeLayout,
+) -> Magics {
+    Magics {
+        first,
+        last,
+        release,
+        final_magic,
+        header_len,
+        code,
         slices: false,
-    },
-    Version {
-        magic: 3425,
-        name: "3.9",
-        code: CodeLayout::Py38,
-        slices: false,
-    },
-    Version {
-        magic: 3439,
-        name: "3.10",
-        code: CodeLayout::Py38,
-        slices: false,
-    },
-    Version {
-        magic: 3495,
-        name: "3.11",
-        code: CodeLayout::Py311,
-        slices: false,
-    },
-    Version {
-        magic: 3531,
-        name: "3.12",
-        code: CodeLayout::Py311,
-        slices: false,
-    },
-    Version {
-        magic: 3571,
-        name: "3.13",
-        code: CodeLayout::Py311,
-        slices: false,
-    },
-    Version {
-        magic: 3627,
-        name: "3.14",
-        code: CodeLayout::Py311,
+    }
+}
+
+/// Every supported magic number, from the list in `pycore_magic_number.h`
+/// (3374 and the gaps between runs were never used).
+const MAGICS: [Magics; 14] = [
+    magics(3360, 3361, "3.6", 3379, 12, CodeLayout::Py36),
+    magics(3370, 3373, "3.6", 3379, 12, CodeLayout::Py36),
+    magics(3375, 3379, "3.6", 3379, 12, CodeLayout::Py36),
+    // PEP 552's 16-byte header came with 3392 (3.7a4).
+    magics(3390, 3391, "3.7", 3394, 12, CodeLayout::Py36),
+    magics(3392, 3394, "3.7", 3394, 16, CodeLayout::Py36),
+    // co_posonlyargcount came with 3410 (PEP 570).
+    magics(3400, 3401, "3.8", 3413, 16, CodeLayout::Py36),
+    magics(3413, 3413, "3.8", 3413, 16, CodeLayout::Py38),
+    magics(3420, 3425, "3.9", 3425, 16, CodeLayout::Py38),
+    magics(3430, 3439, "3.10", 3439, 16, CodeLayout::Py38),
+    // 3494 (3.11a7, and 3.11b1 to b3) brought the final location table.
+    magics(3494, 3495, "3.11", 3495, 16, CodeLayout::Py311),
+    magics(3500, 3531, "3.12", 3531, 16, CodeLayout::Py311),
+    magics(3550, 3571, "3.13", 3571, 16, CodeLayout::Py311),
+    magics(3600, 3607, "3.14", 3627, 16, CodeLayout::Py311),
+    Magics {
         slices: true,
+        ..magics(3608, 3627, "3.14", 3627, 16, CodeLayout::Py311)
     },
 ];
 
-/// The release whose final magic number starts `head`.
-fn version(head: &[u8]) -> Option<Version> {
-    if head.len() < 4 || head[2..4] != *b"\r\n" {
-        return None;
-    }
-    let magic = u16::from_le_bytes([head[0], head[1]]);
-    VERSIONS.iter().copied().find(|v| v.magic == magic)
+/// The two magic bytes as a number, when `\r\n` follows them.
+fn magic_of(head: &[u8]) -> Option<u16> {
+    (head.len() >= 4 && head[2..4] == *b"\r\n").then(|| u16::from_le_bytes([head[0], head[1]]))
 }
 
-/// The length of the header before the marshal stream.
-pub const HEADER_LEN: usize = 16;
+/// The supported release whose magic number starts `head`.
+fn version(head: &[u8]) -> Option<Version> {
+    let magic = magic_of(head)?;
+    MAGICS
+        .iter()
+        .find(|m| (m.first..=m.last).contains(&magic))
+        .map(|&layout| Version { magic, layout })
+}
+
+/// Why a pyc-shaped file with this (unsupported) magic number is left alone.
+fn unsupported(magic: u16) -> String {
+    let what = match magic {
+        3410..=3412 => {
+            "CPython 3.8 beta: whether its code objects carry co_posonlyargcount \
+             could not be checked"
+        }
+        3450..=3493 => {
+            "CPython 3.11 alpha: its code-object layout changed six times \
+             between 3450 and 3494"
+        }
+        3000..=3351 => "CPython 3.0 to 3.5: not supported",
+        3650..=3999 => "a CPython release after 3.14: not supported",
+        20121 | 50428 | 50823 | 60202 | 60717 | 62011..=62211 => "Python 1 or 2: not supported",
+        _ => "no CPython release uses it",
+    };
+    // No comma: the summary groups skip reasons by their text up to one.
+    format!("pyc magic number {magic} ({what})")
+}
+
+/// A type byte of a code object (`c`, with or without `FLAG_REF`).
+fn is_code(b: Option<&u8>) -> bool {
+    b.is_some_and(|&b| b & !FLAG_REF == b'c')
+}
+
+/// A flags word a text file cannot hold (NUL bytes) and a pyc may.
+fn plausible_flags(head: &[u8]) -> bool {
+    head.len() >= 8 && head[5..8] == [0, 0, 0]
+}
+
+/// Whether `head` looks like a pyc of any release: the magic's `\r\n`, then a
+/// header of the release's shape followed by a code object.
+fn looks_like_pyc(head: &[u8]) -> bool {
+    let Some(magic) = magic_of(head) else {
+        return false;
+    };
+    let py3 = (3000..=3999).contains(&magic);
+    let old = matches!(magic, 20121 | 50428 | 50823 | 60202 | 60717 | 62011..=62211)
+        || (3000..=3209).contains(&magic);
+    (plausible_flags(head) && is_code(head.get(16)))
+        || (py3 && is_code(head.get(12)))
+        || (old && is_code(head.get(8)))
+}
 
 /// The source file `CPython` validates a pyc at `path` against:
 /// `d/__pycache__/m.TAG.pyc` and `d/__pycache__/m.TAG.opt-N.pyc` -> `d/m.py`
@@ -190,11 +298,22 @@ impl Handler for Pyc {
     }
 
     fn describe(&self) -> &'static str {
-        "CPython 3.8-3.14 .pyc (PEP 552), magic <ver> 0d 0a: source mtime set to the source's final mtime; marshal FLAG_REF canonical"
+        "CPython 3.6-3.14 .pyc (PEP 552 from 3.7), magic <ver> 0d 0a: source mtime set to the source's final mtime; marshal FLAG_REF canonical; other pyc magics reported as skipped"
     }
 
-    fn sniff(&self, head: &[u8], _ctx: &Context) -> bool {
-        version(head).is_some()
+    fn sniff(&self, head: &[u8], ctx: &Context) -> bool {
+        if magic_of(head).is_none() {
+            return false;
+        }
+        // The name narrows: a truncated or damaged `.pyc` is still reported.
+        if ctx.name.extension().is_some_and(|e| e == "pyc") {
+            return true;
+        }
+        match version(head) {
+            Some(v) if v.layout.header_len == 16 => plausible_flags(head),
+            Some(_) => is_code(head.get(12)),
+            None => looks_like_pyc(head),
+        }
     }
 
     fn companion(&self, path: &Path) -> Option<PathBuf> {
@@ -202,27 +321,37 @@ impl Handler for Pyc {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        let v = version(input)
-            .ok_or_else(|| FormatError::malformed("not a CPython 3.8-3.14 pyc magic number"))?;
-        if input.len() < HEADER_LEN {
+        let Some(magic) = magic_of(input) else {
+            return Err(FormatError::malformed(
+                "no pyc magic number (two bytes and \\r\\n)",
+            ));
+        };
+        let v = version(input).ok_or_else(|| FormatError::Unsupported(unsupported(magic)))?;
+        let header_len = v.layout.header_len;
+        if input.len() < header_len {
             return Err(FormatError::malformed(format!(
-                "truncated header: {} of {HEADER_LEN} bytes",
+                "truncated header: {} of {header_len} bytes",
                 input.len()
             )));
         }
-        let flags = u32_at(input, 4);
+        // Flags, then mtime and size (PEP 552); or mtime and size.
+        let (flags, mtime_at) = if header_len == 16 {
+            (u32_at(input, 4), 8)
+        } else {
+            (0, 4)
+        };
         if flags & !0b11 != 0 {
             return Err(FormatError::malformed(format!(
                 "invalid flags {flags:#x} (CPython {} rejects it)",
-                v.name
+                v.name()
             )));
         }
-        let scan = scan(input, HEADER_LEN, v)?;
+        let scan = scan(input, header_len, v)?;
 
         let mut changes = Vec::new();
         let mut new_mtime = None;
         if flags & 1 == 0 {
-            let old = u32_at(input, 8);
+            let old = u32_at(input, mtime_at);
             let want = target_mtime(old, ctx);
             if want != old {
                 changes.push(format!("source mtime {old} -> {want}"));
@@ -246,7 +375,7 @@ impl Handler for Pyc {
 
         let mut out = input.to_vec();
         if let Some(m) = new_mtime {
-            out[8..12].copy_from_slice(&m.to_le_bytes());
+            out[mtime_at..mtime_at + 4].copy_from_slice(&m.to_le_bytes());
         }
         scan.apply(&mut out);
         Ok(Outcome::Rewritten {
@@ -502,13 +631,13 @@ fn object(
         }
         b'{' => stack.push(Task::DictEntry),
         b'c' => {
-            let [(ints, objs), (ints2, objs2)] = v.code.fields();
+            let [(ints, objs), (ints2, objs2)] = v.layout.code.fields();
             stack.push(Task::Objects(objs2));
             stack.push(Task::Skip(ints2));
             stack.push(Task::Objects(objs));
             stack.push(Task::Skip(ints));
         }
-        b':' if v.slices => stack.push(Task::Objects(3)),
+        b':' if v.layout.slices => stack.push(Task::Objects(3)),
         b'r' => {
             slot = false;
             let idx_at = c.pos;
@@ -528,7 +657,7 @@ fn object(
         other => {
             return Err(FormatError::malformed(format!(
                 "unknown marshal type code {other:#04x} at offset {at} for CPython {}",
-                v.name
+                v.name()
             )));
         }
     }
@@ -591,11 +720,22 @@ mod tests {
         v
     }
 
+    /// A 12-byte header (3.6, 3.7a1-a2).
+    fn short_header(magic: u16, mtime: u32, size: u32) -> Vec<u8> {
+        let mut h = magic.to_le_bytes().to_vec();
+        h.extend_from_slice(b"\r\n");
+        h.extend_from_slice(&mtime.to_le_bytes());
+        h.extend_from_slice(&size.to_le_bytes());
+        h
+    }
+
     #[test]
-    fn every_final_magic_is_claimed_and_prereleases_are_not() {
+    fn final_and_checkable_prerelease_magics_are_claimed() {
         let config = Config::default();
-        let ctx = config.context(Path::new("x.pyc"));
+        let ctx = config.context(Path::new("x"));
         for (magic, name) in [
+            (3379, "3.6"),
+            (3394, "3.7"),
             (3413, "3.8"),
             (3425, "3.9"),
             (3439, "3.10"),
@@ -603,16 +743,147 @@ mod tests {
             (3531, "3.12"),
             (3571, "3.13"),
             (3627, "3.14"),
+            (3360, "3.6 pre-release (magic 3360)"),
+            (3372, "3.6 pre-release (magic 3372)"),
+            (3390, "3.7 pre-release (magic 3390)"),
+            (3393, "3.7 pre-release (magic 3393)"),
+            (3401, "3.8 pre-release (magic 3401)"),
+            (3430, "3.10 pre-release (magic 3430)"),
+            (3494, "3.11 pre-release (magic 3494)"),
+            (3509, "3.12 pre-release (magic 3509)"),
+            (3550, "3.13 pre-release (magic 3550)"),
+            (3608, "3.14 pre-release (magic 3608)"),
         ] {
-            let h = header(magic, 0, 0, 0);
+            let v = version(&header(magic, 0, 0, 0)).unwrap();
+            assert_eq!(v.name(), name);
+            let mut h = if v.layout.header_len == 12 {
+                short_header(magic, 0, 0)
+            } else {
+                header(magic, 0, 0, 0)
+            };
+            h.push(b'c' | FLAG_REF);
             assert!(Pyc.sniff(&h, &ctx), "{name}");
-            assert_eq!(version(&h).unwrap().name, name);
         }
-        for magic in [3394u16, 3412, 3494, 3550, 3626, 3650] {
-            assert!(!Pyc.sniff(&header(magic, 0, 0, 0), &ctx), "{magic}");
+        // Header lengths and layouts at the documented boundaries.
+        let at = |m: u16| version(&header(m, 0, 0, 0)).unwrap().layout;
+        assert_eq!(at(3391).header_len, 12);
+        assert_eq!(at(3392).header_len, 16);
+        assert_eq!(at(3401).code, CodeLayout::Py36);
+        assert_eq!(at(3413).code, CodeLayout::Py38);
+        assert_eq!(at(3439).code, CodeLayout::Py38);
+        assert_eq!(at(3494).code, CodeLayout::Py311);
+        assert!(!at(3607).slices);
+        assert!(at(3608).slices);
+        // Unused, unverified, older and later magics are not supported.
+        for magic in [
+            3351u16, 3374, 3380, 3395, 3410, 3412, 3450, 3493, 3532, 3628, 3650,
+        ] {
+            assert!(version(&header(magic, 0, 0, 0)).is_none(), "{magic}");
         }
         // The version bytes must be followed by \r\n.
         assert!(!Pyc.sniff(&[0x6f, 0x0d, 0x0d, 0x0b], &ctx));
+    }
+
+    #[test]
+    fn unknown_magics_are_claimed_only_when_they_look_like_a_pyc_and_are_unsupported() {
+        let config = Config::default();
+        let ctx = config.context(Path::new("data.bin"));
+        let with = |mut h: Vec<u8>, code: u8| {
+            h.push(code);
+            h.extend_from_slice(&[0; 20]);
+            h
+        };
+        // 3.11a1 and 3.15 (16-byte headers), 3.5 (12 bytes), Python 2.7 (8 bytes).
+        let mut py27 = vec![0x03, 0xf3, b'\r', b'\n', 1, 2, 3, 4];
+        py27.push(b'c');
+        let shaped = [
+            (
+                with(header(3450, 0, 9, 9), 0xe3),
+                "3450 (CPython 3.11 alpha",
+            ),
+            (
+                with(header(3650, 1, 9, 9), 0xe3),
+                "3650 (a CPython release after 3.14",
+            ),
+            (
+                with(short_header(3351, 9, 9), b'c'),
+                "3351 (CPython 3.0 to 3.5",
+            ),
+            (with(header(3410, 0, 9, 9), 0xe3), "3410 (CPython 3.8 beta"),
+            (
+                with(header(3399, 0, 9, 9), 0xe3),
+                "3399 (no CPython release uses it",
+            ),
+            (with(py27, 0), "62211 (Python 1 or 2"),
+        ];
+        for (input, why) in &shaped {
+            assert!(Pyc.sniff(input, &ctx), "{why}");
+            match Pyc.normalize(input, &ctx) {
+                Err(FormatError::Unsupported(m)) => {
+                    assert!(m.starts_with(&format!("pyc magic number {why}")), "{m}");
+                }
+                other => panic!("{why}: {other:?}"),
+            }
+        }
+        // Not a pyc: no code object after the header, text where the flags
+        // would be, the right bytes at the wrong offset.
+        let not = [
+            with(header(3450, 0, 9, 9), b'N'),
+            b"ab\r\nflagsmtimesizec...".to_vec(),
+            b"##\r\n#\r\n#\r\n#\r\n#\r\nc".to_vec(),
+            with(short_header(0x6261, 9, 9), b'c'),
+            // A known magic whose flags word is text, or a 12-byte header
+            // without a code object.
+            with(b"o\r\r\nabcdefghijkl".to_vec(), b'c'),
+            with(short_header(3379, 9, 9), b')'),
+        ];
+        for input in &not {
+            assert!(
+                !Pyc.sniff(input, &ctx),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        // A file named `.pyc` needs the \r\n only; it is reported, not parsed.
+        let named = config.context(Path::new("a/__pycache__/m.cpython-35.pyc"));
+        let short = 3351u16
+            .to_le_bytes()
+            .iter()
+            .copied()
+            .chain(*b"\r\n")
+            .collect::<Vec<u8>>();
+        assert!(Pyc.sniff(&short, &named));
+        assert!(matches!(
+            Pyc.normalize(&short, &named),
+            Err(FormatError::Unsupported(_))
+        ));
+        assert!(!Pyc.sniff(b"not a pyc", &named));
+    }
+
+    #[test]
+    fn short_headers_record_the_mtime_at_offset_4() {
+        let mut input = short_header(3379, 1_700_000_000, 3);
+        input.extend(tuple(&[z("a", true)], false));
+        let got = run(&input, Some(1_000)).unwrap();
+        let Outcome::Rewritten { bytes, changes } = got else {
+            panic!("expected a rewrite")
+        };
+        let mut want = short_header(3379, 1_000, 3);
+        want.extend(tuple(&[z("a", false)], false));
+        assert_eq!(bytes, want);
+        assert_eq!(
+            changes,
+            vec![
+                "source mtime 1700000000 -> 1000",
+                "marshal: FLAG_REF cleared on 1 unreferenced objects"
+            ]
+        );
+        // No flags word: what would be flags in a 16-byte header is the mtime.
+        assert_eq!(run(&bytes, Some(1_000)).unwrap(), Outcome::Unchanged);
+        assert!(matches!(
+            run(&input[..11], None),
+            Err(FormatError::Malformed(m)) if m.contains("of 12 bytes")
+        ));
     }
 
     #[test]
@@ -734,11 +1005,21 @@ mod tests {
 
     #[test]
     fn code_objects_of_both_layouts_are_walked() {
-        for (magic, layout) in [(3413u16, CodeLayout::Py38), (3627, CodeLayout::Py311)] {
-            let mut input = header(magic, 0, 5, 1);
+        for (magic, layout) in [
+            (3379u16, CodeLayout::Py36),
+            (3394, CodeLayout::Py36),
+            (3413, CodeLayout::Py38),
+            (3627, CodeLayout::Py311),
+        ] {
+            let mut input = if magic == 3379 {
+                short_header(magic, 5, 1)
+            } else {
+                header(magic, 0, 5, 1)
+            };
+            let len = input.len();
             input.extend(code(layout));
             let got = out(&input, Some(5));
-            let flagged: Vec<u8> = got[16..]
+            let flagged: Vec<u8> = got[len..]
                 .iter()
                 .filter(|&&b| b & FLAG_REF != 0)
                 .copied()

@@ -125,7 +125,21 @@ mod pyc {
     use strip_nd::handlers::{Handler, Outcome, pyc::Pyc};
 
     const EPOCH: u64 = 1_000_000_000;
-    const MAGICS: [u16; 7] = [3413, 3425, 3439, 3495, 3531, 3571, 3627];
+    /// Final magics of 3.6 to 3.14 and pre-release ones of each header and
+    /// layout (3390: 12-byte header, 3401: the 3.6 layout with PEP 552).
+    const MAGICS: [u16; 15] = [
+        3379, 3394, 3413, 3425, 3439, 3495, 3531, 3571, 3627, 3372, 3390, 3401, 3430, 3509, 3608,
+    ];
+
+    /// The header up to the mtime: 12 bytes before 3392 (no flags word).
+    fn magic_and_flags(magic: u16, flags: u32) -> Vec<u8> {
+        let mut h = magic.to_le_bytes().to_vec();
+        h.extend_from_slice(b"\r\n");
+        if magic >= 3392 {
+            h.extend_from_slice(&flags.to_le_bytes());
+        }
+        h
+    }
 
     /// A marshal value; `Ref(k)` shares the k-th (mod count) object written before it.
     #[derive(Debug, Clone)]
@@ -242,8 +256,7 @@ mod pyc {
             next_slot: 0,
             out: Vec::new(),
         };
-        w.out.extend_from_slice(&magic.to_le_bytes());
-        w.out.extend_from_slice(b"\r\n\0\0\0\0");
+        w.out = magic_and_flags(magic, 0);
         w.out.extend_from_slice(&mtime.to_le_bytes());
         w.out.extend_from_slice(&7u32.to_le_bytes());
         w.write(tree);
@@ -280,9 +293,7 @@ mod pyc {
             flags in 0u32..4,
             tail in proptest::collection::vec(any::<u8>(), 0..512),
         ) {
-            let mut input = magic.to_le_bytes().to_vec();
-            input.extend_from_slice(b"\r\n");
-            input.extend_from_slice(&flags.to_le_bytes());
+            let mut input = magic_and_flags(magic, flags);
             input.extend(tail);
             if let Ok(Outcome::Rewritten { bytes, .. }) = normalize(&input) {
                 prop_assert_eq!(normalize(&bytes).unwrap(), Outcome::Unchanged);

@@ -4,10 +4,13 @@
 //! disassemble the same; and after a strip-nd run, `import` uses the cached pyc
 //! without recompiling (the pyc is neither rewritten nor touched).
 //!
-//! The corpus was made by `CPython` 3.11 (magic 3495); the tests that load it
-//! need a `python3` of that version (Debian 12's, or pyenv's), and say so when
-//! another one is found. The tree tests compile their own pycs with whatever
-//! `python3` there is.
+//! The corpus was made by `CPython` 3.11 (magic 3495), and its `py3N-*` cases
+//! by the other releases' interpreters (3.6 to 3.13, from pyenv; Debian 12 has
+//! none of them). The tests that load the 3.11 cases need a `python3` of that
+//! version (Debian 12's, or pyenv's), and say so when another one is found; the
+//! other cases are checked against their own interpreters by
+//! `corpus/pyc/check-releases.sh`, run by hand. The tree tests compile their
+//! own pycs with whatever `python3` there is.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -109,7 +112,12 @@ fn pyc_pairs_converge_to_the_expected_bytes() {
 fn pyc_outputs_load_run_and_disassemble_like_the_originals() {
     need_python311();
     let tmp = tempfile::tempdir().unwrap();
+    let mut checked = 0;
     for (p, out) in converge("pyc") {
+        if out[..2] != 3495u16.to_le_bytes() {
+            continue; // another release's case: check-releases.sh
+        }
+        checked += 1;
         let norm = tmp.path().join(format!("{}.pyc", p.case));
         fs::write(&norm, &out).unwrap();
         for orig in [&p.one, &p.two] {
@@ -125,6 +133,7 @@ fn pyc_outputs_load_run_and_disassemble_like_the_originals() {
             assert_eq!(before, after, "{}: behaviour or dis output changed", p.case);
         }
     }
+    assert_eq!(checked, 5, "the 3.11 cases");
 }
 
 #[test]
@@ -407,4 +416,126 @@ fn pyc_malformed_files_are_reported_and_left_untouched() {
             "no warning for {name}:\n{err}"
         );
     }
+}
+
+#[test]
+fn pyc_pairs_of_every_release_converge_with_their_own_headers() {
+    // The py3N cases: 12-byte headers for 3.6, 16 from 3.7; the FLAG_REF pair
+    // of each release really differs in FLAG_REF bits.
+    let done = converge("pyc");
+    let mut releases = Vec::new();
+    for (p, out) in &done {
+        let Some(tag) = p.case.strip_prefix("py") else {
+            continue;
+        };
+        let (release, kind) = tag.split_once('-').unwrap();
+        let magic = u16::from_le_bytes([out[0], out[1]]);
+        let header = if release == "36" { 12 } else { 16 };
+        let mtime = u32::from_le_bytes(out[header - 8..header - 4].try_into().unwrap());
+        if kind == "plain" {
+            assert_eq!(u64::from(mtime), EPOCH, "{}: source mtime clamped", p.case);
+        }
+        let (a, b) = (fs::read(&p.one).unwrap(), fs::read(&p.two).unwrap());
+        assert_ne!(a, b, "{}", p.case);
+        if kind == "flagref" {
+            let flips = a.iter().zip(&b).filter(|(x, y)| *x ^ *y == 0x80).count();
+            assert!(flips >= 2, "{}: {flips} FLAG_REF flips", p.case);
+        }
+        releases.push((release.to_string(), magic));
+    }
+    releases.sort();
+    releases.dedup();
+    assert_eq!(
+        releases,
+        [
+            ("310", 3439),
+            ("312", 3531),
+            ("313", 3571),
+            ("36", 3379),
+            ("37", 3394),
+            ("38", 3413),
+            ("39", 3425)
+        ]
+        .map(|(r, m)| (r.to_string(), m))
+    );
+}
+
+#[test]
+fn pycs_with_unsupported_magics_are_reported_as_skipped_and_left_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = fs::read(corpus("pyc").join("plain.1.pyc")).unwrap();
+    let relabel = |magic: u16| {
+        let mut b = plain.clone();
+        b[..2].copy_from_slice(&magic.to_le_bytes());
+        b
+    };
+    // A 3.11 alpha and a 3.15 cache (16-byte headers), a 3.5 one (12 bytes),
+    // and a Python 2.7 one (8 bytes), under names that say nothing.
+    let mut py35 = 3351u16.to_le_bytes().to_vec();
+    py35.extend_from_slice(b"\r\n");
+    py35.extend_from_slice(&plain[8..]);
+    let mut py27 = vec![0x03, 0xf3, b'\r', b'\n'];
+    py27.extend_from_slice(&plain[8..12]);
+    py27.extend_from_slice(&plain[16..]);
+    let files = [
+        (
+            "alpha.bin",
+            relabel(3450),
+            "pyc magic number 3450 (CPython 3.11 alpha",
+        ),
+        (
+            "future.bin",
+            relabel(3650),
+            "pyc magic number 3650 (a CPython release after 3.14",
+        ),
+        ("old.bin", py35, "pyc magic number 3351 (CPython 3.0 to 3.5"),
+        ("py2.bin", py27, "pyc magic number 62211 (Python 1 or 2"),
+    ];
+    for (name, bytes, _) in &files {
+        fs::write(tmp.path().join(name), bytes).unwrap();
+    }
+    // A supported pre-release next to them is normalized.
+    fs::write(tmp.path().join("pre.bin"), relabel(3509)).unwrap();
+    let out = crate::util::bin()
+        .args(["--json", "-v"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let skipped = v["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), files.len(), "{v:#}");
+    for (name, bytes, why) in &files {
+        assert_eq!(
+            &fs::read(tmp.path().join(name)).unwrap(),
+            bytes,
+            "{name} changed"
+        );
+        let note = skipped
+            .iter()
+            .find(|n| n["path"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("{name} not skipped: {v:#}"));
+        assert_eq!(note["handler"], "pyc", "{name}");
+        let reason = note["reason"].as_str().unwrap();
+        assert!(reason.contains(why), "{name}: {reason}");
+    }
+    assert_eq!(v["per_handler"]["pyc"]["skipped"], 4, "{v:#}");
+    assert!(
+        v["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["path"].as_str().unwrap().ends_with("pre.bin")),
+        "the 3.12a1 pyc was not normalized: {v:#}"
+    );
+    // Without --json the summary counts and names them.
+    let out = run([tmp.path().as_os_str()]);
+    let err = stderr(&out);
+    assert!(err.contains("0 malformed, 4 skipped"), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("skipped 1:")
+                && l.contains("pyc magic number 3450 (CPython 3.11 alpha")),
+        "{err}"
+    );
 }
