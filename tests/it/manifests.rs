@@ -1,0 +1,216 @@
+//! Manifests of member hashes stay true: a wheel's `RECORD` after a nested
+//! member changes (checked with `python -m installer --validate-record all`),
+//! refusals when it cannot be kept right.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use strip_nd::FormatError;
+use strip_nd::config::Config;
+use strip_nd::handlers::{self, Outcome};
+
+use crate::corpus;
+use crate::util::{EPOCH, gnu_gzip, normalize};
+use crate::zipgen::{self, Member, Options};
+
+const LATE: u64 = 1_700_000_000;
+
+fn b64(data: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(data))
+}
+
+fn run(zip: &[u8]) -> Result<Outcome, FormatError> {
+    let config = Config::with_epoch(EPOCH);
+    let ctx = config.context(Path::new("w-1.0-py3-none-any.whl"));
+    handlers::dispatch(zip, &ctx).expect("zip claims it").1
+}
+
+fn member(zip: &[u8], name: &str) -> Vec<u8> {
+    zipgen::read(zip)
+        .into_iter()
+        .find(|(n, _, _)| n == name.as_bytes())
+        .unwrap_or_else(|| panic!("no member {name}"))
+        .1
+}
+
+/// A wheel with a gzip member that the gzip handler changes (name and mtime
+/// recorded), listed in RECORD with `record_line` for it.
+fn wheel(gz: &[u8], record_line: &str, extra: &[Member]) -> Vec<u8> {
+    let init = b"print('hi')\n";
+    let record = format!(
+        "w/__init__.py,sha256={},{}\r\n{record_line}\r\n\"w-1.0.dist-info/RECORD\",,\r\n",
+        b64(init),
+        init.len()
+    );
+    let mut members = vec![
+        Member::file("w/__init__.py", init, LATE),
+        Member::file("w/data.txt.gz", gz, LATE),
+        Member::file("w-1.0.dist-info/RECORD", record.as_bytes(), LATE),
+    ];
+    members.extend_from_slice(extra);
+    zipgen::build(&members, &Options::default())
+}
+
+fn gz() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    gnu_gzip(dir.path(), "data.txt", b"payload\n", "2023-11-14 22:13:20")
+}
+
+#[test]
+fn record_gets_the_new_hash_and_size_of_a_changed_member_and_keeps_its_bytes() {
+    let gz = gz();
+    let line = format!("w/data.txt.gz,\"sha256={}\",{}", b64(&gz), gz.len());
+    let input = wheel(&gz, &line, &[]);
+    let Outcome::Rewritten { bytes, changes } = run(&input).unwrap() else {
+        panic!("nothing changed");
+    };
+    assert!(
+        changes
+            .iter()
+            .any(|c| c == "w-1.0.dist-info/RECORD: hash and size of w/data.txt.gz updated"),
+        "{changes:?}"
+    );
+    let new_gz = member(&bytes, "w/data.txt.gz");
+    assert_ne!(new_gz, gz, "the gzip member was expected to change");
+    let old_record = String::from_utf8(member(&input, "w-1.0.dist-info/RECORD")).unwrap();
+    let record = String::from_utf8(member(&bytes, "w-1.0.dist-info/RECORD")).unwrap();
+    // Only that row moved; CRLF endings and the quoting stay.
+    let want = old_record.replace(
+        &line,
+        &format!("w/data.txt.gz,\"sha256={}\",{}", b64(&new_gz), new_gz.len()),
+    );
+    assert_eq!(record, want);
+    assert!(
+        matches!(run(&bytes), Ok(Outcome::Unchanged)),
+        "not a fixed point"
+    );
+}
+
+#[test]
+fn a_signed_wheel_whose_members_would_change_is_left_untouched() {
+    let gz = gz();
+    let line = format!("w/data.txt.gz,sha256={},{}", b64(&gz), gz.len());
+    for sig in ["w-1.0.dist-info/RECORD.jws", "w-1.0.dist-info/RECORD.p7s"] {
+        let input = wheel(&gz, &line, &[Member::file(sig, b"{}", LATE)]);
+        match run(&input) {
+            Err(FormatError::Unsupported(m)) => assert!(m.contains("signed wheel"), "{m}"),
+            other => panic!("{sig}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_record_row_it_cannot_recompute_leaves_the_wheel_untouched() {
+    let gz = gz();
+    let md5 = format!("w/data.txt.gz,md5=AAAA,{}", gz.len());
+    let stale = format!("w/data.txt.gz,sha256={},{}", b64(b"other"), gz.len());
+    let bad_size = format!("w/data.txt.gz,sha256={},{}", b64(&gz), gz.len() + 1);
+    let unparseable = format!("w/data.txt.gz,sha256={},{}\r\n\"open", b64(&gz), gz.len());
+    for (line, why) in [
+        (md5, "hashed with md5"),
+        (stale, "did not match it"),
+        (bad_size, "size of w/data.txt.gz did not match"),
+        (unparseable, "not CSV"),
+    ] {
+        match run(&wheel(&gz, &line, &[])) {
+            Err(FormatError::Unsupported(m)) => assert!(m.contains(why), "{line}: {m}"),
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_member_record_does_not_list_changes_without_touching_record() {
+    // RECORD without a row for the member: nothing to update, RECORD kept.
+    let gz = gz();
+    let input = wheel(&gz, "w/other.txt,,", &[]);
+    let Outcome::Rewritten { bytes, changes } = run(&input).unwrap() else {
+        panic!("nothing changed");
+    };
+    assert!(
+        !changes.iter().any(|c| c.contains("hash and size")),
+        "{changes:?}"
+    );
+    assert_eq!(
+        member(&bytes, "w-1.0.dist-info/RECORD"),
+        member(&input, "w-1.0.dist-info/RECORD")
+    );
+}
+
+#[test]
+fn wheel_pairs_converge_and_their_record_names_the_new_catalog() {
+    let done = corpus::converge("wheel");
+    for (p, out) in done {
+        let before = fs::read(&p.one).unwrap();
+        let mo = "hello/locale/fr/LC_MESSAGES/hello.mo";
+        let (old, new) = (member(&before, mo), member(&out, mo));
+        assert_ne!(old, new, "{}: the catalog was expected to change", p.case);
+        let record = String::from_utf8(member(&out, "hello_mo-1.0.dist-info/RECORD")).unwrap();
+        assert!(
+            record.contains(&format!("{mo},sha256={},{}", b64(&new), new.len())),
+            "{}: {record}",
+            p.case
+        );
+    }
+}
+
+/// `python -m installer --validate-record all` accepts `wheel`.
+fn installer_validates(wheel: &Path) -> Result<(), String> {
+    let dest = tempfile::tempdir().unwrap();
+    let out = Command::new("python3")
+        .args(["-m", "installer", "--validate-record", "all", "--destdir"])
+        .arg(dest.path())
+        .arg(wheel)
+        .output()
+        .expect("python3 runs");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+#[ignore = "needs python3 with installer (pip install installer)"]
+fn normalized_wheels_pass_installer_validate_record_all() {
+    let tmp = tempfile::tempdir().unwrap();
+    for p in corpus::pairs("wheel") {
+        let input = fs::read(&p.one).unwrap();
+        let whl = tmp.path().join("hello_mo-1.0-py3-none-any.whl");
+        fs::write(&whl, &input).unwrap();
+        installer_validates(&whl).unwrap_or_else(|e| panic!("{}: input rejected: {e}", p.case));
+        let out = normalize(&input, "hello_mo-1.0-py3-none-any.whl").unwrap();
+        // The oracle tells: the same output with the input's RECORD put
+        // back (what strip-nd wrote before RECORD was kept) is rejected.
+        let stale = tmp
+            .path()
+            .join("stale")
+            .join("hello_mo-1.0-py3-none-any.whl");
+        fs::create_dir_all(stale.parent().unwrap()).unwrap();
+        fs::write(&whl, &out).unwrap();
+        let script = "import sys, zipfile\n\
+            src, old, dst = sys.argv[1:]\n\
+            rec = next(n for n in zipfile.ZipFile(old).namelist() if n.endswith('/RECORD'))\n\
+            with zipfile.ZipFile(src) as a, zipfile.ZipFile(dst, 'w') as b:\n\
+            \x20   for i in a.infolist():\n\
+            \x20       b.writestr(i, zipfile.ZipFile(old).read(rec) if i.filename == rec else a.read(i))\n";
+        let status = Command::new("python3")
+            .args(["-c", script])
+            .arg(&whl)
+            .arg(&p.one)
+            .arg(&stale)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(
+            installer_validates(&stale).is_err(),
+            "{}: installer accepted a stale RECORD",
+            p.case
+        );
+        fs::write(&whl, &out).unwrap();
+        installer_validates(&whl).unwrap_or_else(|e| panic!("{}: output rejected: {e}", p.case));
+    }
+}
