@@ -214,3 +214,184 @@ fn normalized_wheels_pass_installer_validate_record_all() {
         installer_validates(&whl).unwrap_or_else(|e| panic!("{}: output rejected: {e}", p.case));
     }
 }
+
+// ---------------------------------------------------------------------------
+// Vendored crates: `.cargo-checksum.json`
+
+/// Writes a checksum file as cargo vendor does (compact, keys sorted).
+fn write_checksums(dir: &Path, files: &serde_json::Map<String, serde_json::Value>) {
+    let value = serde_json::json!({ "files": files, "package": "00" });
+    fs::write(
+        dir.join(".cargo-checksum.json"),
+        serde_json::to_vec(&value).unwrap(),
+    )
+    .unwrap();
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use std::fmt::Write as _;
+    Sha256::digest(data).iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn checksums(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(dir.join(".cargo-checksum.json")).unwrap()).unwrap()
+}
+
+/// A crate directory holding a gzip member that strip-nd rewrites, listed
+/// (or not) in its checksum file.
+fn fake_crate(root: &Path, listed: bool) -> (std::path::PathBuf, Vec<u8>) {
+    let dir = root.join("vendor/foo");
+    fs::create_dir_all(dir.join("data")).unwrap();
+    fs::write(dir.join("lib.rs"), b"pub fn f() {}\n").unwrap();
+    let gz = gz();
+    fs::write(dir.join("data/x.gz"), &gz).unwrap();
+    let mut files = serde_json::Map::new();
+    files.insert("lib.rs".into(), sha256_hex(b"pub fn f() {}\n").into());
+    if listed {
+        files.insert("data/x.gz".into(), sha256_hex(&gz).into());
+    }
+    write_checksums(&dir, &files);
+    (dir, gz)
+}
+
+#[test]
+fn cargo_checksums_follow_a_rewritten_file_and_the_self_check_passes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, gz) = fake_crate(tmp.path(), true);
+    let before = fs::read(dir.join(".cargo-checksum.json")).unwrap();
+    let out = crate::util::run(["-v".as_ref(), tmp.path().as_os_str()]);
+    let err = crate::util::stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("self-check ok"), "{err}");
+    let new_gz = fs::read(dir.join("data/x.gz")).unwrap();
+    assert_ne!(new_gz, gz, "the gzip file was expected to change");
+    let after = fs::read(dir.join(".cargo-checksum.json")).unwrap();
+    // Only the value of the rewritten file moved.
+    let want = String::from_utf8(before)
+        .unwrap()
+        .replace(&sha256_hex(&gz), &sha256_hex(&new_gz));
+    assert_eq!(String::from_utf8(after).unwrap(), want);
+    assert!(
+        err.contains(".cargo-checksum.json [cargo-checksum]: files.data/x.gz: sha256"),
+        "{err}"
+    );
+    assert!(crate::util::mtime(&dir.join(".cargo-checksum.json")) <= EPOCH);
+}
+
+#[test]
+fn files_under_a_checksum_file_that_cannot_be_kept_are_left_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, gz) = fake_crate(tmp.path(), true);
+    let json = dir.join(".cargo-checksum.json");
+    let good = fs::read(&json).unwrap();
+    let pretty = serde_json::to_vec_pretty(&checksums(&dir)).unwrap();
+    let stale = String::from_utf8(good.clone())
+        .unwrap()
+        .replace(&sha256_hex(&gz), &sha256_hex(b"other"));
+    for (bytes, why) in [
+        (b"{not json".to_vec(), "is not JSON"),
+        (pretty, "compact form"),
+        (stale.into_bytes(), "does not match it"),
+    ] {
+        fs::write(&json, &bytes).unwrap();
+        let out = crate::util::run(["-v".as_ref(), tmp.path().as_os_str()]);
+        let err = crate::util::stderr(&out);
+        assert!(out.status.success(), "{err}");
+        assert_eq!(fs::read(dir.join("data/x.gz")).unwrap(), gz, "{why}: {err}");
+        assert_eq!(fs::read(&json).unwrap(), bytes, "{why}");
+        assert!(err.contains(why), "{why}: {err}");
+    }
+}
+
+#[test]
+fn a_file_its_checksum_file_does_not_list_is_rewritten_freely() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, gz) = fake_crate(tmp.path(), false);
+    let json = fs::read(dir.join(".cargo-checksum.json")).unwrap();
+    let out = crate::util::run([tmp.path().as_os_str()]);
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    assert_ne!(fs::read(dir.join("data/x.gz")).unwrap(), gz);
+    assert_eq!(fs::read(dir.join(".cargo-checksum.json")).unwrap(), json);
+}
+
+fn cargo(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUSTFLAGS")
+        .output()
+        .expect("cargo runs")
+}
+
+#[test]
+#[ignore = "needs cargo vendor with cfg-if 1.0.5 in the registry cache (a strip-nd build fetches it)"]
+fn a_vendored_crate_still_builds_offline_after_a_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("demo");
+    fs::create_dir_all(project.join("src")).unwrap();
+    fs::create_dir_all(project.join(".cargo")).unwrap();
+    fs::write(
+        project.join("Cargo.toml"),
+        "[package]\nname = \"demo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [dependencies]\ncfg-if = \"=1.0.5\"\n",
+    )
+    .unwrap();
+    fs::write(project.join("src/lib.rs"), "pub fn f() {}\n").unwrap();
+    let out = cargo(&project, &["vendor", "--offline", "-q"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fs::write(
+        project.join(".cargo/config.toml"),
+        "[source.crates-io]\nreplace-with = \"vendored\"\n\
+         [source.vendored]\ndirectory = \"vendor\"\n",
+    )
+    .unwrap();
+    // Inject a file strip-nd rewrites (a gzip with name and mtime), listed
+    // with its right checksum, so the baseline builds.
+    let krate = project.join("vendor/cfg-if");
+    let gz = gz();
+    fs::write(krate.join("data.txt.gz"), &gz).unwrap();
+    let mut value = checksums(&krate);
+    value["files"]
+        .as_object_mut()
+        .unwrap()
+        .insert("data.txt.gz".into(), sha256_hex(&gz).into());
+    fs::write(
+        krate.join(".cargo-checksum.json"),
+        serde_json::to_vec(&value).unwrap(),
+    )
+    .unwrap();
+    let build = |what: &str| {
+        let out = cargo(&project, &["build", "--offline", "-q"]);
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    build("baseline");
+    let stale = fs::read(krate.join(".cargo-checksum.json")).unwrap();
+
+    let out = crate::util::run([project.join("vendor").as_os_str()]);
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    assert_ne!(fs::read(krate.join("data.txt.gz")).unwrap(), gz);
+    let _ = fs::remove_dir_all(project.join("target"));
+    build("after strip-nd");
+
+    // The oracle tells: the old checksum file makes cargo refuse the crate.
+    fs::write(krate.join(".cargo-checksum.json"), &stale).unwrap();
+    let _ = fs::remove_dir_all(project.join("target"));
+    let out = cargo(&project, &["build", "--offline", "-q"]);
+    assert!(!out.status.success(), "cargo accepted a stale checksum");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("checksum"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
