@@ -46,6 +46,7 @@ pub mod ar;
 pub mod coff;
 pub mod cpio;
 pub mod dates;
+pub mod deb;
 pub mod gzip;
 pub mod javadoc;
 pub mod mo;

@@ -395,3 +395,101 @@ fn a_vendored_crate_still_builds_offline_after_a_run() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+// ---------------------------------------------------------------------------
+// .deb: md5sums in control.tar.* follows data.tar.*
+
+fn deb_notes(deb: &[u8]) -> Result<Vec<String>, FormatError> {
+    let config = Config::with_epoch(EPOCH);
+    let ctx = config.context(Path::new("p.deb"));
+    match handlers::dispatch(deb, &ctx).expect("ar claims it").1? {
+        Outcome::Rewritten { changes, .. } => Ok(changes),
+        Outcome::Unchanged => Ok(Vec::new()),
+    }
+}
+
+#[test]
+fn deb_pairs_converge_and_md5sums_follows_the_man_page() {
+    for (p, _) in corpus::converge("deb-md5sums") {
+        let notes = deb_notes(&fs::read(&p.one).unwrap()).unwrap();
+        assert!(
+            notes.iter().any(
+                |n| n == "control.tar.gz!md5sums: MD5 of usr/share/man/man1/hello.1.gz updated"
+            ),
+            "{}: {notes:?}",
+            p.case
+        );
+    }
+}
+
+#[test]
+fn a_deb_whose_control_tarball_cannot_be_rewritten_is_left_untouched() {
+    let deb =
+        fs::read(crate::util::corpus("deb-md5sums").join("refused/xz-control.1.deb")).unwrap();
+    match deb_notes(&deb) {
+        Err(FormatError::Unsupported(m)) => assert!(m.contains("control.tar.xz"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+#[ignore = "needs dpkg-deb and md5sum (dpkg, coreutils)"]
+fn normalized_debs_extract_and_pass_md5sum_c() {
+    let tmp = tempfile::tempdir().unwrap();
+    let check = |deb: &Path, dir: &Path| -> std::process::Output {
+        let _ = fs::remove_dir_all(dir);
+        for (flag, to) in [("-x", dir.to_path_buf()), ("-e", dir.join("DEBIAN"))] {
+            let st = Command::new("dpkg-deb")
+                .arg(flag)
+                .arg(deb)
+                .arg(&to)
+                .status()
+                .unwrap();
+            assert!(st.success(), "dpkg-deb {flag} {}", deb.display());
+        }
+        Command::new("md5sum")
+            .args(["-c", "DEBIAN/md5sums"])
+            .current_dir(dir)
+            .output()
+            .unwrap()
+    };
+    for p in corpus::pairs("deb-md5sums") {
+        let input = fs::read(&p.one).unwrap();
+        let out = normalize(&input, "p.deb").unwrap();
+        let (a, b) = (tmp.path().join("in.deb"), tmp.path().join("out.deb"));
+        fs::write(&a, &input).unwrap();
+        fs::write(&b, &out).unwrap();
+        let before = check(&a, &tmp.path().join("a"));
+        assert!(before.status.success(), "{}: input fails md5sum -c", p.case);
+        let after = check(&b, &tmp.path().join("b"));
+        assert!(
+            after.status.success(),
+            "{}: md5sum -c fails after a run: {}",
+            p.case,
+            String::from_utf8_lossy(&after.stdout)
+        );
+        let man = "usr/share/man/man1/hello.1.gz";
+        assert_ne!(
+            fs::read(tmp.path().join("a").join(man)).unwrap(),
+            fs::read(tmp.path().join("b").join(man)).unwrap(),
+            "{}: the man page was expected to change",
+            p.case
+        );
+        // The oracle tells: the old md5sums against the new data fails.
+        fs::copy(
+            tmp.path().join("a/DEBIAN/md5sums"),
+            tmp.path().join("b/DEBIAN/md5sums"),
+        )
+        .unwrap();
+        let stale = Command::new("md5sum")
+            .args(["-c", "DEBIAN/md5sums"])
+            .current_dir(tmp.path().join("b"))
+            .output()
+            .unwrap();
+        assert!(
+            !stale.status.success(),
+            "{}: md5sum -c accepted stale sums",
+            p.case
+        );
+    }
+}
