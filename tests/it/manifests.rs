@@ -493,3 +493,43 @@ fn normalized_debs_extract_and_pass_md5sum_c() {
         );
     }
 }
+
+#[test]
+#[ignore = "needs network to PyPI (pip download) and python3 with installer"]
+fn real_wheels_with_nested_catalogs_and_launchers_validate_after_a_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let st = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "-d",
+        ])
+        .arg(tmp.path())
+        .args(["setuptools==69.0.0", "Django==5.0"])
+        .status()
+        .unwrap();
+    assert!(st.success(), "pip download failed");
+    let out = crate::util::run(["-v".as_ref(), tmp.path().as_os_str()]);
+    let err = crate::util::stderr(&out);
+    assert!(out.status.success(), "{err}");
+    // setuptools' PE launchers and Django's .mo catalogs are rewritten, and
+    // RECORD follows them.
+    for (wheel, member) in [
+        ("setuptools-69.0.0-py3-none-any.whl", ".exe updated"),
+        ("Django-5.0-py3-none-any.whl", ".mo updated"),
+    ] {
+        assert!(
+            err.lines().any(|l| l.contains(wheel)
+                && l.contains("RECORD: hash and size of")
+                && l.contains(member)),
+            "{wheel}: no RECORD update for a {member} member:\n{err}"
+        );
+        installer_validates(&tmp.path().join(wheel))
+            .unwrap_or_else(|e| panic!("{wheel}: rejected after a run: {e}"));
+    }
+}
