@@ -406,6 +406,45 @@ mod tests {
     }
 
     #[test]
+    fn a_dropped_member_loses_its_row() {
+        use super::super::zipgen::{self, Member, Options};
+        use crate::config::Config;
+        use std::path::Path;
+        let record = b"w/a.py,sha256=x,1\nw/b.class,sha256=y,2\nw-1.dist-info/RECORD,,\n";
+        let zip = zipgen::build(
+            &[
+                Member::file("w/a.py", b"a", 315_532_800),
+                Member::file("w/b.class", b"bb", 315_532_800),
+                Member::file("w-1.dist-info/RECORD", record, 315_532_800),
+            ],
+            &Options::default(),
+        );
+        let config = Config::default();
+        let ctx = config.context(Path::new("w.whl"));
+        let archive = Archive::parse(&zip).unwrap();
+        let mut plan = archive.plan(&ctx).unwrap();
+        // A plan that drops w/b.class, as entry filtering would.
+        plan.entries
+            .retain(|p| archive.name(&archive.entries[p.index]) != b"w/b.class");
+        update(&archive, &mut plan).unwrap();
+        // (Writing a plan with fewer entries is the filtering's job; the
+        // new RECORD content is read from the plan.)
+        let p = plan
+            .entries
+            .iter()
+            .find(|p| archive.name(&archive.entries[p.index]) == b"w-1.dist-info/RECORD")
+            .unwrap();
+        let new = p.new_data.as_ref().expect("RECORD rewritten");
+        let content = plain(&archive, p.index, new, &mut Inflater::new()).unwrap();
+        assert_eq!(content, b"w/a.py,sha256=x,1\nw-1.dist-info/RECORD,,\n");
+        assert!(
+            plan.changes
+                .iter()
+                .any(|c| c.contains("row of dropped w/b.class removed"))
+        );
+    }
+
+    #[test]
     fn only_top_level_records_count() {
         assert!(is_record(b"foo-1.0.dist-info/RECORD"));
         assert!(!is_record(b"vendor/foo-1.0.dist-info/RECORD"));
