@@ -11,6 +11,7 @@ use std::time::Instant;
 use filetime::FileTime;
 use rayon::prelude::*;
 
+use crate::cargo_checksum::{self, Crates};
 use crate::config::Config;
 use crate::error::{Error, FormatError};
 use crate::fsio;
@@ -323,6 +324,8 @@ struct PassSettings<'a> {
     /// The epoch as a file time, when mtimes are clamped.
     clamp: Option<FileTime>,
     keep_clamped_paths: bool,
+    /// Vendored crates' checksum files met in this pass.
+    crates: Crates,
 }
 
 impl PassSettings<'_> {
@@ -357,6 +360,18 @@ impl PassSettings<'_> {
             examine(first, meta, self.config, self.roots, self.clamp.is_some());
         if let Some(bytes) = bytes {
             if paths.len() as u64 == meta.nlink() {
+                let pending = match self.crates.admit(paths, self.roots, &bytes) {
+                    Ok(p) => p,
+                    Err(reason) => {
+                        let handler = match &result {
+                            FileResult::Rewritten(h, _) => Some(*h),
+                            _ => None,
+                        };
+                        self.clamp_entry(acc, first, meta);
+                        acc.record(first, FileResult::Skipped(handler, reason));
+                        return;
+                    }
+                };
                 let new_mtime = self.new_mtime(meta);
                 if new_mtime.is_some() {
                     acc.clamped += 1;
@@ -371,9 +386,12 @@ impl PassSettings<'_> {
                         .iter()
                         .try_for_each(|p| guard.writable_parent(p))
                         .and_then(|()| replace_linked(paths, meta, &bytes, mtime));
-                    if let Err(e) = done {
-                        result = FileResult::Failed(e);
+                    match done {
+                        Ok(()) => self.crates.commit(pending),
+                        Err(e) => result = FileResult::Failed(e),
                     }
+                } else {
+                    self.crates.commit(pending);
                 }
                 acc.record(first, result);
                 return;
@@ -485,6 +503,12 @@ fn pass(roots: &[PathBuf], order: Order, settings: &PassSettings) -> Pass {
         })
         .reduce(Pass::default, Pass::merge);
     out = out.merge(linked);
+    // Checksum files last: every file under them has been written.
+    let (changed, errors) = settings.crates.finish(settings.guard, settings.clamp);
+    for (path, notes) in changed {
+        out.record(&path, FileResult::Rewritten(cargo_checksum::HANDLER, notes));
+    }
+    out.errors.extend(errors);
     out.sort();
     out
 }
@@ -553,6 +577,7 @@ fn self_check(
         guard: Some(&guard),
         clamp,
         keep_clamped_paths: false,
+        crates: Crates::default(),
     };
     let mut second = pool(jobs).install(|| pass(roots, Order::Reverse, &settings));
     main.errors.extend(guard.restore());
@@ -606,6 +631,7 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
         guard: (!opts.check).then_some(&guard),
         clamp,
         keep_clamped_paths: opts.list_mtimes,
+        crates: Crates::default(),
     };
 
     let mut main = pool(opts.jobs).install(|| pass(&walk_roots, Order::Forward, &settings));

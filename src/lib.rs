@@ -15,8 +15,10 @@
 //! * [`nar`] serializes and hashes a tree exactly like `nix-store --dump` / `nix hash path`.
 //! * [`rules`] compiles user date rules (`--rules`) for the `rules` handler.
 //! * [`engine`] ties them together and produces a [`report::Report`].
+//! * [`cargo_checksum`] keeps vendored crates' `.cargo-checksum.json` true to the files rewritten.
 //! * [`diff`] explains why two builds differ (`strip-nd diff`, Nix's diff-hook).
 
+pub mod cargo_checksum;
 pub mod config;
 pub mod diff;
 pub mod engine;

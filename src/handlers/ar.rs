@@ -34,6 +34,10 @@
 //! the archive malformed in that case). Members larger than
 //! `config.max_size` are not handed on.
 //!
+//! A `.deb` (first member `debian-binary`) whose data tarball a nested
+//! handler changed gets its `md5sums` updated to match, or is refused when
+//! that cannot be done right (see [`deb`]).
+//!
 //! Left alone: the names, the long-name table, the data of the symbol table
 //! other than member offsets, the padding byte's value. Thin archives
 //! (`!<thin>\n`, whose members live in other files) are claimed and refused as
@@ -47,7 +51,7 @@ use std::path::Path;
 
 use crate::config::Context;
 use crate::error::FormatError;
-use crate::handlers::{Handler, Member as HandlerMember, Outcome, dispatch};
+use crate::handlers::{Handler, Member as HandlerMember, Outcome, deb, dispatch};
 
 /// The ar handler.
 pub struct Ar;
@@ -158,6 +162,9 @@ impl Handler for Ar {
             datas.push(new_data);
         }
 
+        // A package's md5sums follows what nested dispatch did to its data.
+        sync_deb(input, &members, &mut headers, &mut datas, ctx, &mut changes)?;
+
         // Where each member starts in the output, to remap symbol tables.
         let mut moved = false;
         let mut offsets = Vec::with_capacity(members.len());
@@ -228,6 +235,38 @@ impl Handler for Ar {
                 .collect()
         }))
     }
+}
+
+/// Updates a `.deb`'s `md5sums` (in its control member) for the data
+/// member's new contents; see [`deb`].
+fn sync_deb(
+    input: &[u8],
+    members: &[Member],
+    headers: &mut [[u8; HEADER]],
+    datas: &mut [Cow<[u8]>],
+    ctx: &Context,
+    changes: &mut Vec<String>,
+) -> Result<(), FormatError> {
+    let synced = {
+        let names: Vec<&[u8]> = members.iter().map(|m| m.name.as_slice()).collect();
+        let olds: Vec<&[u8]> = members.iter().map(|m| &input[m.data.clone()]).collect();
+        let news: Vec<&[u8]> = datas.iter().map(AsRef::as_ref).collect();
+        deb::sync_md5sums(&names, &olds, &news, ctx)?
+    };
+    let Some(r) = synced else {
+        return Ok(());
+    };
+    let size = members[r.index].bsd_name.len() + r.bytes.len();
+    let field = format!("{size:<10}");
+    if field.len() != 10 {
+        return Err(FormatError::TooLarge(format!(
+            "member of {size} bytes does not fit the size field"
+        )));
+    }
+    headers[r.index][SIZE].copy_from_slice(field.as_bytes());
+    datas[r.index] = Cow::Owned(r.bytes);
+    changes.extend(r.notes);
+    Ok(())
 }
 
 /// The padding the output gives a member of `size` bytes, whose data is the

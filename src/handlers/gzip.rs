@@ -324,6 +324,37 @@ fn normalize_payload(
     }))
 }
 
+/// A single-member gzip file `input` with its payload replaced by `payload`:
+/// the header normalized as [`Gzip`] writes it, the payload compressed at
+/// the level the header's XFL announces (as a nested rewrite is). For callers
+/// that change a payload themselves (a `.deb`'s control tarball).
+pub(crate) fn with_payload(
+    input: &[u8],
+    payload: &[u8],
+    ctx: &Context,
+) -> Result<Vec<u8>, FormatError> {
+    let members = parse(input)?;
+    let [m] = &members[..] else {
+        return Err(FormatError::Unsupported(
+            "a multi-member gzip file is never recompressed".into(),
+        ));
+    };
+    let (level, xfl) = level_for(m.xfl_os[0]);
+    let mut header = m.clone();
+    header.xfl_os[0] = xfl;
+    let mut out = Vec::with_capacity(input.len());
+    write_header(&mut out, input, &header, ctx);
+    let mut encoder = DeflateEncoder::new(out, Compression::new(level));
+    let mut out = encoder
+        .write_all(payload)
+        .and_then(|()| encoder.finish())
+        .map_err(|e| FormatError::malformed(format!("recompressing failed: {e}")))?;
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes()); // ISIZE is mod 2^32
+    out.extend_from_slice(&input[m.body.end..]);
+    Ok(out)
+}
+
 /// Inflates a deflate stream (with its trailer after it), or `None` when the
 /// output would exceed `limit` bytes. The stream was verified by [`parse`].
 fn inflate(body: &[u8], limit: u64) -> Option<Vec<u8>> {

@@ -55,6 +55,7 @@ pub mod ar;
 pub mod coff;
 pub mod cpio;
 pub mod dates;
+pub mod deb;
 pub mod gzip;
 pub mod javadoc;
 pub mod mo;

@@ -214,6 +214,24 @@ impl Handler for Tar {
     }
 }
 
+/// A regular file's raw path and the range of its data.
+pub(crate) type FileSpan = (Vec<u8>, Range<usize>);
+
+/// Regular files (as [`Handler::members`] lists them) with their raw path
+/// bytes and where their data lies in `input`, for callers that patch a
+/// member in place (a `.deb`'s `md5sums`).
+pub(crate) fn files(input: &[u8]) -> Result<Vec<FileSpan>, FormatError> {
+    let (entries, _) = parse(input)?;
+    Ok(entries
+        .into_iter()
+        .filter(|e| matches!(e.main().typeflag, b'0' | 0 | b'7') && !e.sparse)
+        .map(|e| {
+            let data = e.main().data.clone();
+            (e.name, data)
+        })
+        .collect())
+}
+
 /// Writes one entry, normalized, to `out`.
 fn write_entry(
     out: &mut Vec<u8>,

@@ -118,6 +118,11 @@
 //!   central directory. A nested handler's error (malformed, refused, too large)
 //!   leaves the member untouched. Its notes are prefixed with the member name
 //!   and `!`, e.g. `lib/a.jar!META-INF/MANIFEST.MF: attribute Built-By dropped`.
+//! * **Wheel `RECORD`**: when a member's content changes (or a member is
+//!   dropped), `<name>.dist-info/RECORD` gets its new hash and size (or loses
+//!   its row), everything else of it kept byte for byte; when that cannot be
+//!   done right (another hash algorithm, a stale or unreadable `RECORD`, a
+//!   signed wheel) the archive is refused. See `zip/record.rs`.
 //!
 //! # Left alone on purpose
 //!
@@ -171,6 +176,8 @@ use crate::config::Context;
 use crate::error::FormatError;
 use crate::handlers::dates::{civil_from_days, days_from_civil};
 use crate::handlers::{self, Handler, Member as HandlerMember, Outcome, SNIFF_LEN};
+
+mod record;
 
 /// The zip handler.
 pub struct Zip;
@@ -281,7 +288,8 @@ impl Handler for Zip {
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         let archive = Archive::parse(input)?;
-        let plan = archive.plan(ctx)?;
+        let mut plan = archive.plan(ctx)?;
+        record::update(&archive, &mut plan)?;
         if plan.changes.is_empty() {
             debug_assert!(
                 archive.write(&plan).is_ok_and(|b| b == input),

@@ -1,0 +1,257 @@
+//! A `.deb`'s `md5sums` (deb(5), deb-md5sums(5)): the control tarball
+//! `control.tar[.gz|.xz|.zst]` may hold `md5sums`, one line per file of
+//! `data.tar.*`, `<32 hex digits>  <path without ./>`, which `dpkg --verify`
+//! and `debsums` check after installation. Called by the ar handler once the
+//! members of a package (`debian-binary` first) have been normalized.
+//!
+//! When nested dispatch changed `data.tar.*` (a `.gz` man page without `-n`
+//! inside, say), the regular files of the old and the new data tarball are
+//! listed (through the gzip and tar handlers' `members`) and their MD5s
+//! compared. Each changed file that `md5sums` lists gets its new digest, in
+//! place (the line keeps its length, order, name and separator); the control
+//! tarball is then patched in place (same size, so its headers stay) and
+//! recompressed like a nested rewrite when it is gzip-compressed.
+//!
+//! The package is left untouched ([`FormatError::Unsupported`]) when a changed
+//! file may be listed and `md5sums` cannot be kept right: the control tarball
+//! is compressed with a format strip-nd does not rewrite (xz, zstd), a data
+//! tarball it cannot read back, or the line of a changed file did not hold the
+//! file's MD5 before the change (a stale `md5sums` is not ours to fix).
+
+use std::path::Path;
+
+use md5::{Digest, Md5};
+
+use crate::config::Context;
+use crate::error::FormatError;
+use crate::handlers::gzip::{self, Gzip};
+use crate::handlers::tar::{self, Tar};
+use crate::handlers::{Handler, Member};
+
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+
+fn unsupported(msg: impl Into<String>) -> FormatError {
+    FormatError::Unsupported(msg.into())
+}
+
+fn is_tar(data: &[u8]) -> bool {
+    data.get(257..262) == Some(b"ustar")
+}
+
+/// The tarball inside a member: as it is, or gunzipped; `None` for another
+/// compression.
+fn untar<'a>(
+    data: &'a [u8],
+    ctx: &Context,
+) -> Result<Option<std::borrow::Cow<'a, [u8]>>, FormatError> {
+    if is_tar(data) {
+        return Ok(Some(std::borrow::Cow::Borrowed(data)));
+    }
+    if data.starts_with(GZIP_MAGIC) {
+        let members = Gzip
+            .members(data, ctx)
+            .unwrap_or_else(|| Err(FormatError::malformed("not gzip")))?;
+        let bytes = members
+            .into_iter()
+            .next()
+            .map(|m| m.bytes)
+            .unwrap_or_default();
+        if is_tar(&bytes) {
+            return Ok(Some(std::borrow::Cow::Owned(bytes)));
+        }
+    }
+    Ok(None)
+}
+
+/// A path as `md5sums` writes it: without a leading `./` or `/`.
+fn listed_name(name: &str) -> &str {
+    let name = name.strip_prefix("./").unwrap_or(name);
+    name.strip_prefix('/').unwrap_or(name)
+}
+
+fn md5_hex(data: &[u8]) -> String {
+    use std::fmt::Write as _;
+    Md5::digest(data)
+        .iter()
+        .fold(String::with_capacity(32), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// Files whose content differs between two data tarballs: (listed name, old
+/// MD5, new MD5).
+fn changed_files(old: &[Member], new: &[Member]) -> Vec<(String, String, String)> {
+    let old: std::collections::HashMap<&str, &[u8]> = old
+        .iter()
+        .map(|m| (listed_name(&m.name), m.bytes.as_slice()))
+        .collect();
+    new.iter()
+        .filter_map(|m| {
+            let name = listed_name(&m.name);
+            let before = old.get(name)?;
+            (*before != m.bytes.as_slice())
+                .then(|| (name.to_string(), md5_hex(before), md5_hex(&m.bytes)))
+        })
+        .collect()
+}
+
+/// Where each line's digest and name are in an `md5sums` file: (digest
+/// offset, name). Lines that do not follow the format are skipped (they list
+/// nothing this module could match).
+fn md5sums_lines(text: &[u8]) -> Vec<(usize, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        let start = pos;
+        pos += line.len();
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        // md5sum escapes names holding `\` or a newline and marks the line.
+        let (skip, escaped) = if line.first() == Some(&b'\\') {
+            (1, true)
+        } else {
+            (0, false)
+        };
+        let rest = &line[skip..];
+        if rest.len() < 34
+            || !rest[..32].iter().all(u8::is_ascii_hexdigit)
+            || rest[32] != b' '
+            || !matches!(rest[33], b' ' | b'*')
+        {
+            continue;
+        }
+        let raw = &rest[34..];
+        let name = if escaped {
+            let mut n = Vec::with_capacity(raw.len());
+            let mut it = raw.iter();
+            while let Some(&b) = it.next() {
+                match (b, it.as_slice().first()) {
+                    (b'\\', Some(b'\\')) => {
+                        n.push(b'\\');
+                        it.next();
+                    }
+                    (b'\\', Some(b'n')) => {
+                        n.push(b'\n');
+                        it.next();
+                    }
+                    _ => n.push(b),
+                }
+            }
+            n
+        } else {
+            raw.to_vec()
+        };
+        let name = name.strip_prefix(b"./").map(<[u8]>::to_vec).unwrap_or(name);
+        out.push((start + skip, name));
+    }
+    out
+}
+
+/// A member to replace: its index, new bytes and the notes.
+pub(crate) struct Replacement {
+    pub index: usize,
+    pub bytes: Vec<u8>,
+    pub notes: Vec<String>,
+}
+
+/// For a package whose members are `names`, with contents `old` before
+/// nested normalization and `new` after: the member to replace (the control
+/// tarball), its new bytes and the notes, when `md5sums` must follow a change
+/// of the data tarball. `None` when nothing needs it or this is no package.
+pub(crate) fn sync_md5sums(
+    names: &[&[u8]],
+    old: &[&[u8]],
+    new: &[&[u8]],
+    ctx: &Context,
+) -> Result<Option<Replacement>, FormatError> {
+    if names.first() != Some(&&b"debian-binary"[..]) {
+        return Ok(None);
+    }
+    let find = |prefix: &[u8]| names.iter().position(|n| n.starts_with(prefix));
+    let (Some(c), Some(d)) = (find(b"control.tar"), find(b"data.tar")) else {
+        return Ok(None);
+    };
+    if old[d] == new[d] {
+        return Ok(None);
+    }
+    let data_name = String::from_utf8_lossy(names[d]).into_owned();
+    let inner = ctx.nested(Path::new(&data_name));
+    let members = |bytes: &[u8]| -> Result<Vec<Member>, FormatError> {
+        let tar = untar(bytes, &inner)?
+            .ok_or_else(|| unsupported(format!("{data_name} changed but cannot be read back")))?;
+        Tar.members(&tar, &inner).unwrap_or_else(|| Ok(Vec::new()))
+    };
+    let changed = changed_files(&members(old[d])?, &members(new[d])?);
+    if changed.is_empty() {
+        return Ok(None);
+    }
+    let control_name = String::from_utf8_lossy(names[c]).into_owned();
+    let control = new[c];
+    let Some(tarball) = untar(control, &ctx.nested(Path::new(&control_name)))? else {
+        return Err(unsupported(format!(
+            "{data_name} changed and md5sums may list the files, but {control_name} is \
+             compressed with a format strip-nd does not rewrite"
+        )));
+    };
+    let Some((_, range)) = tar::files(&tarball)?
+        .into_iter()
+        .find(|(n, _)| listed_name(&String::from_utf8_lossy(n)) == "md5sums")
+    else {
+        return Ok(None);
+    };
+    let mut patched = tarball.into_owned();
+    let lines = md5sums_lines(&patched[range.clone()]);
+    let mut notes = Vec::new();
+    for (name, before, after) in &changed {
+        for (at, listed) in &lines {
+            if listed != name.as_bytes() {
+                continue;
+            }
+            let digest = range.start + at..range.start + at + 32;
+            if !patched[digest.clone()].eq_ignore_ascii_case(before.as_bytes()) {
+                return Err(unsupported(format!(
+                    "md5sums: the line of {name} did not hold its MD5 before normalizing"
+                )));
+            }
+            patched[digest].copy_from_slice(after.as_bytes());
+            notes.push(format!("{control_name}!md5sums: MD5 of {name} updated"));
+        }
+    }
+    if notes.is_empty() {
+        return Ok(None);
+    }
+    let bytes = if is_tar(control) {
+        patched
+    } else {
+        gzip::with_payload(control, &patched, ctx)?
+    };
+    Ok(Some(Replacement {
+        index: c,
+        bytes,
+        notes,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn md5sums_lines_locate_digests_and_unescape_names() {
+        let text = b"d41d8cd98f00b204e9800998ecf8427e  usr/bin/a\n\
+                     \\d41d8cd98f00b204e9800998ecf8427e  usr/x\\\\y\n\
+                     garbage\n\
+                     d41d8cd98f00b204e9800998ecf8427e *./usr/b";
+        let lines = md5sums_lines(text);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0], (0, b"usr/bin/a".to_vec()));
+        assert_eq!(lines[1].1, b"usr/x\\y".to_vec());
+        assert_eq!(&text[lines[1].0..lines[1].0 + 2], b"d4");
+        assert_eq!(lines[2].1, b"usr/b".to_vec());
+    }
+
+    #[test]
+    fn md5_is_hex() {
+        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
+    }
+}
