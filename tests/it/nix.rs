@@ -291,33 +291,13 @@ fn hook_outputs_hash_as_nix_says_and_their_pycs_load_without_recompiling() {
     }
 }
 
-#[test]
-#[ignore = "needs nix-bin"]
-fn every_nix_file_parses_and_the_overlay_appends_the_hook() {
-    need("nix-instantiate", "nix-bin");
-    for f in [
-        "nix/package.nix",
-        "nix/hook.nix",
-        "nix/overlay.nix",
-        "flake.nix",
-        "tests/nix/artifact.nix",
-        "tests/nix/make-setup-hook.nix",
-        "tests/nix/strip-nd-hook.nix",
-    ] {
-        let o = nix(
-            "nix-instantiate",
-            &[OsStr::new("--parse"), repo().join(f).as_os_str()],
-        );
-        assert!(o.status.success(), "{f}: {}", text(&o));
-    }
-    // A minimal package set, standing in for nixpkgs: just what the overlay
-    // uses. `path` is a second copy of it (what `import pkgs.path` gives),
-    // whose strip-nd has another store path, so the test can tell which
-    // instance built the hook that stripNdStdenv carries.
-    let t = tempfile::tempdir().unwrap();
-    let test = t.path().join("eval.nix");
-    let set = t.path().join("set");
-    let unhooked = t.path().join("unhooked");
+/// Writes a minimal package set standing in for nixpkgs under `dir`, just
+/// what the overlay uses, and returns its directory. Its `path` is a second
+/// copy (what `import pkgs.path` gives) whose strip-nd has another store
+/// path, so a test can tell which instance built a hook.
+fn write_mock_nixpkgs(dir: &Path) -> PathBuf {
+    let set = dir.join("set");
+    let unhooked = dir.join("unhooked");
     fs::create_dir(&set).unwrap();
     fs::create_dir(&unhooked).unwrap();
     fs::write(
@@ -354,6 +334,35 @@ in {{
         ),
     )
     .unwrap();
+    set
+}
+
+#[test]
+#[ignore = "needs nix-bin"]
+fn every_nix_file_parses_and_the_overlay_appends_the_hook() {
+    need("nix-instantiate", "nix-bin");
+    for f in [
+        "nix/package.nix",
+        "nix/hook.nix",
+        "nix/overlay.nix",
+        "flake.nix",
+        "tests/nix/artifact.nix",
+        "tests/nix/make-setup-hook.nix",
+        "tests/nix/strip-nd-hook.nix",
+    ] {
+        let o = nix(
+            "nix-instantiate",
+            &[OsStr::new("--parse"), repo().join(f).as_os_str()],
+        );
+        assert!(o.status.success(), "{f}: {}", text(&o));
+    }
+    // A minimal package set, standing in for nixpkgs: just what the overlay
+    // uses. `path` is a second copy of it (what `import pkgs.path` gives),
+    // whose strip-nd has another store path, so the test can tell which
+    // instance built the hook that stripNdStdenv carries.
+    let t = tempfile::tempdir().unwrap();
+    let test = t.path().join("eval.nix");
+    let set = write_mock_nixpkgs(t.path());
     fs::write(
         &test,
         format!(
