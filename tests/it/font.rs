@@ -3,7 +3,7 @@
 //! blessed bytes (and normalizing twice changes nothing, checked inside
 //! [`converge`]); `ttx` dumps the same XML but for the `head` dates and
 //! `checkSumAdjustment`; fontTools finds every table checksum right (it raises
-//! under `checkChecksums=2`) and the `checkSumAdjustment` right; FreeType
+//! under `checkChecksums=2`) and the `checkSumAdjustment` right; `FreeType`
 //! (through Pillow) renders the same pixels; malformed fonts are left
 //! untouched.
 
@@ -119,7 +119,7 @@ fn font_outputs_dump_with_ttx_like_the_originals_but_for_the_head_dates() {
 /// Loads every font with fontTools, decompiling every table with
 /// `checkChecksums=2` (a wrong table checksum raises), checks
 /// `checkSumAdjustment` the way fontTools' writer computes it, and renders a
-/// sample with FreeType through Pillow. Prints one line per font.
+/// sample with `FreeType` through Pillow. Prints one line per font.
 const PY_FONT: &str = r#"
 import hashlib, sys
 from fontTools.ttLib import TTFont
