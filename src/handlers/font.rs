@@ -39,8 +39,12 @@
 //! `DSIG`), since the signature covers the bytes that would change. A stub
 //! `DSIG` with no signatures is fine.
 //!
-//! Everything else is kept byte for byte: every other table (`name` strings
-//! are not dates), `fontRevision`, and the output has the input's length.
+//! Everything else is kept byte for byte: every other table, `fontRevision`,
+//! and the output has the input's length. Not yet normalized: fontforge's own
+//! `FFTM` table (its build and source times; `generate(...,
+//! flags=("no-FFTM-table",))` leaves it out) and the dates fontforge writes
+//! into default `name` strings (copyright year, unique ID): they are other
+//! tables' bytes, outside this handler's one `head` edit.
 
 use crate::config::Context;
 use crate::error::FormatError;
@@ -559,5 +563,9 @@ mod tests {
             Some(f1.adjustment(&bytes))
         );
         assert_eq!(run(&bytes).unwrap(), Outcome::Unchanged);
+        // An adjustment that agrees with neither font is malformed.
+        let mut wrong = ttc.clone();
+        put32(&mut wrong, tables_at + ADJUSTMENT, adj ^ 1);
+        assert!(matches!(run(&wrong), Err(FormatError::Malformed(_))));
     }
 }
