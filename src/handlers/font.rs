@@ -46,6 +46,8 @@
 //! into default `name` strings (copyright year, unique ID): they are other
 //! tables' bytes, outside this handler's one `head` edit.
 
+use std::collections::HashSet;
+
 use crate::config::Context;
 use crate::error::FormatError;
 use crate::handlers::{Handler, Outcome};
@@ -68,6 +70,10 @@ const MODIFIED: usize = 28;
 /// The most tables a claimed font may have (the format allows 65535; fonts
 /// have a few dozen, and this keeps text starting with `true` out).
 const MAX_TABLES: u16 = 1024;
+
+/// The most fonts a collection may hold here (real ones hold a few dozen);
+/// the overlap checks are quadratic in it.
+const MAX_FONTS: usize = 4096;
 
 const SFNT_VERSIONS: [[u8; 4]; 3] = [[0, 1, 0, 0], *b"OTTO", *b"true"];
 
@@ -187,8 +193,14 @@ fn bad(msg: impl Into<String>) -> FormatError {
     FormatError::malformed(msg)
 }
 
-/// Reads the table directory at `dir`.
-fn face(input: &[u8], dir: usize, label: &str) -> Result<Face, FormatError> {
+/// Reads the table directory at `dir`. Tables already in `verified` (shared
+/// by several fonts of a collection) are not summed again.
+fn face(
+    input: &[u8],
+    dir: usize,
+    label: &str,
+    verified: &mut HashSet<(usize, usize, u32)>,
+) -> Result<Face, FormatError> {
     let version = input.get(dir..dir + 4).ok_or_else(|| {
         bad(format!(
             "{label}: the table directory lies outside the file"
@@ -234,6 +246,9 @@ fn face(input: &[u8], dir: usize, label: &str) -> Result<Face, FormatError> {
             head = Some((rec, off..off + len));
         } else {
             let stored = be32(input, rec + 4).unwrap_or(0);
+            if !verified.insert((off, len, stored)) {
+                continue;
+            }
             let actual = checksum(&input[off..off + len]);
             if stored != actual {
                 return Err(bad(format!(
@@ -267,11 +282,16 @@ fn overlaps(a: &std::ops::Range<usize>, b: &std::ops::Range<usize>) -> bool {
 /// single font).
 fn faces(input: &[u8]) -> Result<(Vec<Face>, usize), FormatError> {
     if !input.starts_with(b"ttcf") {
-        return Ok((vec![face(input, 0, "font")?], 0));
+        return Ok((vec![face(input, 0, "font", &mut HashSet::new())?], 0));
     }
     let major = be16(input, 4).ok_or_else(|| bad("truncated collection header"))?;
     let n = be32(input, 8).ok_or_else(|| bad("truncated collection header"))? as usize;
-    if !(1..=2).contains(&major) || n == 0 || n > 0xffff {
+    if n > MAX_FONTS {
+        return Err(FormatError::TooLarge(format!(
+            "a collection of {n} fonts (the limit is {MAX_FONTS})"
+        )));
+    }
+    if !(1..=2).contains(&major) || n == 0 {
         return Err(bad(format!(
             "collection header: version {major}, {n} fonts"
         )));
@@ -290,10 +310,11 @@ fn faces(input: &[u8]) -> Result<(Vec<Face>, usize), FormatError> {
     if header_end > input.len() {
         return Err(bad("truncated collection header"));
     }
+    let mut verified = HashSet::new();
     let faces = (0..n)
         .map(|i| {
             let dir = be32(input, 12 + 4 * i).unwrap_or(0) as usize;
-            face(input, dir, &format!("font {i}"))
+            face(input, dir, &format!("font {i}"), &mut verified)
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((faces, header_end))
