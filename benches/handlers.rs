@@ -10,8 +10,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flate2::{Compression, GzBuilder};
 use strip_nd::config::Config;
 use strip_nd::handlers::{
-    Handler, Outcome, ar::Ar, coff::Coff, cpio::Cpio, gzip::Gzip, mo::Mo, pe::Pe, png::Png,
-    pyc::Pyc, tar::Tar, zip::Zip,
+    Handler, Outcome, ar::Ar, coff::Coff, cpio::Cpio, font::Font, gzip::Gzip, mo::Mo, pe::Pe,
+    png::Png, pyc::Pyc, tar::Tar, zip::Zip,
 };
 
 #[path = "../tests/it/zipgen.rs"]
@@ -518,7 +518,59 @@ fn coff(c: &mut Criterion) {
     g.finish();
 }
 
+/// An sfnt font with a `head` dated in 2026 and one `glyf`-sized table of
+/// `size` bytes: validating every table checksum dominates.
+fn big_font(size: usize) -> Vec<u8> {
+    use strip_nd::handlers::font::{MAC_EPOCH_OFFSET, checksum};
+    let mut head = vec![0u8; 54];
+    head[..4].copy_from_slice(&[0, 1, 0, 0]);
+    head[12..16].copy_from_slice(&0x5F0F_3CF5u32.to_be_bytes());
+    let t = 1_772_600_767 + MAC_EPOCH_OFFSET;
+    head[20..28].copy_from_slice(&t.to_be_bytes());
+    head[28..36].copy_from_slice(&t.to_be_bytes());
+    let glyf = text(size);
+    let mut out = vec![0, 1, 0, 0, 0, 2, 0, 32, 0, 1, 0, 0];
+    let (head_at, glyf_at) = (44u32, 44 + 56);
+    for (tag, data, at) in [(b"glyf", &glyf, glyf_at), (b"head", &head, head_at)] {
+        out.extend_from_slice(tag);
+        out.extend(checksum(data).to_be_bytes());
+        out.extend(at.to_be_bytes());
+        out.extend((data.len() as u32).to_be_bytes());
+    }
+    out.extend(&head);
+    out.extend([0, 0]);
+    out.extend(&glyf);
+    out.resize(out.len().div_ceil(4) * 4, 0);
+    let adj = 0xB1B0_AFBAu32.wrapping_sub(checksum(&out));
+    out[52..56].copy_from_slice(&adj.to_be_bytes());
+    out
+}
+
+/// Fonts: fontforge's TrueType font and fontTools' collection from the
+/// corpus, and a 16 MiB font.
+fn font(c: &mut Criterion) {
+    let config = Config::with_epoch(315_532_800);
+    let ctx = config.context(Path::new("a.ttf"));
+    let mut g = c.benchmark_group("font");
+    for (label, input) in [
+        ("fontforge-ttf", corpus("font/fontforge.1.ttf")),
+        ("fonttools-ttc", corpus("font/collection.1.ttc")),
+        ("16MiB", big_font(16 << 20)),
+    ] {
+        g.throughput(Throughput::Bytes(input.len() as u64));
+        g.bench_function(format!("rewrite/{label}"), |b| {
+            b.iter(|| Font.normalize(black_box(&input), &ctx).unwrap());
+        });
+        let normal = Font.normalize(&input, &ctx).unwrap().bytes(&input).to_vec();
+        assert_ne!(normal, input, "{label}: the bench input needs no work");
+        g.bench_function(format!("unchanged/{label}"), |b| {
+            b.iter(|| Font.normalize(black_box(&normal), &ctx).unwrap());
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
-    benches, gzip, zip, pyc, nar, ar, tar, cpio, pe, coff, mo, png
+    benches, gzip, zip, pyc, nar, ar, tar, cpio, pe, coff, mo, png, font
 );
 criterion_main!(benches);

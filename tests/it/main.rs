@@ -9,6 +9,7 @@ mod cli;
 mod corpus;
 mod dates;
 mod diff;
+mod font;
 mod manifests;
 mod nar;
 mod nix;

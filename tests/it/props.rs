@@ -1862,3 +1862,128 @@ format = "%Y-%m-%d %H:%M:%S"
         }
     }
 }
+
+// ---- font: sfnt files with random head dates and payload tables ----
+
+mod font {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+    use strip_nd::config::Config;
+    use strip_nd::handlers::font::{Font, MAC_EPOCH_OFFSET, checksum};
+    use strip_nd::handlers::{Handler, Outcome};
+
+    use super::EPOCH;
+
+    /// The epoch as a `LONGDATETIME`.
+    const MAC_EPOCH: i64 = 1_000_000_000 + MAC_EPOCH_OFFSET;
+
+    /// A font with a `head` and the given payload tables, every checksum right.
+    fn font(version: [u8; 4], created: i64, modified: i64, tables: &[Vec<u8>]) -> Vec<u8> {
+        let mut head = vec![0u8; 54];
+        head[..4].copy_from_slice(&[0, 1, 0, 0]);
+        head[12..16].copy_from_slice(&0x5F0F_3CF5u32.to_be_bytes());
+        head[18..20].copy_from_slice(&1000u16.to_be_bytes());
+        head[20..28].copy_from_slice(&created.to_be_bytes());
+        head[28..36].copy_from_slice(&modified.to_be_bytes());
+        let mut all = vec![(*b"head", head)];
+        for (i, t) in tables.iter().enumerate() {
+            all.push((
+                [b't', b'b', b'0' + (i / 10) as u8, b'0' + (i % 10) as u8],
+                t.clone(),
+            ));
+        }
+        let n = all.len();
+        let mut out = version.to_vec();
+        out.extend((n as u16).to_be_bytes());
+        out.extend([0; 6]);
+        let mut at = 12 + 16 * n;
+        let mut body = Vec::new();
+        for (tag, data) in &all {
+            out.extend_from_slice(tag);
+            out.extend(checksum(data).to_be_bytes());
+            out.extend((at as u32).to_be_bytes());
+            out.extend((data.len() as u32).to_be_bytes());
+            body.extend_from_slice(data);
+            body.resize(body.len().div_ceil(4) * 4, 0);
+            at = 12 + 16 * n + body.len();
+        }
+        let head_at = out.len();
+        out.extend(body);
+        let adj = 0xB1B0_AFBAu32.wrapping_sub(checksum(&out));
+        out[head_at + 8..head_at + 12].copy_from_slice(&adj.to_be_bytes());
+        out
+    }
+
+    fn run(input: &[u8]) -> Result<Outcome, strip_nd::FormatError> {
+        let config = Config::with_epoch(EPOCH);
+        Font.normalize(input, &config.context(Path::new("p.ttf")))
+    }
+
+    fn output(input: &[u8]) -> Vec<u8> {
+        run(input).unwrap().bytes(input).to_vec()
+    }
+
+    fn late() -> impl Strategy<Value = i64> {
+        (MAC_EPOCH + 1)..i64::MAX
+    }
+
+    fn version() -> impl Strategy<Value = [u8; 4]> {
+        prop_oneof![Just([0, 1, 0, 0]), Just(*b"OTTO"), Just(*b"true")]
+    }
+
+    fn tables() -> impl Strategy<Value = Vec<Vec<u8>>> {
+        proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..6)
+    }
+
+    proptest! {
+        #[test]
+        fn font_is_idempotent_convergent_and_keeps_the_tables(
+            v in version(), t in tables(), a in late(), b in late(), c in late(), d in late(),
+        ) {
+            let x = output(&font(v, a, b, &t));
+            let y = output(&font(v, c, d, &t));
+            prop_assert_eq!(&x, &y, "same tables, different dates, different bytes");
+            prop_assert_eq!(run(&x).unwrap(), Outcome::Unchanged);
+            let e = MAC_EPOCH;
+            prop_assert_eq!(&x, &font(v, e, e, &t));
+            prop_assert_eq!(checksum(&x), 0xB1B0_AFBA);
+        }
+
+        #[test]
+        fn font_clamps_but_never_raises_dates(a in any::<i64>(), b in any::<i64>()) {
+            let e = MAC_EPOCH;
+            let clamp = |t: i64| if t > e { e } else { t };
+            let x = output(&font([0, 1, 0, 0], a, b, &[b"glyf".to_vec()]));
+            prop_assert_eq!(x, font([0, 1, 0, 0], clamp(a), clamp(b), &[b"glyf".to_vec()]));
+        }
+
+        #[test]
+        fn font_never_panics_on_arbitrary_bytes(
+            magic in prop_oneof![Just(*b"\0\x01\0\0"), Just(*b"OTTO"), Just(*b"ttcf")],
+            tail in proptest::collection::vec(any::<u8>(), 0..512),
+        ) {
+            let mut input = magic.to_vec();
+            input.extend(tail);
+            let _ = run(&input);
+        }
+
+        #[test]
+        fn font_never_panics_on_mutated_files(
+            t in tables(),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut input = font([0, 1, 0, 0], i64::MAX, 7, &t);
+            for (i, v) in flips {
+                let i = i.index(input.len());
+                input[i] = v;
+            }
+            input.truncate(cut.index(input.len() + 1).max(1));
+            if let Ok(Outcome::Rewritten { bytes, .. }) = run(&input) {
+                prop_assert_eq!(bytes.len(), input.len());
+                prop_assert_eq!(run(&bytes).unwrap(), Outcome::Unchanged);
+            }
+        }
+    }
+}
