@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the py3N-* corpus cases against the interpreter of their own release
-# (python3.N on PATH or pyenv's; CI has only Debian's 3.11, so this is run by
-# hand and its figures go in the commit/issue note). For each case, both inputs
+# (python3.N on PATH or pyenv's: this kind of machine, CI's included, has
+# pyenv's 3.6 to 3.13; the test pyc::every_release_loads_its_normalized_pycs_
+# with_its_own_interpreter runs it). For each case, both inputs
 # and the blessed output must hold equal code objects (`code.__eq__` compares
 # every field, recursively), run the same and disassemble the same. Then both
 # inputs are relabeled with pre-release magics strip-nd maps to that release's

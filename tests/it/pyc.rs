@@ -539,3 +539,31 @@ fn pycs_with_unsupported_magics_are_reported_as_skipped_and_left_alone() {
         "{err}"
     );
 }
+
+/// Every release's corpus pair, its pre-release magics and its own stdlib
+/// caches, checked by that release's own interpreter (pyenv's 3.6 to 3.13 on
+/// this kind of machine; CI's too): equal code objects, same run and `dis`,
+/// and an import that takes the normalized pyc without recompiling it.
+#[test]
+#[ignore = "needs pyenv's CPython 3.6, 3.7, 3.8, 3.9, 3.10, 3.12 and 3.13"]
+fn every_release_loads_its_normalized_pycs_with_its_own_interpreter() {
+    let o = Command::new("bash")
+        .arg(corpus("pyc").join("check-releases.sh"))
+        .arg(env!("CARGO_BIN_EXE_strip-nd"))
+        .output()
+        .expect("run corpus/pyc/check-releases.sh");
+    assert!(
+        o.status.success(),
+        "check-releases.sh failed:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("checked "), "{out}");
+    assert_eq!(
+        out.matches("imports the normalized pyc without recompiling")
+            .count(),
+        7,
+        "{out}"
+    );
+}
