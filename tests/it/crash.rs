@@ -131,7 +131,7 @@ impl Rng {
 #[ignore = "slow: kill -9 campaign"]
 fn a_run_killed_at_any_moment_is_finished_by_the_next_one() {
     let dir = tempfile::tempdir().unwrap();
-    let tpl = template(dir.path(), 2500, 600);
+    let tpl = template(dir.path(), 1200, 400);
     let reference = dir.path().join("reference");
     copy(&tpl, &reference);
     let start = Instant::now();
@@ -145,7 +145,7 @@ fn a_run_killed_at_any_moment_is_finished_by_the_next_one() {
     let tree = dir.path().join("tree");
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
     let mut interrupted = 0;
-    for round in 0..32 {
+    for round in 0..30 {
         copy(&tpl, &tree);
         let mut child = strip(&tree)
             .stdout(std::process::Stdio::null())
