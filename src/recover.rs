@@ -45,6 +45,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use rustix::fs::{FlockOperation, flock};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
@@ -79,16 +80,17 @@ pub fn lock_roots(roots: &[PathBuf]) -> Result<Locks, Error> {
         if !seen.insert((meta.dev(), meta.ino())) {
             continue;
         }
-        match f.try_lock() {
+        match flock(&f, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
+            Err(rustix::io::Errno::WOULDBLOCK) => {
                 eprintln!(
                     "strip-nd: another strip-nd run is working on {}; waiting for it to finish",
                     root.display()
                 );
-                f.lock().map_err(|e| Error::io(&dir, e))?;
+                flock(&f, FlockOperation::LockExclusive)
+                    .map_err(|e| Error::io(&dir, io::Error::from(e)))?;
             }
-            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&dir, e)),
+            Err(e) => return Err(Error::io(&dir, io::Error::from(e))),
         }
         held.push(f);
     }

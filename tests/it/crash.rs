@@ -305,13 +305,7 @@ fn a_dead_runs_journal_restores_modes_and_rejoins_links() {
     fs::remove_file(root.join("a.gz")).unwrap();
     fs::copy(reference.join("a.gz"), root.join("a.gz")).unwrap();
     let canon = fs::canonicalize(&root).unwrap();
-    let hex = |p: &Path| -> String {
-        p.as_os_str()
-            .as_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
+    let hex = |p: &Path| -> String { hex_of(p.as_os_str().as_bytes()) };
     let journal = format!(
         "D 555 {}\nG {} {}\n",
         hex(&canon.join("ro")),
@@ -344,12 +338,17 @@ fn a_dead_runs_journal_restores_modes_and_rejoins_links() {
     assert!(!jpath.exists(), "the journal is removed at the end");
 }
 
+fn hex_of(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
 fn hex_digest(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex_of(&sha2::Sha256::digest(bytes))
 }
 
 #[test]
