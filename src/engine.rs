@@ -18,9 +18,10 @@ use crate::fsio;
 use crate::handlers::{self, Outcome, SNIFF_LEN};
 use crate::mtime::{MtimeStats, clamp_dirs, clamp_tree};
 use crate::nar::{self, HashFormat};
+use crate::recover::{Journals, lock_roots, recover};
 use crate::replace::{DirGuard, replace_linked};
 use crate::report::{
-    FileChange, HandlerStats, Note, Report, RootReport, SelfCheck, SelfCheckStatus,
+    FileChange, HandlerStats, Note, RecoveryReport, Report, RootReport, SelfCheck, SelfCheckStatus,
 };
 use crate::walk::{Entry, Order, walk};
 
@@ -320,7 +321,7 @@ struct PassSettings<'a> {
     /// The roots walked, to name each file relative to its root.
     roots: &'a [PathBuf],
     /// `None` for a dry run (`--check`).
-    guard: Option<&'a DirGuard>,
+    guard: Option<&'a DirGuard<'a>>,
     /// The epoch as a file time, when mtimes are clamped.
     clamp: Option<FileTime>,
     keep_clamped_paths: bool,
@@ -373,18 +374,13 @@ impl PassSettings<'_> {
                     }
                 };
                 let new_mtime = self.new_mtime(meta);
-                if new_mtime.is_some() {
-                    acc.clamped += 1;
-                    if self.keep_clamped_paths {
-                        acc.clamped_paths.push(first.clone());
-                    }
-                }
                 if let Some(guard) = self.guard {
                     let mtime =
                         new_mtime.unwrap_or_else(|| FileTime::from_last_modification_time(meta));
                     let done = paths
                         .iter()
                         .try_for_each(|p| guard.writable_parent(p))
+                        .and_then(|()| guard.note_group(paths))
                         .and_then(|()| replace_linked(paths, meta, &bytes, mtime));
                     match done {
                         Ok(()) => self.crates.commit(pending),
@@ -392,6 +388,13 @@ impl PassSettings<'_> {
                     }
                 } else {
                     self.crates.commit(pending);
+                }
+                // A failed rewrite left the old file and its mtime: no clamp to report.
+                if new_mtime.is_some() && !matches!(result, FileResult::Failed(_)) {
+                    acc.clamped += 1;
+                    if self.keep_clamped_paths {
+                        acc.clamped_paths.push(first.clone());
+                    }
                 }
                 acc.record(first, result);
                 return;
@@ -411,7 +414,27 @@ impl PassSettings<'_> {
                 ),
             );
         }
-        self.clamp_entry(acc, first, meta);
+        if (paths.len() as u64) < meta.nlink() {
+            // Another link lies outside the roots: its mtime is that file's too.
+            if self.new_mtime(meta).is_some() && !matches!(result, FileResult::Skipped(..)) {
+                let reason = format!(
+                    "mtime not clamped: has {} hardlinks but only {} inside the roots, \
+                     and clamping it would change the files outside",
+                    meta.nlink(),
+                    paths.len()
+                );
+                acc.skipped.push((
+                    first.clone(),
+                    Note {
+                        path: show(first),
+                        handler: None,
+                        reason,
+                    },
+                ));
+            }
+        } else {
+            self.clamp_entry(acc, first, meta);
+        }
         acc.record(first, result);
     }
 
@@ -567,10 +590,11 @@ fn self_check(
     jobs: usize,
     main: &mut Pass,
     phases: &mut Phases,
+    journals: &Journals,
 ) -> (SelfCheck, Vec<Result<String, String>>) {
     let before = hash_roots(roots, opts.jobs);
     phases.done("self-check hash");
-    let guard = DirGuard::default();
+    let guard = DirGuard::journaled(journals);
     let settings = PassSettings {
         config: &opts.config,
         roots,
@@ -624,7 +648,12 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
     let clamp = opts
         .mtimes
         .then(|| FileTime::from_unix_time(i64::try_from(config.epoch).unwrap_or(i64::MAX), 0));
-    let guard = DirGuard::default();
+    // Under the roots' locks, no other live run works here: repair what a
+    // killed one left (see `recover`).
+    let _locks = lock_roots(&walk_roots)?;
+    let journals = Journals::new(&walk_roots);
+    let guard = DirGuard::journaled(&journals);
+    let recovery = recover(&walk_roots, (!opts.check).then_some(&guard));
     let settings = PassSettings {
         config,
         roots: &walk_roots,
@@ -663,6 +692,7 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
             second_jobs,
             &mut main,
             &mut phases,
+            &journals,
         )
     } else {
         let hashes = hash_roots(&walk_roots, opts.jobs);
@@ -677,8 +707,17 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
         (not_run, hashes)
     };
 
+    main.errors.extend(recovery.errors);
+    if !opts.check {
+        main.errors.extend(journals.finish());
+    }
     main.errors.sort_by_key(ToString::to_string);
     Ok(Report {
+        recovered: RecoveryReport {
+            removed_temps: recovery.removed.iter().map(|p| show(p)).collect(),
+            restored_modes: recovery.restored.iter().map(|p| show(p)).collect(),
+            rejoined_links: recovery.rejoined.iter().map(|p| show(p)).collect(),
+        },
         mode: if opts.check { "check" } else { "normalize" },
         epoch: config.epoch,
         epoch_source: opts.epoch_source,

@@ -27,6 +27,7 @@ pub mod fsio;
 pub mod handlers;
 pub mod mtime;
 pub mod nar;
+pub mod recover;
 pub mod replace;
 pub mod report;
 pub mod rules;

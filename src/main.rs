@@ -290,6 +290,28 @@ fn hash(args: &HashArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_problems(e: &mut impl Write, r: &Report) {
+    // Leftovers of a killed run are always shown: they say a run died here.
+    let verb = |done: &'static str, todo: &'static str| {
+        if r.mode == "check" { todo } else { done }
+    };
+    for p in &r.recovered.removed_temps {
+        let v = verb("removed", "would remove");
+        let _ = writeln!(e, "strip-nd: {v} {p}: a temp file left by a killed run");
+    }
+    for p in &r.recovered.restored_modes {
+        let v = verb("restored", "would restore");
+        let _ = writeln!(
+            e,
+            "strip-nd: {v} the mode of {p}: a killed run had made it writable"
+        );
+    }
+    for p in &r.recovered.rejoined_links {
+        let v = verb("rejoined", "would rejoin");
+        let _ = writeln!(
+            e,
+            "strip-nd: {v} {p} to its hardlink group: a killed run had split it"
+        );
+    }
     for n in &r.malformed {
         let _ = writeln!(
             e,

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use filetime::FileTime;
 
 use crate::error::Error;
+use crate::recover::Journals;
 use crate::walk::TEMP_PREFIX;
 
 fn parent(path: &Path) -> &Path {
@@ -86,18 +87,43 @@ pub fn replace_linked(
             let _ = fs::remove_file(&tmp);
             return Err(Error::io(p, e));
         }
+        // rename(2) does nothing when both names already name one inode
+        // (a rejoined or already replaced link): the temp name must still go.
+        if fs::symlink_metadata(&tmp).is_ok() {
+            fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        }
     }
     Ok(())
 }
 
 /// Directories temporarily given owner-write permission so files in them can
 /// be replaced; [`DirGuard::restore`] puts their modes back.
+/// With a journal, each original mode is recorded before the `chmod`, so a
+/// run killed before [`DirGuard::restore`] is repaired by the next one
+/// (see [`crate::recover`]).
 #[derive(Debug, Default)]
-pub struct DirGuard {
+pub struct DirGuard<'a> {
     relaxed: Mutex<HashMap<PathBuf, u32>>,
+    journal: Option<&'a Journals>,
 }
 
-impl DirGuard {
+impl<'a> DirGuard<'a> {
+    /// A guard that journals every relaxed directory and hardlink group.
+    pub fn journaled(journal: &'a Journals) -> Self {
+        Self {
+            relaxed: Mutex::default(),
+            journal: Some(journal),
+        }
+    }
+
+    /// Records a hardlink group before its links are replaced.
+    pub fn note_group(&self, paths: &[PathBuf]) -> Result<(), Error> {
+        match self.journal {
+            Some(j) if paths.len() > 1 => j.group(paths),
+            _ => Ok(()),
+        }
+    }
+
     /// Makes the directory holding `path` writable by its owner, once.
     pub fn writable_parent(&self, path: &Path) -> Result<(), Error> {
         let dir = parent(path);
@@ -110,6 +136,9 @@ impl DirGuard {
         }
         let mode = fs::metadata(dir).map_err(|e| Error::io(dir, e))?.mode() & 0o7777;
         if mode & 0o200 == 0 {
+            if let Some(j) = self.journal {
+                j.dir(dir, mode)?;
+            }
             fs::set_permissions(dir, Permissions::from_mode(mode | 0o200))
                 .map_err(|e| Error::io(dir, e))?;
             relaxed.insert(dir.to_owned(), mode);

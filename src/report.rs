@@ -80,6 +80,27 @@ pub struct SelfCheck {
     pub jobs: usize,
 }
 
+/// What a run repaired of an earlier, killed run before its own work (or,
+/// under `--check`, would repair). See the `recover` module.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Stale strip-nd temp files removed.
+    pub removed_temps: Vec<String>,
+    /// Directories given back the read-only mode a killed run had relaxed.
+    pub restored_modes: Vec<String>,
+    /// Hardlink names re-pointed to their group's inode.
+    pub rejoined_links: Vec<String>,
+}
+
+impl RecoveryReport {
+    /// Whether nothing was repaired.
+    pub fn is_empty(&self) -> bool {
+        self.removed_temps.is_empty()
+            && self.restored_modes.is_empty()
+            && self.rejoined_links.is_empty()
+    }
+}
+
 /// Everything a run did.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Report {
@@ -97,6 +118,8 @@ pub struct Report {
     pub files_seen: u64,
     /// Per-handler counters, for handlers that claimed at least one file.
     pub per_handler: BTreeMap<&'static str, HandlerStats>,
+    /// Repairs of a killed run's leftovers.
+    pub recovered: RecoveryReport,
     /// Files rewritten (or that would be), in path order.
     pub changes: Vec<FileChange>,
     /// Files left untouched because a handler found them malformed.
@@ -128,7 +151,10 @@ impl Report {
         }
         let failed = !self.errors.is_empty()
             || (strict && !self.malformed.is_empty())
-            || (self.mode == "check" && (!self.changes.is_empty() || self.mtimes_clamped > 0));
+            || (self.mode == "check"
+                && (!self.changes.is_empty()
+                    || self.mtimes_clamped > 0
+                    || !self.recovered.is_empty()));
         u8::from(failed)
     }
 }

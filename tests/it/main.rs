@@ -7,6 +7,7 @@
 mod archives;
 mod cli;
 mod corpus;
+mod crash;
 mod dates;
 mod diff;
 mod font;
