@@ -9,6 +9,7 @@ mod cli;
 mod corpus;
 mod dates;
 mod diff;
+mod iso;
 mod nar;
 mod nix;
 mod pe;
