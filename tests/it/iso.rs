@@ -6,6 +6,7 @@
 
 use std::ffi::OsStr;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -87,7 +88,6 @@ fn extract(image: &Path, to: &Path) -> Vec<(String, u32, Vec<u8>)> {
         } else {
             Vec::new()
         };
-        use std::os::unix::fs::PermissionsExt;
         out.push((rel, meta.permissions().mode() & 0o7777, data));
     }
     out
