@@ -10,8 +10,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flate2::{Compression, GzBuilder};
 use strip_nd::config::Config;
 use strip_nd::handlers::{
-    Handler, Outcome, ar::Ar, coff::Coff, cpio::Cpio, font::Font, gzip::Gzip, mo::Mo, pe::Pe,
-    png::Png, pyc::Pyc, tar::Tar, zip::Zip,
+    Handler, Outcome, ar::Ar, coff::Coff, cpio::Cpio, font::Font, gzip::Gzip, iso9660::Iso9660,
+    mo::Mo, pe::Pe, png::Png, pyc::Pyc, tar::Tar, zip::Zip,
 };
 
 #[path = "../tests/it/zipgen.rs"]
@@ -570,7 +570,28 @@ fn font(c: &mut Criterion) {
     g.finish();
 }
 
+/// ISO 9660 images from the corpus: a rewrite (dates to clamp in every
+/// record and Rock Ridge `TF` entry) and an already normal image (the walk alone).
+fn iso9660(c: &mut Criterion) {
+    let config = Config::with_epoch(315_532_800);
+    let ctx = config.context(Path::new("x.iso"));
+    let mut g = c.benchmark_group("iso9660");
+    for (label, input) in [
+        ("rewrite/xorriso-rj", corpus("iso9660/xorriso-rj.1.iso")),
+        (
+            "unchanged/xorriso-rj",
+            corpus("iso9660/expected/xorriso-rj.iso"),
+        ),
+    ] {
+        g.throughput(Throughput::Bytes(input.len() as u64));
+        g.bench_function(label, |b| {
+            b.iter(|| Iso9660.normalize(black_box(&input), &ctx).unwrap());
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
-    benches, gzip, zip, pyc, nar, ar, tar, cpio, pe, coff, mo, png, font
+    benches, gzip, zip, pyc, nar, ar, tar, cpio, pe, coff, mo, png, font, iso9660
 );
 criterion_main!(benches);

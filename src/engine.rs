@@ -15,7 +15,7 @@ use crate::cargo_checksum::{self, Crates};
 use crate::config::Config;
 use crate::error::{Error, FormatError};
 use crate::fsio;
-use crate::handlers::{self, Outcome, SNIFF_LEN};
+use crate::handlers::{self, HEAD_LEN, Outcome};
 use crate::mtime::{MtimeStats, clamp_dirs, clamp_tree};
 use crate::nar::{self, HashFormat};
 use crate::recover::{Journals, lock_roots, recover};
@@ -154,7 +154,7 @@ fn examine(
     let read = if whole {
         fsio::read_all(&mut file, meta.len())
     } else {
-        fsio::read_up_to(&mut file, SNIFF_LEN)
+        fsio::read_up_to(&mut file, HEAD_LEN)
     };
     let mut data = match read {
         Ok(d) => d,

@@ -11,6 +11,7 @@ mod crash;
 mod dates;
 mod diff;
 mod font;
+mod iso;
 mod manifests;
 mod nar;
 mod nix;

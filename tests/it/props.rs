@@ -1987,3 +1987,80 @@ mod font {
         }
     }
 }
+
+mod iso {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+    use strip_nd::config::Config;
+    use strip_nd::handlers::iso9660::Iso9660;
+    use strip_nd::handlers::{Handler, Outcome};
+
+    use super::EPOCH;
+
+    fn image() -> Vec<u8> {
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/iso9660/xorriso-rj.1.iso"))
+            .unwrap()
+    }
+
+    fn run(input: &[u8]) -> Result<Outcome, strip_nd::FormatError> {
+        let config = Config::with_epoch(EPOCH);
+        Iso9660.normalize(input, &config.context(Path::new("x.iso")))
+    }
+
+    fn output(input: &[u8]) -> Vec<u8> {
+        run(input).unwrap().bytes(input).to_vec()
+    }
+
+    /// Writes a later build time (years 2002..2155, any zone) into the PVD's
+    /// creation date and the root record's recording date.
+    fn noisy(year: u32, tz: i8) -> Vec<u8> {
+        let mut img = image();
+        let pvd = 0x8000;
+        let text = format!("{year:04}0607080910{:02}", 11);
+        img[pvd + 813..pvd + 829].copy_from_slice(text.as_bytes());
+        img[pvd + 829] = tz.to_ne_bytes()[0];
+        let y = u8::try_from(year - 1900).unwrap();
+        img[pvd + 156 + 18..pvd + 156 + 25].copy_from_slice(&[
+            y,
+            6,
+            7,
+            8,
+            9,
+            10,
+            tz.to_ne_bytes()[0],
+        ]);
+        img
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn iso_is_idempotent_convergent_and_keeps_the_size(
+            ya in 2002u32..2155, yb in 2002u32..2155, ta in -48i8..=52, tb in -48i8..=52,
+        ) {
+            let (a, b) = (noisy(ya, ta), noisy(yb, tb));
+            let (na, nb) = (output(&a), output(&b));
+            prop_assert_eq!(&na, &nb);
+            prop_assert_eq!(na.len(), a.len());
+            prop_assert_eq!(run(&na).unwrap(), Outcome::Unchanged);
+        }
+
+        #[test]
+        fn iso_never_panics_on_damaged_images(
+            edits in proptest::collection::vec((0usize..81_920, any::<u8>()), 1..16),
+            cut in 0usize..81_920,
+        ) {
+            let mut img = image();
+            for (at, v) in edits {
+                img[at] = v;
+            }
+            if let Ok(Outcome::Rewritten { bytes, .. }) = run(&img) {
+                prop_assert_eq!(bytes.len(), img.len());
+                prop_assert_eq!(run(&bytes).unwrap(), Outcome::Unchanged);
+            }
+            img.truncate(cut);
+            let _ = run(&img);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Corpus tests of the ISO 9660 handler (`corpus/iso9660`, made by xorriso
+//! and genisoimage at two clocks): pairs converge to the blessed bytes, the
+//! file size never changes, malformed images are left untouched, and the real
+//! readers (`xorriso -find`, `osirrox -extract`, `isoinfo -l -R -J`) see the
+//! same tree before and after.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use crate::corpus::converge;
+use crate::util::{corpus, need, run, stderr, tool};
+
+#[test]
+fn iso9660_pairs_converge_to_the_expected_bytes_of_the_same_size() {
+    let done = converge("iso9660");
+    assert!(done.len() >= 3);
+    for (p, out) in &done {
+        let one = fs::read(&p.one).unwrap();
+        assert_ne!(
+            one,
+            fs::read(&p.two).unwrap(),
+            "{}: pair equal before",
+            p.case
+        );
+        assert_eq!(out.len(), one.len(), "{}: size changed", p.case);
+    }
+}
+
+#[test]
+fn iso9660_malformed_images_are_left_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut originals = Vec::new();
+    for e in fs::read_dir(corpus("iso9660").join("malformed")).unwrap() {
+        let e = e.unwrap();
+        let dst = tmp.path().join(e.file_name());
+        fs::copy(e.path(), &dst).unwrap();
+        originals.push((dst, fs::read(e.path()).unwrap()));
+    }
+    let out = run([tmp.path().as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    for (path, bytes) in &originals {
+        assert_eq!(
+            &fs::read(path).unwrap(),
+            bytes,
+            "{} modified",
+            path.display()
+        );
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(
+            err.lines()
+                .any(|l| l.contains(name) && l.contains("iso9660") && l.contains("warning")),
+            "no warning for {name}:\n{err}"
+        );
+    }
+}
+
+/// The tree as osirrox extracts it: relative path, mode, and contents.
+fn extract(image: &Path, to: &Path) -> Vec<(String, u32, Vec<u8>)> {
+    let status = Command::new("osirrox")
+        .args(["-indev"])
+        .arg(image)
+        .args(["-extract", "/"])
+        .arg(to)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "osirrox failed on {}",
+        image.display()
+    );
+    let mut out = Vec::new();
+    for e in walkdir::WalkDir::new(to).sort_by_file_name() {
+        let e = e.unwrap();
+        let meta = fs::symlink_metadata(e.path()).unwrap();
+        let rel = e.path().strip_prefix(to).unwrap().display().to_string();
+        let data = if meta.is_file() {
+            fs::read(e.path()).unwrap()
+        } else if meta.file_type().is_symlink() {
+            fs::read_link(e.path())
+                .unwrap()
+                .display()
+                .to_string()
+                .into_bytes()
+        } else {
+            Vec::new()
+        };
+        out.push((rel, meta.permissions().mode() & 0o7777, data));
+    }
+    out
+}
+
+#[test]
+#[ignore = "needs xorriso, isoinfo"]
+fn iso9660_outputs_read_back_the_same_tree_in_xorriso_and_isoinfo() {
+    need("xorriso", "xorriso");
+    need("isoinfo", "genisoimage");
+    let tmp = tempfile::tempdir().unwrap();
+    for (p, out) in converge("iso9660") {
+        let after = tmp.path().join(format!("{}.iso", p.case));
+        fs::write(&after, out).unwrap();
+        let find = |img: &Path| {
+            String::from_utf8(tool(
+                "xorriso",
+                [OsStr::new("-indev"), img.as_os_str(), OsStr::new("-find")],
+            ))
+            .unwrap()
+        };
+        assert_eq!(find(&after), find(&p.one), "{}: -find listing", p.case);
+        let a = extract(&p.one, &tmp.path().join(format!("{}-before", p.case)));
+        let b = extract(&after, &tmp.path().join(format!("{}-after", p.case)));
+        assert!(a.len() >= 6, "{}: tree too small", p.case);
+        assert_eq!(a, b, "{}: extracted tree differs", p.case);
+        let list = |img: &Path| {
+            let mut args = vec![OsStr::new("-l"), OsStr::new("-R")];
+            if p.case.ends_with("-rj") {
+                args.push(OsStr::new("-J"));
+            }
+            args.extend([OsStr::new("-i"), img.as_os_str()]);
+            String::from_utf8(tool("isoinfo", args)).unwrap()
+        };
+        let (before, now) = (list(&p.one), list(&after));
+        assert_eq!(before.lines().count(), now.lines().count(), "{}", p.case);
+        assert!(
+            !before.contains("Jan  1 1980") && now.contains("Jan  1 1980"),
+            "{}: {now}",
+            p.case
+        );
+        tool(
+            "isoinfo",
+            [OsStr::new("-d"), OsStr::new("-i"), after.as_os_str()],
+        );
+    }
+}
