@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::corpus::{Pair, converge};
-use crate::util::{corpus, need, run, stderr, tool};
+use crate::util::{corpus, malformed_left_untouched, need, run, stderr, tool};
 
 /// Converges a corpus folder and checks that most pairs differed before, so
 /// the corpus really exercises the handler.
@@ -39,37 +39,6 @@ fn outputs(format: &str, ext: &str) -> (tempfile::TempDir, Vec<(Pair, PathBuf)>)
         })
         .collect();
     (tmp, list)
-}
-
-/// Copies `corpus/<format>/malformed` to a temp dir, runs the binary on it,
-/// and checks each file is untouched and warned about by `handler`.
-fn malformed_left_untouched(format: &str, handler: &str) {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut originals = Vec::new();
-    for e in fs::read_dir(corpus(format).join("malformed")).unwrap() {
-        let e = e.unwrap();
-        let dst = tmp.path().join(e.file_name());
-        fs::copy(e.path(), &dst).unwrap();
-        originals.push((dst, fs::read(e.path()).unwrap()));
-    }
-    assert!(originals.len() >= 2, "{format}: too few malformed examples");
-    let out = run([tmp.path().as_os_str()]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let err = stderr(&out);
-    for (path, bytes) in &originals {
-        assert_eq!(
-            &fs::read(path).unwrap(),
-            bytes,
-            "{} was modified",
-            path.display()
-        );
-        let name = path.file_name().unwrap().to_str().unwrap();
-        assert!(
-            err.lines()
-                .any(|l| l.contains(name) && l.contains(handler) && l.contains("warning")),
-            "no warning naming {name} and {handler}:\n{err}"
-        );
-    }
 }
 
 fn text(bytes: Vec<u8>) -> String {

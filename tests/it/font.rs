@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::corpus::{Pair, converge};
-use crate::util::{corpus, need, run, stderr, tool};
+use crate::util::{malformed_left_untouched, need, tool};
 
 fn ext(p: &Pair) -> String {
     p.one.extension().unwrap().to_str().unwrap().to_string()
@@ -175,30 +175,5 @@ fn font_outputs_pass_fonttools_checksums_and_render_the_same_pixels() {
 
 #[test]
 fn font_malformed_files_are_left_untouched() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut originals = Vec::new();
-    for e in fs::read_dir(corpus("font").join("malformed")).unwrap() {
-        let e = e.unwrap();
-        let dst = tmp.path().join(e.file_name());
-        fs::copy(e.path(), &dst).unwrap();
-        originals.push((dst, fs::read(e.path()).unwrap()));
-    }
-    assert!(originals.len() >= 2, "too few malformed examples");
-    let out = run([tmp.path().as_os_str()]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let err = stderr(&out);
-    for (path, bytes) in &originals {
-        assert_eq!(
-            &fs::read(path).unwrap(),
-            bytes,
-            "{} was modified",
-            path.display()
-        );
-        let name = path.file_name().unwrap().to_str().unwrap();
-        assert!(
-            err.lines()
-                .any(|l| l.contains(name) && l.contains("font") && l.contains("warning")),
-            "no warning naming {name} and font:\n{err}"
-        );
-    }
+    malformed_left_untouched("font", "font");
 }

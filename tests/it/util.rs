@@ -127,3 +127,34 @@ pub fn mtime(path: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     u64::try_from(fs::symlink_metadata(path).unwrap().mtime()).expect("mtime after 1970")
 }
+
+/// Copies `corpus/<format>/malformed` to a temp dir, runs the binary on it,
+/// and checks each file is untouched and warned about by `handler`.
+pub fn malformed_left_untouched(format: &str, handler: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut originals = Vec::new();
+    for e in fs::read_dir(corpus(format).join("malformed")).unwrap() {
+        let e = e.unwrap();
+        let dst = tmp.path().join(e.file_name());
+        fs::copy(e.path(), &dst).unwrap();
+        originals.push((dst, fs::read(e.path()).unwrap()));
+    }
+    assert!(originals.len() >= 2, "{format}: too few malformed examples");
+    let out = run([tmp.path().as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    for (path, bytes) in &originals {
+        assert_eq!(
+            &fs::read(path).unwrap(),
+            bytes,
+            "{} was modified",
+            path.display()
+        );
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(
+            err.lines()
+                .any(|l| l.contains(name) && l.contains(handler) && l.contains("warning")),
+            "no warning naming {name} and {handler}:\n{err}"
+        );
+    }
+}
