@@ -3,7 +3,9 @@
 #   pkgs.callPackage ./nix/package.nix { }
 {
   lib,
+  stdenv,
   rustPlatform,
+  installShellFiles,
 }:
 
 let
@@ -26,6 +28,8 @@ rustPlatform.buildRustPackage {
 
   cargoLock.lockFile = ../Cargo.lock;
 
+  nativeBuildInputs = [ installShellFiles ];
+
   # `cargo test` runs in checkPhase. The oracle tests are #[ignore]d by default
   # and so are not run here; the sandbox lacks their tools (nix-bin, faketime,
   # unzip, java, ...) and Nix itself cannot run inside a build. Tests that
@@ -45,6 +49,17 @@ rustPlatform.buildRustPackage {
     exec $out/bin/strip-nd diff-hook "\$@"
     EOF
     chmod +x $out/libexec/strip-nd-diff-hook
+  ''
+  # Completions and the man page come from the clap definition itself
+  # (`strip-nd completions SHELL`, `strip-nd man`), so they need the binary to
+  # run on the build machine.
+  + lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
+    installShellCompletion --cmd strip-nd \
+      --bash <($out/bin/strip-nd completions bash) \
+      --fish <($out/bin/strip-nd completions fish) \
+      --zsh <($out/bin/strip-nd completions zsh)
+    $out/bin/strip-nd man > strip-nd.1
+    installManPage strip-nd.1
   '';
 
   meta = {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use strip_nd::config::{Config, DEFAULT_EPOCH, DEFAULT_MAX_DEPTH, DEFAULT_MAX_SIZE};
 use strip_nd::engine::{self, Options};
 use strip_nd::handlers::{self, HANDLERS, HandlerSet};
@@ -149,6 +149,14 @@ enum Command {
     /// with `run-diff-hook = true`. Prints the report for OUT and CHECK-OUT to
     /// stderr and always exits 0 (Nix ignores the status).
     DiffHook(DiffHookArgs),
+    /// Print a shell completion script for SHELL on stdout, generated from
+    /// these options (e.g. `strip-nd completions bash > strip-nd.bash`).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, strip-nd(1), as roff on stdout.
+    Man,
 }
 
 #[derive(Args, Debug)]
@@ -541,6 +549,25 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Hash(args)) => return hash(args),
         Some(Command::Diff(args)) => return diff(args),
         Some(Command::DiffHook(args)) => return Ok(diff_hook(args)),
+        Some(Command::Completions { shell }) => {
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "strip-nd", &mut script);
+            if *shell == clap_complete::Shell::Bash {
+                // clap_complete (up to 4.6.12 at least) spells the subcommand
+                // states of a hyphenated binary two ways: the word loop sets
+                // `strip__nd__subcmd__diff`, the case arms test
+                // `strip__subcmd__nd__subcmd__diff`, so nothing completes after
+                // a subcommand (clap-rs/clap#6421). Spell the arms as the loop does.
+                let text = String::from_utf8(script)?;
+                script = text.replace("strip__subcmd__nd", "strip__nd").into_bytes();
+            }
+            std::io::stdout().lock().write_all(&script)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Man) => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout().lock())?;
+            return Ok(ExitCode::SUCCESS);
+        }
         None => {}
     }
     let (epoch, epoch_source) = epoch(cli.common.epoch)?;

@@ -6,6 +6,7 @@
 
 mod archives;
 mod cli;
+mod completions;
 mod corpus;
 mod crash;
 mod dates;
