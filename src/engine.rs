@@ -827,12 +827,55 @@ mod tests {
         assert_eq!(companion_mtime(dir.path(), &config, true), None);
     }
 
+    /// The first-clock case of every corpus folder (`corpus/<fmt>/*.1.*`),
+    /// plus a file for the rules handler: a tree every handler has work in.
+    fn tree_for_every_handler(dir: &Path) {
+        let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+        for fmt in std::fs::read_dir(&corpus).unwrap() {
+            let fmt = fmt.unwrap().path();
+            let Ok(entries) = std::fs::read_dir(&fmt) else {
+                continue;
+            };
+            for e in entries {
+                let path = e.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                if path.is_file() && name.contains(".1.") {
+                    let to = dir.join(fmt.file_name().unwrap());
+                    std::fs::create_dir_all(&to).unwrap();
+                    std::fs::copy(&path, to.join(&name)).unwrap();
+                }
+            }
+        }
+        std::fs::write(dir.join("stamp.txt"), b"built on 2030-05-06\n").unwrap();
+    }
+
     #[test]
     fn self_check_passes_for_the_real_handlers() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("g"), b"grow").unwrap();
-        let report = run(&[dir.path().to_owned()], &Options::new(Config::default())).unwrap();
-        assert_eq!(report.self_check.status, SelfCheckStatus::Ok);
-        assert_eq!(report.exit_code(false), 0);
+        tree_for_every_handler(dir.path());
+        let rules = crate::rules::Rules::parse(
+            "[[rule]]\nscope = \"stamp.txt\"\nregex = 'built on (?P<date>\\d{4}-\\d\\d-\\d\\d)'\nformat = \"%Y-%m-%d\"\n",
+            1_000_000_000,
+        )
+        .unwrap();
+        let mut handlers = crate::handlers::HandlerSet::default();
+        handlers.set(crate::handlers::by_name("rules").unwrap().0, true);
+        let config = Config {
+            rules: Some(std::sync::Arc::new(rules)),
+            handlers,
+            ..Config::with_epoch(1_000_000_000)
+        };
+        let report = run(&[dir.path().to_owned()], &Options::new(config)).unwrap();
+        assert_eq!(report.self_check.status, SelfCheckStatus::Ok, "{report:#?}");
+        assert_eq!(report.exit_code(true), 0, "{report:#?}");
+        // The second pass had work to check in every handler of the table.
+        for h in crate::handlers::HANDLERS {
+            let stats = report.per_handler.get(h.name());
+            assert!(
+                stats.is_some_and(|s| s.rewritten > 0),
+                "no corpus file rewritten by {}: {stats:?}",
+                h.name()
+            );
+        }
     }
 }

@@ -7,7 +7,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
 
-use crate::util::{EPOCH, bin, gnu_gzip, mtime, need, normalize, put, run, stderr};
+use crate::util::{
+    EPOCH, bin, bin_unprivileged, gnu_gzip, mtime, need, normalize, put, run, stderr,
+};
 
 const T1: &str = "2026-03-04 05:06:07";
 const T2: &str = "2027-08-09 10:11:12";
@@ -254,6 +256,46 @@ fn read_only_files_and_directories_are_rewritten_and_keep_their_modes() {
 }
 
 #[test]
+fn read_only_directories_are_rewritten_by_their_unprivileged_owner() {
+    // As root, the test above would pass whatever the directory guard does:
+    // root writes into a 0555 directory. Here the tree belongs to `nobody`
+    // and strip-nd runs as `nobody`, so a rewrite in `ro/` needs the guard to
+    // relax the mode, and the mode must come back.
+    let t = tempfile::tempdir().unwrap();
+    let raw = gz(t.path(), b"ro");
+    let top = t.path().join("tree");
+    let dir = top.join("ro");
+    let f = put(&dir, "f.gz", &raw);
+    let nested = put(&dir.join("sub"), "g.gz", &raw);
+    for p in [t.path(), &top, &dir, &dir.join("sub"), &f, &nested] {
+        std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+    }
+    fs::set_permissions(&f, fs::Permissions::from_mode(0o444)).unwrap();
+    fs::set_permissions(dir.join("sub"), fs::Permissions::from_mode(0o555)).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o555)).unwrap();
+    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let out = bin_unprivileged().arg(&top).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fs::read(&f).unwrap(), normalize(&raw, "f.gz").unwrap());
+    assert_eq!(fs::read(&nested).unwrap(), normalize(&raw, "g.gz").unwrap());
+    assert_eq!(fs::metadata(&f).unwrap().mode() & 0o7777, 0o444);
+    assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o7777, 0o555);
+    assert_eq!(
+        fs::metadata(dir.join("sub")).unwrap().mode() & 0o7777,
+        0o555
+    );
+    assert_eq!(
+        fs::metadata(&f).unwrap().uid(),
+        65534,
+        "still nobody's file"
+    );
+    no_temp_files_left(&top);
+    for d in [&dir, &dir.join("sub")] {
+        fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+#[test]
 fn empty_files_and_non_utf8_names_are_handled() {
     let t = tempfile::tempdir().unwrap();
     let raw = gz(t.path(), b"odd name");
@@ -342,12 +384,33 @@ fn json_report_parses_and_names_each_change() {
     assert_eq!(String::from_utf8(printed.stdout).unwrap().trim(), hash);
 }
 
+/// A run: its name, its arguments, an environment variable, the epoch source it reports.
+type Run<'a> = (&'a str, &'a [&'a str], Option<(&'a str, &'a str)>, &'a str);
+
 #[test]
 fn results_do_not_depend_on_thread_count_or_epoch_source() {
+    // One epoch (2026-09-21, between T1 and T2: half the pages are clamped,
+    // half keep their time), given three ways, with three thread counts.
+    const E: &str = "1790000000";
     let t = tempfile::tempdir().unwrap();
     let mut hashes = vec![];
-    for jobs in ["1", "4"] {
-        let root = t.path().join(jobs);
+    let runs: [Run; 3] = [
+        ("flag", &["-j", "1", "--epoch", E], None, "--epoch"),
+        (
+            "env",
+            &["-j", "4"],
+            Some(("SOURCE_DATE_EPOCH", E)),
+            "SOURCE_DATE_EPOCH",
+        ),
+        (
+            "cores",
+            &[],
+            Some(("SOURCE_DATE_EPOCH", E)),
+            "SOURCE_DATE_EPOCH",
+        ),
+    ];
+    for (name, args, env, source) in runs {
+        let root = t.path().join(name);
         for i in 0..40 {
             let raw = gnu_gzip(
                 t.path(),
@@ -357,11 +420,30 @@ fn results_do_not_depend_on_thread_count_or_epoch_source() {
             );
             put(&root, format!("d{}/p{i}.gz", i % 5), &raw);
         }
-        let (code, v) = json(&[OsStr::new("-j"), OsStr::new(jobs), root.as_os_str()]);
-        assert_eq!(code, 0);
+        let mut cmd = bin();
+        cmd.arg("--json").args(args).arg(&root);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        if name == "cores" {
+            cmd.env("NIX_BUILD_CORES", "3");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["epoch"].as_u64(), Some(E.parse().unwrap()), "{name}");
+        assert_eq!(v["epoch_source"].as_str(), Some(source), "{name}");
+        let jobs = match name {
+            "flag" => 1,
+            "env" => 4,
+            _ => 3,
+        };
+        assert_eq!(v["jobs"].as_u64(), Some(jobs), "{name}");
+        assert_eq!(v["changes"].as_array().unwrap().len(), 40, "{name}");
         hashes.push(v["roots"][0]["nar_hash"].as_str().unwrap().to_string());
     }
     assert_eq!(hashes[0], hashes[1]);
+    assert_eq!(hashes[0], hashes[2]);
 }
 
 #[test]

@@ -26,6 +26,31 @@ pub fn bin() -> Command {
     c
 }
 
+/// The built binary as `bin()` gives it, but run as the unprivileged user
+/// `nobody` (65534) when the tests run as root, through util-linux's
+/// `setpriv`: root may write into a 0555 directory, so a test of what a
+/// read-only mode forbids must not run as root.
+pub fn bin_unprivileged() -> Command {
+    use std::os::unix::fs::MetadataExt;
+    let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    if !root {
+        return bin();
+    }
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+    c.arg(env!("CARGO_BIN_EXE_strip-nd"));
+    for var in [
+        "SOURCE_DATE_EPOCH",
+        "NIX_BUILD_TOP",
+        "NIX_BUILD_CORES",
+        "NIX_STORE_DIR",
+        "STRIP_ND_RULES",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
 /// Runs the binary with `args`.
 pub fn run<I, S>(args: I) -> Output
 where
