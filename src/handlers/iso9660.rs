@@ -106,7 +106,7 @@ fn valid_civil(month: u32, day: u32, hour: u32, min: u32, sec: u32, tz: i8) -> b
 /// The 7-byte recording date `at` in `buf`: `Ok(None)` when not specified.
 /// Returns the new bytes when it must be clamped.
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // each part of a non-negative time of day or date, < 60
-fn clamp7(field: &[u8], epoch: i64) -> Result<Option<[u8; 7]>, FormatError> {
+fn clamp7(field: &[u8], epoch: i64) -> Result<Option<([u8; 7], i64)>, FormatError> {
     if field.iter().all(|&b| b == 0) {
         return Ok(None);
     }
@@ -134,7 +134,7 @@ fn clamp7(field: &[u8], epoch: i64) -> Result<Option<[u8; 7]>, FormatError> {
         // instant cannot exist after 2155, and the epoch is never before 1970.
         return Ok(None);
     };
-    Ok(Some([
+    let new = [
         years,
         month as u8,
         day as u8,
@@ -142,11 +142,12 @@ fn clamp7(field: &[u8], epoch: i64) -> Result<Option<[u8; 7]>, FormatError> {
         (rem / 60 % 60) as u8,
         (rem % 60) as u8,
         0,
-    ]))
+    ];
+    Ok(Some((new, instant)))
 }
 
 /// The 17-byte dec-datetime: `Ok(None)` when not specified or not later.
-fn clamp17(field: &[u8], epoch: i64) -> Result<Option<[u8; 17]>, FormatError> {
+fn clamp17(field: &[u8], epoch: i64) -> Result<Option<([u8; 17], i64)>, FormatError> {
     if field.iter().all(|&b| b == 0) || (field[..16].iter().all(|&b| b == b'0') && field[16] == 0) {
         return Ok(None);
     }
@@ -195,7 +196,7 @@ fn clamp17(field: &[u8], epoch: i64) -> Result<Option<[u8; 17]>, FormatError> {
     );
     let mut out = [0u8; 17];
     out[..16].copy_from_slice(text.as_bytes());
-    Ok(Some(out))
+    Ok(Some((out, instant)))
 }
 
 /// The edit plan: output bytes and notes.
@@ -208,27 +209,31 @@ struct Plan<'a> {
 }
 
 impl Plan<'_> {
-    fn write(&mut self, at: usize, new: &[u8], what: impl FnOnce() -> String) {
-        let old = &self.input[at..at + new.len()];
-        if old == new {
+    /// Writes `new` at `at`; the note gives the old instant and the epoch in
+    /// Unix seconds, so `strip-nd diff` can pair the field across two builds.
+    fn write(&mut self, at: usize, new: &[u8], instant: i64, what: impl FnOnce() -> String) {
+        if self.input[at..at + new.len()] == *new {
             return;
         }
         let out = self.out.get_or_insert_with(|| self.input.to_vec());
         out[at..at + new.len()].copy_from_slice(new);
-        self.changes
-            .push(format!("{} at {at:#x}: clamped to the epoch", what()));
+        self.changes.push(format!(
+            "{} at {at:#x}: {instant} -> {}",
+            what(),
+            self.epoch
+        ));
     }
 
     fn date7(&mut self, at: usize, what: impl FnOnce() -> String) -> Result<(), FormatError> {
-        if let Some(new) = clamp7(&self.input[at..at + 7], self.epoch)? {
-            self.write(at, &new, what);
+        if let Some((new, old)) = clamp7(&self.input[at..at + 7], self.epoch)? {
+            self.write(at, &new, old, what);
         }
         Ok(())
     }
 
     fn date17(&mut self, at: usize, what: impl FnOnce() -> String) -> Result<(), FormatError> {
-        if let Some(new) = clamp17(&self.input[at..at + 17], self.epoch)? {
-            self.write(at, &new, what);
+        if let Some((new, old)) = clamp17(&self.input[at..at + 17], self.epoch)? {
+            self.write(at, &new, old, what);
         }
         Ok(())
     }
@@ -519,7 +524,11 @@ mod tests {
     fn seven_byte_dates_clamp_by_instant_and_write_utc() {
         // 2026-03-04 05:06:07 +01:00 is later: the epoch, in UTC.
         let later = [126, 3, 4, 5, 6, 7, 4];
-        assert_eq!(clamp7(&later, EPOCH).unwrap(), Some([80, 1, 1, 0, 0, 0, 0]));
+        // The old instant comes back for the note: 04:06:07 UTC.
+        assert_eq!(
+            clamp7(&later, EPOCH).unwrap(),
+            Some(([80, 1, 1, 0, 0, 0, 0], 1_772_597_167))
+        );
         // 1980-01-01 00:30 at +01:00 is 1979-12-31 23:30 UTC: earlier, kept.
         assert_eq!(clamp7(&[80, 1, 1, 0, 30, 0, 4], EPOCH).unwrap(), None);
         // ... but at -01:00 it is 01:30 UTC: later.
@@ -539,7 +548,7 @@ mod tests {
         later[16] = 8; // +02:00
         assert_eq!(
             clamp17(&later, EPOCH).unwrap(),
-            Some(*b"1980010100000000\x00")
+            Some((*b"1980010100000000\x00", 1_772_593_567))
         );
         assert_eq!(clamp17(b"0000000000000000\x00", EPOCH).unwrap(), None);
         assert_eq!(clamp17(&[0; 17], EPOCH).unwrap(), None);
