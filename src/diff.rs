@@ -131,7 +131,7 @@ impl ThreadedHash {
         }
     }
 
-    fn put(&mut self, bytes: &[u8]) {
+    fn push(&mut self, bytes: &[u8]) {
         if self.buf.len() + bytes.len() > 1 << 20 {
             self.flush();
         }
@@ -153,18 +153,6 @@ impl ThreadedHash {
         }
     }
 
-    fn str(&mut self, s: &[u8]) {
-        self.put(&(s.len() as u64).to_le_bytes());
-        self.put(s);
-        self.put(&[0; 8][..(8 - s.len() % 8) % 8]);
-    }
-
-    fn strs(&mut self, ss: &[&[u8]]) {
-        for s in ss {
-            self.str(s);
-        }
-    }
-
     fn finish(mut self) -> [u8; 32] {
         self.flush();
         drop(self.tx.take());
@@ -175,10 +163,16 @@ impl ThreadedHash {
     }
 }
 
+impl nar::Sink for ThreadedHash {
+    fn put(&mut self, bytes: &[u8]) {
+        self.push(bytes);
+    }
+}
+
 /// One side of the comparison: its root, hasher and reference times.
 struct Side {
     root: PathBuf,
-    hash: ThreadedHash,
+    hash: nar::Encoder<ThreadedHash>,
 }
 
 /// A file-system node and its `lstat`.
@@ -223,14 +217,9 @@ fn sorted_names(dir: &Path) -> Result<Vec<std::ffi::OsString>, Error> {
 /// Reads a whole file, feeding its NAR serialization to `side`'s hash.
 /// Returns its bytes when it is small enough to analyse.
 fn read_into(side: &mut Side, n: &Node) -> Result<Option<Vec<u8>>, Error> {
-    side.hash.strs(&[b"(", b"type", b"regular"]);
-    if is_exec(&n.meta) {
-        side.hash.strs(&[b"executable", b""]);
-    }
-    side.hash.str(b"contents");
     let mut file = File::open(&n.path).map_err(|e| Error::io(&n.path, e))?;
     let len = n.meta.len();
-    side.hash.put(&len.to_le_bytes());
+    side.hash.regular(is_exec(&n.meta), len);
     let keep = len <= ANALYSE_MAX;
     let mut kept = Vec::new();
     let mut buf = vec![0; 1 << 20];
@@ -247,14 +236,13 @@ fn read_into(side: &mut Side, n: &Node) -> Result<Option<Vec<u8>>, Error> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Error::io(&n.path, e)),
         };
-        side.hash.put(&buf[..got]);
+        side.hash.data(&buf[..got]);
         if keep {
             kept.extend_from_slice(&buf[..got]);
         }
         left -= got as u64;
     }
-    side.hash.put(&[0; 8][..(8 - (len % 8) as usize) % 8]);
-    side.hash.str(b")");
+    side.hash.regular_end(len);
     Ok(keep.then_some(kept))
 }
 
@@ -265,19 +253,15 @@ fn serialize_one(side: &mut Side, n: &Node) -> Result<(), Error> {
         read_into(side, n)?;
     } else if ft.is_symlink() {
         let target = fs::read_link(&n.path).map_err(|e| Error::io(&n.path, e))?;
-        side.hash.strs(&[b"(", b"type", b"symlink", b"target"]);
-        side.hash.str(target.as_os_str().as_bytes());
-        side.hash.str(b")");
+        side.hash.symlink(target.as_os_str().as_bytes());
     } else if ft.is_dir() {
-        side.hash.strs(&[b"(", b"type", b"directory"]);
+        side.hash.directory();
         for name in sorted_names(&n.path)? {
-            side.hash.strs(&[b"entry", b"(", b"name"]);
-            side.hash.str(name.as_bytes());
-            side.hash.str(b"node");
+            side.hash.entry(name.as_bytes());
             serialize_one(side, &node(&n.path.join(&name))?)?;
-            side.hash.str(b")");
+            side.hash.entry_end();
         }
-        side.hash.str(b")");
+        side.hash.directory_end();
     } else {
         return Err(Error::NarUnsupported {
             path: n.path.clone(),
@@ -390,7 +374,7 @@ impl Walk<'_> {
 
     fn dirs(&mut self, a: &Node, b: &Node) -> Result<(), Error> {
         for side in [&mut self.a, &mut self.b] {
-            side.hash.strs(&[b"(", b"type", b"directory"]);
+            side.hash.directory();
         }
         let na = sorted_names(&a.path)?;
         let nb = sorted_names(&b.path)?;
@@ -401,9 +385,7 @@ impl Walk<'_> {
             let in_b = nb.iter().any(|n| n == name);
             for (side, present) in [(&mut self.a, in_a), (&mut self.b, in_b)] {
                 if present {
-                    side.hash.strs(&[b"entry", b"(", b"name"]);
-                    side.hash.str(name.as_bytes());
-                    side.hash.str(b"node");
+                    side.hash.entry(name.as_bytes());
                 }
             }
             let pa = a.path.join(name);
@@ -434,12 +416,12 @@ impl Walk<'_> {
             }
             for (side, present) in [(&mut self.a, in_a), (&mut self.b, in_b)] {
                 if present {
-                    side.hash.str(b")");
+                    side.hash.entry_end();
                 }
             }
         }
         for side in [&mut self.a, &mut self.b] {
-            side.hash.str(b")");
+            side.hash.directory_end();
         }
         Ok(())
     }
@@ -477,18 +459,18 @@ pub fn diff(a: &Path, b: &Path, config: &Config) -> Result<DiffReport, Error> {
     let mut walk = Walk {
         a: Side {
             root: a.to_owned(),
-            hash: ThreadedHash::new(),
+            hash: nar::Encoder::new(ThreadedHash::new()),
         },
         b: Side {
             root: b.to_owned(),
-            hash: ThreadedHash::new(),
+            hash: nar::Encoder::new(ThreadedHash::new()),
         },
         config,
         refs,
         out: Vec::new(),
     };
-    walk.a.hash.str(b"nix-archive-1");
-    walk.b.hash.str(b"nix-archive-1");
+    walk.a.hash.magic();
+    walk.b.hash.magic();
     walk.pair(&na, &nb)?;
     let Walk {
         a: side_a,
@@ -496,8 +478,8 @@ pub fn diff(a: &Path, b: &Path, config: &Config) -> Result<DiffReport, Error> {
         out,
         ..
     } = walk;
-    let ha = side_a.hash.finish();
-    let hb = side_b.hash.finish();
+    let ha = side_a.hash.sink.finish();
+    let hb = side_b.hash.sink.finish();
     let identical = ha == hb;
     let fixed = out
         .iter()

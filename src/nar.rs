@@ -84,6 +84,30 @@ pub fn nix32(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// Decodes Nix's base32 (the inverse of [`nix32`]): `None` for a character
+/// outside the alphabet or set bits beyond the last byte, as Nix refuses them.
+pub fn nix32_decode(text: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
+    let len = text.len() * 5 / 8;
+    let mut out = vec![0u8; len];
+    for (n, c) in text.bytes().rev().enumerate() {
+        let digit = ALPHABET.iter().position(|&a| a == c)?;
+        let digit = u16::try_from(digit).ok()?;
+        let (i, j) = (n * 5 / 8, n * 5 % 8);
+        let wide = digit << j;
+        let [low, high] = wide.to_le_bytes();
+        if i < len {
+            out[i] |= low;
+        } else if low != 0 {
+            return None;
+        }
+        if high != 0 {
+            *out.get_mut(i + 1)? |= high;
+        }
+    }
+    Some(out)
+}
+
 /// The sha256 of the NAR serialization of `path`, reading files on all cores.
 pub fn hash(path: &Path) -> Result<[u8; 32], Error> {
     hash_with(
@@ -128,11 +152,138 @@ const BATCH_FILES: usize = 32;
 /// `MAX_IN_FLIGHT * BATCH_FILES * PREFETCH_MAX` = 128 MiB of file contents).
 const MAX_IN_FLIGHT: usize = 16;
 
-/// Appends a NAR string (length, bytes, padding) to `buf`.
-fn put_str(buf: &mut Vec<u8>, s: &[u8]) {
-    buf.extend_from_slice(&(s.len() as u64).to_le_bytes());
-    buf.extend_from_slice(s);
-    buf.extend_from_slice(&[0; 8][..(8 - s.len() % 8) % 8]);
+/// Where NAR bytes go: a buffer, a hasher, a channel to a hashing thread.
+pub trait Sink {
+    /// Appends `bytes`.
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// The one NAR encoder: typed nodes in, NAR tokens out. `strip-nd hash` (the
+/// serializer below) and `strip-nd diff` both drive it, so the two cannot
+/// disagree on the format. Directory entries must come in NAR order (raw name
+/// bytes, strictly increasing, no empty, `.`, `..` or `/`-holding name): a
+/// caller that breaks it is a bug, and the encoder panics rather than write
+/// a NAR Nix would reject.
+pub struct Encoder<S: Sink> {
+    /// The sink.
+    pub sink: S,
+    /// For each open directory, the last entry name written.
+    open: Vec<Option<Vec<u8>>>,
+}
+
+impl<S: Sink> Encoder<S> {
+    /// An encoder writing to `sink`; call [`Encoder::magic`] first for a whole NAR.
+    pub fn new(sink: S) -> Self {
+        Self {
+            sink,
+            open: Vec::new(),
+        }
+    }
+
+    /// A NAR string: little-endian u64 length, the bytes, zero padding to 8.
+    fn str(&mut self, s: &[u8]) {
+        self.sink.put(&(s.len() as u64).to_le_bytes());
+        self.sink.put(s);
+        self.sink.put(&[0; 8][..(8 - s.len() % 8) % 8]);
+    }
+
+    fn strs(&mut self, ss: &[&[u8]]) {
+        for s in ss {
+            self.str(s);
+        }
+    }
+
+    /// `nix-archive-1`, the start of a NAR.
+    pub fn magic(&mut self) {
+        self.str(b"nix-archive-1");
+    }
+
+    /// The start of a regular file of `len` bytes, up to its contents: the
+    /// caller then writes exactly `len` bytes with [`Encoder::data`] and calls
+    /// [`Encoder::regular_end`].
+    pub fn regular(&mut self, executable: bool, len: u64) {
+        self.strs(&[b"(", b"type", b"regular"]);
+        if executable {
+            self.strs(&[b"executable", b""]);
+        }
+        self.str(b"contents");
+        self.sink.put(&len.to_le_bytes());
+    }
+
+    /// Contents of the current regular file.
+    pub fn data(&mut self, bytes: &[u8]) {
+        self.sink.put(bytes);
+    }
+
+    /// The end of a regular file of `len` bytes: padding and `)`.
+    pub fn regular_end(&mut self, len: u64) {
+        self.sink.put(&[0; 8][..(8 - (len % 8) as usize) % 8]);
+        self.str(b")");
+    }
+
+    /// A whole symlink node.
+    pub fn symlink(&mut self, target: &[u8]) {
+        self.strs(&[b"(", b"type", b"symlink", b"target"]);
+        self.str(target);
+        self.str(b")");
+    }
+
+    /// The start of a directory node.
+    pub fn directory(&mut self) {
+        self.strs(&[b"(", b"type", b"directory"]);
+        self.open.push(None);
+    }
+
+    /// The start of an entry of the innermost open directory; its node follows.
+    ///
+    /// # Panics
+    /// When `name` is not a valid NAR name or does not sort after the
+    /// directory's previous entry.
+    pub fn entry(&mut self, name: &[u8]) {
+        assert!(
+            !name.is_empty() && name != b"." && name != b".." && !name.contains(&b'/'),
+            "NAR entry name {:?} is not a file name",
+            String::from_utf8_lossy(name)
+        );
+        let last = self.open.last_mut().expect("NAR entry outside a directory");
+        assert!(
+            last.as_deref().is_none_or(|prev| prev < name),
+            "NAR entries out of order: {:?} after {:?}",
+            String::from_utf8_lossy(name),
+            last.as_deref().map(String::from_utf8_lossy)
+        );
+        match last {
+            // The directory's one buffer, reused: no allocation per entry.
+            Some(prev) => {
+                prev.clear();
+                prev.extend_from_slice(name);
+            }
+            None => *last = Some(name.to_vec()),
+        }
+        self.strs(&[b"entry", b"(", b"name"]);
+        self.str(name);
+        self.str(b"node");
+    }
+
+    /// The end of an entry.
+    pub fn entry_end(&mut self) {
+        self.str(b")");
+    }
+
+    /// The end of the innermost directory.
+    ///
+    /// # Panics
+    /// When no directory is open.
+    pub fn directory_end(&mut self) {
+        self.open.pop().expect("NAR directory end without a start");
+        self.str(b")");
+    }
 }
 
 /// One piece of the NAR stream, in order.
@@ -219,7 +370,8 @@ impl Gate {
 struct Walker<'a> {
     gate: &'a Gate,
     seq: u64,
-    buf: Vec<u8>,
+    /// Structure not yet batched, encoded.
+    enc: Encoder<Vec<u8>>,
     batch: Vec<Item>,
     files: usize,
     jobs: mpsc::Sender<(u64, Vec<Item>)>,
@@ -228,8 +380,9 @@ struct Walker<'a> {
 impl Walker<'_> {
     /// Moves pending structure bytes into the batch.
     fn take_bytes(&mut self) {
-        if !self.buf.is_empty() {
-            self.batch.push(Item::Bytes(std::mem::take(&mut self.buf)));
+        if !self.enc.sink.is_empty() {
+            self.batch
+                .push(Item::Bytes(std::mem::take(&mut self.enc.sink)));
         }
     }
 
@@ -256,20 +409,12 @@ impl Walker<'_> {
             self.files += 1;
             return self.files < BATCH_FILES || self.send();
         }
-        put_str(&mut self.buf, b"(");
         if ft.is_symlink() {
             match fs::read_link(path) {
-                Ok(target) => {
-                    for t in [&b"type"[..], b"symlink", b"target"] {
-                        put_str(&mut self.buf, t);
-                    }
-                    put_str(&mut self.buf, target.as_os_str().as_bytes());
-                }
+                Ok(target) => self.enc.symlink(target.as_os_str().as_bytes()),
                 Err(e) => return self.fail(Error::io(path, e)),
             }
         } else if ft.is_dir() {
-            put_str(&mut self.buf, b"type");
-            put_str(&mut self.buf, b"directory");
             let entries = fs::read_dir(path).and_then(|rd| {
                 rd.map(|e| e.and_then(|e| Ok((e.file_name(), e.file_type()?))))
                     .collect::<io::Result<Vec<_>>>()
@@ -279,24 +424,21 @@ impl Walker<'_> {
                 Err(e) => return self.fail(Error::io(path, e)),
             };
             entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            self.enc.directory();
             for (name, ft) in entries {
-                for t in [&b"entry"[..], b"(", b"name"] {
-                    put_str(&mut self.buf, t);
-                }
-                put_str(&mut self.buf, name.as_bytes());
-                put_str(&mut self.buf, b"node");
+                self.enc.entry(name.as_bytes());
                 if !self.node(&path.join(&name), ft) {
                     return false;
                 }
-                put_str(&mut self.buf, b")");
+                self.enc.entry_end();
             }
+            self.enc.directory_end();
         } else {
             return self.fail(Error::NarUnsupported {
                 path: path.to_owned(),
                 kind: special_kind(ft),
             });
         }
-        put_str(&mut self.buf, b")");
         true
     }
 
@@ -356,12 +498,12 @@ fn serialize<W: Write>(root: &Path, jobs: usize, out: &mut W) -> Result<(), Erro
             let mut w = Walker {
                 gate: gate_ref,
                 seq: 0,
-                buf: Vec::new(),
+                enc: Encoder::new(Vec::new()),
                 batch: Vec::new(),
                 files: 0,
                 jobs: job_tx,
             };
-            put_str(&mut w.buf, b"nix-archive-1");
+            w.enc.magic();
             if w.node(root, meta.file_type()) {
                 w.send();
             }
@@ -407,25 +549,16 @@ fn write_file<W: Write>(
     buf: &mut [u8],
 ) -> Result<(), Error> {
     let err = |e| Error::io(path, e);
-    let mut head = Vec::with_capacity(128);
-    put_str(&mut head, b"(");
-    put_str(&mut head, b"type");
-    put_str(&mut head, b"regular");
-    if data.exec {
-        put_str(&mut head, b"executable");
-        put_str(&mut head, b"");
-    }
-    put_str(&mut head, b"contents");
-    head.extend_from_slice(&data.len.to_le_bytes());
-    out.write_all(&head).map_err(err)?;
+    let mut head = Encoder::new(Vec::with_capacity(128));
+    head.regular(data.exec, data.len);
+    out.write_all(&head.sink).map_err(err)?;
     match data.contents {
         Some(c) => out.write_all(&c).map_err(err)?,
         None => stream(out, path, data.len, buf)?,
     }
-    let mut tail = Vec::with_capacity(24);
-    tail.resize((8 - (data.len % 8) as usize) % 8, 0);
-    put_str(&mut tail, b")");
-    out.write_all(&tail).map_err(err)
+    let mut tail = Encoder::new(Vec::with_capacity(24));
+    tail.regular_end(data.len);
+    out.write_all(&tail.sink).map_err(err)
 }
 
 /// Copies exactly `len` bytes of a large file, failing if it changed size.
@@ -479,6 +612,135 @@ mod tests {
             format_hash(&d, HashFormat::Sri),
             "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
         );
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Printed by `nix-hash --type T --to-base32 HEX` (Nix 2.8) for the md5,
+    /// sha1, sha256 and sha512 of "", "abc" and "strip-nd".
+    const NIX32_VECTORS: &[(&str, &str)] = &[
+        (
+            "d41d8cd98f00b204e9800998ecf8427e",
+            "3y8bwfr609h3lh9ch0izcqq7fl",
+        ),
+        (
+            "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+            "143xibwh31h9bvxzalr0sjvbbvpa6ffs",
+        ),
+        (
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73",
+        ),
+        (
+            "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e",
+            "0zdl9zrg8r3i9c1g90lgg9ip5ijzv3yhz91i0zzn3r8ap9ws784gkp9dk9j3aglhgf1amqb0pj21mh7h1nxcl18akqvvf7ggqsy30yg",
+        ),
+        (
+            "900150983cd24fb0d6963f7d28e17f72",
+            "3jgzhjhz9zjvbb0kyj7jc500ch",
+        ),
+        (
+            "a9993e364706816aba3e25717850c26c9cd0d89d",
+            "kpcd173cq987hw957sx6m0868wv3x6d9",
+        ),
+        (
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s",
+        ),
+        (
+            "30580b7176594acb9771f478caa4c7f0",
+            "7hqyjcly7lf6bwnjjrfrqhnn1h",
+        ),
+        (
+            "df092a2af858a9d491d41713a2ffd0ce56d088f6",
+            "ys4d0mnfs3zs44qpsj8x9aaqz0m2l2fz",
+        ),
+        (
+            "7b7fef9a1419912b460506f7a2d78c7e310bc23aba5ecaf30fc1b73033db615f",
+            "0pv1vcrk1dy11zrwlpms7b10ncbyikbs5xq60m32p48r2jdfyzvv",
+        ),
+        (
+            "d58e479cae6e5207de835269a636ac92eefbe4a30c588df2073d1fd2a61275e76eb089d3821ae055b8eed423981a71a4b35c707600a26be04a1eb945ec3a8329",
+            "0lq6fpc8nwiwjp0dfi00xkhbjrs8w8sk0ix9vmqaph1m0nki6q6xrvm2akd47rx0zr8sn0clgjgpvljmhvacsajhgg0flkfmsf4g3nm",
+        ),
+    ];
+
+    #[test]
+    fn nix32_encodes_and_decodes_nix_vectors() {
+        for (h, b32) in NIX32_VECTORS {
+            assert_eq!(nix32(&hex(h)), *b32, "encode {h}");
+            assert_eq!(nix32_decode(b32), Some(hex(h)), "decode {b32}");
+        }
+    }
+
+    #[test]
+    fn nix32_decode_refuses_what_nix_refuses() {
+        // Letters Nix's alphabet leaves out, and upper case.
+        for bad in ["e", "o", "u", "t"] {
+            let s = format!("{}{bad}", &NIX32_VECTORS[0].1[1..]);
+            assert_eq!(nix32_decode(&s), None, "{s}");
+        }
+        assert_eq!(nix32_decode(&NIX32_VECTORS[0].1.to_uppercase()), None);
+        // 26 characters carry 130 bits: a md5 (128) leaves the top 2 clear.
+        let mut over = NIX32_VECTORS[0].1.to_string();
+        over.replace_range(0..1, "z");
+        assert_eq!(nix32_decode(&over), None);
+    }
+
+    fn encoded(f: impl FnOnce(&mut Encoder<Vec<u8>>)) -> Vec<u8> {
+        let mut e = Encoder::new(Vec::new());
+        f(&mut e);
+        e.sink
+    }
+
+    #[test]
+    fn the_encoder_writes_a_directory_as_nix_store_dump_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("t");
+        fs::create_dir(&root).unwrap();
+        fs::write(root.join("b"), b"bee").unwrap();
+        std::os::unix::fs::symlink("b", root.join("a")).unwrap();
+        let mut ours = Vec::new();
+        dump(&root, &mut ours).unwrap();
+        let want = encoded(|e| {
+            e.magic();
+            e.directory();
+            e.entry(b"a");
+            e.symlink(b"b");
+            e.entry_end();
+            e.entry(b"b");
+            e.regular(false, 3);
+            e.data(b"bee");
+            e.regular_end(3);
+            e.entry_end();
+            e.directory_end();
+        });
+        assert_eq!(ours, want);
+    }
+
+    #[test]
+    #[should_panic(expected = "NAR entries out of order")]
+    fn the_encoder_refuses_entries_out_of_order() {
+        encoded(|e| {
+            e.directory();
+            e.entry(b"b");
+            e.entry_end();
+            e.entry(b"a");
+        });
+    }
+
+    #[test]
+    #[should_panic(expected = "is not a file name")]
+    fn the_encoder_refuses_a_name_with_a_slash() {
+        encoded(|e| {
+            e.directory();
+            e.entry(b"a/b");
+        });
     }
 
     #[test]
