@@ -850,15 +850,11 @@ fn date_patterns() -> &'static [Regex; 3] {
     })
 }
 
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+/// Days since 1970 of a captured year, month and day (the one calendar
+/// routine of the crate, in `handlers::dates`).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let part = |v: i64| u32::try_from(v).unwrap_or(0);
+    crate::handlers::dates::days_from_civil(y, part(m), part(d))
 }
 
 fn num(m: Option<regex::bytes::Match>) -> i64 {
