@@ -12,6 +12,7 @@ mod dates;
 mod diff;
 mod font;
 mod iso;
+mod malformed;
 mod manifests;
 mod nar;
 mod nix;
