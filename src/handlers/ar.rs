@@ -36,7 +36,11 @@
 //!
 //! A `.deb` (first member `debian-binary`) whose data tarball a nested
 //! handler changed gets its `md5sums` updated to match, or is refused when
-//! that cannot be done right (see [`deb`]).
+//! that cannot be done right (see [`deb`]). A package (first member
+//! `debian-binary`, or a file named `.deb`/`.udeb`/`.ddeb`) whose members are
+//! not `debian-binary`, `_*`, `control.tar*`, `data.tar*` in that order is a
+//! damaged package dpkg-deb refuses: it is malformed, not rewritten as a plain
+//! archive ([`deb::check_layout`]).
 //!
 //! Left alone: the names, the long-name table, the data of the symbol table
 //! other than member offsets, the padding byte's value. Thin archives
@@ -125,6 +129,13 @@ impl Handler for Ar {
             ));
         }
         let members = parse(input)?;
+        deb::check_layout(
+            &members
+                .iter()
+                .map(|m| m.name.as_slice())
+                .collect::<Vec<_>>(),
+            ctx,
+        )?;
         let mut changes = Vec::new();
         let mut headers = Vec::with_capacity(members.len());
         let mut datas: Vec<Cow<[u8]>> = Vec::with_capacity(members.len());
@@ -566,6 +577,41 @@ mod tests {
             .iter()
             .map(|m| String::from_utf8_lossy(&a[m.header..m.header + HEADER]).into_owned())
             .collect()
+    }
+
+    #[test]
+    fn damaged_packages_are_malformed_not_rewritten_as_plain_archives() {
+        let cfg = Config::with_epoch(EPOCH);
+        let package = |names: &[&str]| {
+            let mut a = MAGIC.to_vec();
+            for n in names {
+                member(&mut a, n, 2_000_000, "100644", b"2.0\n");
+            }
+            a
+        };
+        let good = package(&["debian-binary", "control.tar", "data.tar"]);
+        assert!(matches!(
+            Ar.normalize(&good, &cfg.context(Path::new("p.deb"))),
+            Ok(Outcome::Rewritten { .. })
+        ));
+        for (a, file) in [
+            (
+                package(&["debian-binary", "control.tar", "data.tar !"]),
+                "p",
+            ),
+            (
+                package(&["debian-binarx", "control.tar", "data.tar"]),
+                "p.deb",
+            ),
+            (MAGIC.to_vec(), "p.deb"),
+        ] {
+            assert!(matches!(
+                Ar.normalize(&a, &cfg.context(Path::new(file))),
+                Err(FormatError::Malformed(_))
+            ));
+        }
+        let library = package(&["debian-binarx", "control.tar", "data.tar"]);
+        assert!(run(&library).is_ok(), "an archive named .a is no package");
     }
 
     #[test]

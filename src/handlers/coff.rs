@@ -278,17 +278,16 @@ fn check_object(
             "symbol table",
         )?;
         let strings = symtab + nsyms * symbol_size;
-        // The string table's size field counts itself; objects without long
-        // names may end right after the symbols.
-        if strings < input.len() {
-            let size = u32_at(input, strings)
-                .ok_or_else(|| malformed("string table", "truncated size field"))?
-                as usize;
-            if size < 4 && size != 0 {
-                return Err(malformed("string table", format!("size {size} < 4")));
-            }
-            inside(input, strings, Some(size), "string table")?;
+        // The string table follows the symbols, its size field (which counts
+        // itself) even when it holds no name: binutils ("file too short") and
+        // LLVM ("Invalid data") refuse an object that ends after the symbols.
+        let size = u32_at(input, strings)
+            .ok_or_else(|| malformed("string table", "missing or truncated size field"))?
+            as usize;
+        if size < 4 && size != 0 {
+            return Err(malformed("string table", format!("size {size} < 4")));
         }
+        inside(input, strings, Some(size), "string table")?;
     } else if nsyms != 0 {
         return Err(malformed(
             "COFF header",
@@ -524,9 +523,14 @@ mod tests {
         assert!(
             matches!(run(&relocs), Err(FormatError::Malformed(m)) if m.contains("relocations"))
         );
-        for cut in [10, 30, 62, 4500, big.len() - 1] {
+        for cut in [10, 30, 62, 4500, big.len() - 4, big.len() - 1] {
             assert!(run(&big[..cut]).is_err(), "cut at {cut}");
         }
+        // Ending right after the symbols, without the string table's size
+        // field, is what binutils and LLVM refuse.
+        assert!(
+            matches!(run(&big[..big.len() - 4]), Err(FormatError::Malformed(m)) if m.contains("string table"))
+        );
     }
 
     #[test]

@@ -147,6 +147,55 @@ fn md5sums_lines(text: &[u8]) -> Vec<(usize, Vec<u8>)> {
     out
 }
 
+/// Checks that a package's members are in the order deb(5) gives and dpkg-deb
+/// reads: `debian-binary`, any members named `_...`, `control.tar[.gz|.xz|.zst]`,
+/// `data.tar[.gz|.xz|.zst|.bz2|.lzma]`, then anything (dpkg ignores trailing
+/// members). An archive is a package when `debian-binary` comes first or its
+/// name ends in `.deb`, `.udeb` or `.ddeb`. A damaged package (dpkg-deb refuses
+/// it) is malformed rather than rewritten as a plain `ar` archive.
+pub(crate) fn check_layout(names: &[&[u8]], ctx: &Context) -> Result<(), FormatError> {
+    let deb_name = ctx
+        .name
+        .extension()
+        .is_some_and(|e| e == "deb" || e == "udeb" || e == "ddeb");
+    let mut rest = names.iter();
+    match rest.next() {
+        Some(n) if *n == b"debian-binary" => {}
+        _ if !deb_name => return Ok(()),
+        first => {
+            return Err(FormatError::malformed(format!(
+                "a .deb whose first member is {}, not debian-binary",
+                first.map_or("missing".into(), |n| String::from_utf8_lossy(n))
+            )));
+        }
+    }
+    let suffixed = |n: &[u8], stem: &[u8], suffixes: &[&[u8]]| {
+        n.strip_prefix(stem).is_some_and(|s| suffixes.contains(&s))
+    };
+    let mut rest = rest.skip_while(|n| n.starts_with(b"_"));
+    let control = rest.next();
+    if !control.is_some_and(|n| suffixed(n, b"control.tar", &[b"", b".gz", b".xz", b".zst"])) {
+        return Err(FormatError::malformed(format!(
+            "package member after debian-binary is {}, not control.tar[.gz|.xz|.zst]",
+            control.map_or("missing".into(), |n| String::from_utf8_lossy(n))
+        )));
+    }
+    let data = rest.next();
+    if !data.is_some_and(|n| {
+        suffixed(
+            n,
+            b"data.tar",
+            &[b"", b".gz", b".xz", b".zst", b".bz2", b".lzma"],
+        )
+    }) {
+        return Err(FormatError::malformed(format!(
+            "package member after the control tarball is {}, not data.tar[.gz|.xz|.zst|.bz2|.lzma]",
+            data.map_or("missing".into(), |n| String::from_utf8_lossy(n))
+        )));
+    }
+    Ok(())
+}
+
 /// A member to replace: its index, new bytes and the notes.
 pub(crate) struct Replacement {
     pub index: usize,
@@ -248,6 +297,63 @@ mod tests {
         assert_eq!(lines[1].1, b"usr/x\\y".to_vec());
         assert_eq!(&text[lines[1].0..lines[1].0 + 2], b"d4");
         assert_eq!(lines[2].1, b"usr/b".to_vec());
+    }
+
+    #[test]
+    fn damaged_package_layouts_are_malformed() {
+        let cfg = crate::config::Config::with_epoch(0);
+        let check = |names: &[&str], file: &str| {
+            let names: Vec<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
+            check_layout(&names, &cfg.context(Path::new(file)))
+        };
+        let ok = ["debian-binary", "control.tar.gz", "data.tar.xz"];
+        assert!(check(&ok, "p.deb").is_ok());
+        assert!(
+            check(&ok, "libfoo.a").is_ok(),
+            "a package by its first member"
+        );
+        assert!(
+            check(
+                &[
+                    "debian-binary",
+                    "_gpgorigin",
+                    "control.tar",
+                    "data.tar.zst",
+                    "x"
+                ],
+                "p"
+            )
+            .is_ok()
+        );
+        assert!(check(&["a.o", "b.o"], "libfoo.a").is_ok(), "not a package");
+        assert!(check(&[], "libfoo.a").is_ok());
+        for (names, file) in [
+            (&[][..], "p.deb"),
+            (
+                &["debian-binarz", "control.tar.gz", "data.tar.xz"][..],
+                "p.udeb",
+            ),
+            (
+                &[
+                    "debian-binary",
+                    "\u{80}\u{80}",
+                    "control.tar.gz",
+                    "data.tar.xz",
+                ][..],
+                "p",
+            ),
+            (
+                &["debian-binary", "control.tar.gz", "data.tar.gz !"][..],
+                "p",
+            ),
+            (&["debian-binary", "control.tar.gz"][..], "p"),
+            (&["debian-binary", "data.tar.gz", "control.tar.gz"][..], "p"),
+        ] {
+            assert!(
+                matches!(check(names, file), Err(FormatError::Malformed(_))),
+                "{names:?} in {file}"
+            );
+        }
     }
 
     #[test]

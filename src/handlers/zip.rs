@@ -155,7 +155,7 @@
 //! * `Malformed`: no end record (truncated, or bytes after it), a central
 //!   directory out of bounds or claiming more entries than it can hold, central
 //!   and local headers (or a data descriptor) that disagree about the name,
-//!   method, CRC32 or sizes, members out of bounds or overlapping (two entries
+//!   method, CRC32, sizes or the encryption, data-descriptor and UTF-8 flags, members out of bounds or overlapping (two entries
 //!   sharing data is how "overlapping zip bombs" and loops are built), absurd
 //!   sizes (a stored member whose sizes differ, a deflated one claiming more
 //!   than deflate can expand to), and, for a member that is expanded, corrupt
@@ -203,6 +203,9 @@ const FLAG_DEFLATE_MAXIMUM: u16 = 0b010;
 const FLAG_DESCRIPTOR: u16 = 1 << 3;
 const FLAG_STRONG_ENCRYPTION: u16 = 1 << 6;
 const FLAG_ENCRYPTED_DIRECTORY: u16 = 1 << 13;
+/// Bit 11 (EFS): the name and comment are UTF-8. When the two headers disagree
+/// the name means two things, and unzip warns (exit 1) on every read.
+const FLAG_UTF8: u16 = 1 << 11;
 
 const STORED: u16 = 0;
 const DEFLATED: u16 = 8;
@@ -968,7 +971,7 @@ fn parse_local(input: &[u8], e: &mut Entry, limit: usize) -> Result<(), FormatEr
     if le16(h, 8) != e.method {
         return Err(bad("local and central headers disagree about the method"));
     }
-    if (e.local_flags ^ e.flags) & (FLAG_ENCRYPTED | FLAG_DESCRIPTOR) != 0 {
+    if (e.local_flags ^ e.flags) & (FLAG_ENCRYPTED | FLAG_DESCRIPTOR | FLAG_UTF8) != 0 {
         return Err(bad("local and central headers disagree about the flags"));
     }
     e.local_time = DosTime {
@@ -2649,6 +2652,14 @@ SHA-256-Digest: abc\r\n\
                 b[e.local + 8] = 0;
             }),
             "method",
+        );
+        // Only the central header says the name is UTF-8 (unzip warns, exit 1).
+        is_malformed(
+            &patched(|b, a| {
+                let e = &a.entries[1];
+                b[e.central + 9] ^= 0x08;
+            }),
+            "flags",
         );
         is_malformed(
             &patched(|b, a| {

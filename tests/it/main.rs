@@ -13,6 +13,7 @@ mod dates;
 mod diff;
 mod font;
 mod iso;
+mod malformed;
 mod manifests;
 mod nar;
 mod nix;
