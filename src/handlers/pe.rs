@@ -226,7 +226,7 @@ impl Headers {
                 "{count} data directories do not fit the {opt_size}-byte optional header"
             )));
         }
-        let directories = (0..count)
+        let directories: Vec<(u32, u32)> = (0..count)
             .map(|i| {
                 let at = directories_at + 8 * i;
                 (
@@ -247,6 +247,7 @@ impl Headers {
                 raw_pointer: u32_at(h, 20).unwrap_or_default(),
             })
             .collect::<Vec<Section>>();
+        layout_as_the_loader_maps_it(optional, &directories, &sections)?;
         for (i, s) in sections.iter().enumerate() {
             let end = u64::from(s.raw_pointer) + u64::from(s.raw_size);
             if s.raw_size != 0 && end > input.len() as u64 {
@@ -313,6 +314,65 @@ impl Headers {
         }
         Ok(())
     }
+}
+
+/// The image layout the Windows loader and LLVM's reader insist on (PE/COFF
+/// spec, "Section Table"): sections in ascending virtual order, each one's
+/// aligned virtual extent ending at or before the next one's start and the
+/// last one within `SizeOfImage`; every data directory (but the certificate
+/// table, which holds a file offset) inside `SizeOfImage`. A damaged
+/// `VirtualSize` makes two sections overlap, so an RVA would map into the
+/// wrong one: such an image is malformed, not patched.
+fn layout_as_the_loader_maps_it(
+    optional: &[u8],
+    directories: &[(u32, u32)],
+    sections: &[Section],
+) -> Result<(), FormatError> {
+    let (Some(align), Some(image)) = (u32_at(optional, 32), u32_at(optional, 56)) else {
+        return Err(malformed(
+            "optional header too short for SectionAlignment and SizeOfImage",
+        ));
+    };
+    if align == 0 || !align.is_power_of_two() {
+        return Err(malformed(format!(
+            "SectionAlignment {align:#x} is not a power of two"
+        )));
+    }
+    let image = u64::from(image);
+    let mut floor = 0u64;
+    for (i, s) in sections.iter().enumerate() {
+        let start = u64::from(s.virtual_address);
+        let size = if s.virtual_size == 0 {
+            s.raw_size
+        } else {
+            s.virtual_size
+        };
+        let end = (start + u64::from(size)).next_multiple_of(u64::from(align));
+        if start < floor {
+            return Err(malformed(format!(
+                "section {} starts at RVA {start:#x}, inside the section before it (which ends at {floor:#x})",
+                i + 1
+            )));
+        }
+        if start + u64::from(size) > image {
+            return Err(malformed(format!(
+                "section {} (RVA {start:#x}, {size:#x} bytes) ends past SizeOfImage {image:#x}",
+                i + 1
+            )));
+        }
+        floor = end;
+    }
+    for (i, &(rva, size)) in directories.iter().enumerate() {
+        if i == CERTIFICATE_TABLE || (rva == 0 && size == 0) {
+            continue;
+        }
+        if u64::from(rva) + u64::from(size) > image {
+            return Err(malformed(format!(
+                "data directory {i} (RVA {rva:#x}, {size} bytes) lies past SizeOfImage {image:#x}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Maps RVAs to file offsets, checked three ways: inside a section's file
@@ -904,6 +964,37 @@ mod tests {
         for cut in [10, 100, 0x200, DLL.len() / 2, DLL.len() - 1] {
             assert!(run(&DLL[..cut]).is_err(), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn sections_that_overlap_or_pass_size_of_image_are_malformed() {
+        let h = Headers::read(DLL).unwrap();
+        let table = h.coff + COFF_HEADER + usize::from(u16_at(DLL, h.coff + 16).unwrap());
+        // Section 2's VirtualSize with a high bit set: it reaches over the
+        // sections after it, as LLVM's reader refuses ("unexpected end").
+        let mut grown = DLL.to_vec();
+        let vs = table + SECTION_HEADER + 8;
+        let old = u32_at(DLL, vs).unwrap();
+        grown[vs..vs + 4].copy_from_slice(&(old | 0x8000).to_le_bytes());
+        assert!(
+            matches!(run(&grown), Err(FormatError::Malformed(m)) if m.contains("inside the section before it")),
+            "{:?}",
+            run(&grown)
+        );
+        // The last section past SizeOfImage.
+        let last = table + (h.sections.len() - 1) * SECTION_HEADER + 8;
+        let mut past = DLL.to_vec();
+        past[last..last + 4].copy_from_slice(&0x0100_0000u32.to_le_bytes());
+        assert!(matches!(run(&past), Err(FormatError::Malformed(m)) if m.contains("SizeOfImage")));
+        // A data directory at an RVA past the image, though its size is 0.
+        let dd = h.coff + COFF_HEADER + 112 + 8 * EXPORT_DIRECTORY;
+        let mut far = DLL.to_vec();
+        far[dd..dd + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        far[dd + 4..dd + 8].fill(0);
+        assert!(
+            matches!(run(&far), Err(FormatError::Malformed(m)) if m.contains("data directory 0"))
+        );
+        assert!(run(DLL).is_ok());
     }
 
     #[test]
