@@ -13,6 +13,7 @@ mod diff;
 mod font;
 mod iso;
 mod manifests;
+mod mo;
 mod nar;
 mod nix;
 mod pe;
