@@ -873,10 +873,8 @@ mod tests {
         assert_malformed(&m, "not NUL-terminated");
         // "The array of messages is not sorted": swap two msgids.
         let mut m = mo.clone();
-        let (a, b) = (cat.orig_tab + 8, cat.orig_tab + 16);
-        let (x, y) = (m[a..a + 8].to_vec(), m[b..b + 8].to_vec());
-        m[a..a + 8].copy_from_slice(&y);
-        m[b..b + 8].copy_from_slice(&x);
+        let (first, second) = (cat.orig_tab + 8, cat.orig_tab + 16);
+        m[first..second + 8].rotate_left(8);
         assert_malformed(&m, "not sorted");
         // "The hash table size is invalid."
         for size in [1, 2] {
