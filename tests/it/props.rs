@@ -259,7 +259,26 @@ mod pyc {
         w.out = magic_and_flags(magic, 0);
         w.out.extend_from_slice(&mtime.to_le_bytes());
         w.out.extend_from_slice(&7u32.to_le_bytes());
+        // importlib loads only a code object: the tree is its one constant.
+        let (ints, py311) = match magic {
+            ..3413 => (5, false),
+            3413..3494 => (6, false),
+            _ => (5, true),
+        };
+        w.out.push(b'c');
+        w.out.extend(std::iter::repeat_n(0, 4 * ints));
+        w.out.extend_from_slice(b"s\0\0\0\0)\x01"); // co_code, co_consts
         w.write(tree);
+        let rest: &[u8] = if py311 {
+            // names, localsplusnames, localspluskinds, filename, name,
+            // qualname, firstlineno, linetable, exceptiontable
+            b")\0)\0s\0\0\0\0z\0z\0z\0\0\0\0\0s\0\0\0\0s\0\0\0\0"
+        } else {
+            // names, varnames, freevars, cellvars, filename, name,
+            // firstlineno, lnotab
+            b")\0)\0)\0)\0z\0z\0\0\0\0\0s\0\0\0\0"
+        };
+        w.out.extend_from_slice(rest);
         w.out
     }
 
