@@ -20,6 +20,7 @@ mod pe;
 mod props;
 mod pyc;
 mod realworld;
+mod report;
 mod rules;
 mod text_claims;
 mod util;

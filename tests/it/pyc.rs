@@ -639,8 +639,19 @@ fn pyc_mutants(d: &[u8], rng: &mut Xorshift) -> Vec<Vec<u8>> {
 
 /// pyenv's interpreters by the magic number of their pycs.
 fn pyenv_interpreters() -> Vec<(u16, PathBuf)> {
+    let root = std::env::var_os("PYENV_ROOT").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".pyenv"),
+        PathBuf::from,
+    );
     let mut found = Vec::new();
-    for e in fs::read_dir("/root/.pyenv/versions").expect("pyenv's versions") {
+    let versions = root.join("versions");
+    let dir = fs::read_dir(&versions).unwrap_or_else(|e| {
+        panic!(
+            "this test needs pyenv's CPython 3.6 to 3.13 under {}: {e}",
+            versions.display()
+        )
+    });
+    for e in dir {
         let python = e.unwrap().path().join("bin/python");
         let Ok(out) = Command::new(&python)
             .args([
