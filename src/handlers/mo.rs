@@ -189,9 +189,10 @@ fn msgid<'a>(input: &'a [u8], cat: &Catalog, i: usize) -> &'a [u8] {
     s.iter().position(|&b| b == 0).map_or(s, |n| &s[..n])
 }
 
-/// msgfmt writes the msgids in strictly increasing byte order, and msgunfmt
-/// refuses a catalog that is not ("The array of messages is not sorted"):
-/// libintl's binary search would miss messages.
+/// msgfmt writes the msgids in strictly increasing byte order. msgunfmt
+/// refuses a catalog with a hash table that is not ("The array of messages
+/// is not sorted"); without a hash table it reads it, but libintl, which then
+/// looks messages up by binary search, would miss some: malformed either way.
 fn check_sorted(input: &[u8], cat: &Catalog) -> Result<(), FormatError> {
     for i in 1..cat.orig.len() {
         if msgid(input, cat, i - 1) >= msgid(input, cat, i) {
