@@ -21,7 +21,8 @@ use crate::nar::{self, HashFormat};
 use crate::recover::{Journals, lock_roots, recover};
 use crate::replace::{DirGuard, replace_linked};
 use crate::report::{
-    FileChange, HandlerStats, Note, RecoveryReport, Report, RootReport, SelfCheck, SelfCheckStatus,
+    FileChange, HandlerStats, Note, RecoveryReport, Report, ReportPath, RootReport, SelfCheck,
+    SelfCheckStatus,
 };
 use crate::walk::{Entry, Order, walk};
 
@@ -59,9 +60,9 @@ impl Options {
     }
 }
 
-/// Displays a path for reports (lossy for non-UTF-8 names).
-fn show(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
+/// A path for reports: lossy for display, with its bytes when not UTF-8.
+fn show(path: &Path) -> ReportPath {
+    ReportPath::from(path)
 }
 
 /// Directories holding the Nix store: `/nix/store` and `$NIX_STORE_DIR`.
@@ -410,7 +411,11 @@ impl PassSettings<'_> {
                      left untouched so the links stay one file: pass a root holding them all",
                     meta.nlink(),
                     paths.len(),
-                    paths.iter().map(|p| show(p)).collect::<Vec<_>>().join(", ")
+                    paths
+                        .iter()
+                        .map(|p| p.to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             );
         }

@@ -2,8 +2,72 @@
 //! Serialized as JSON for `--json`; printed for humans by the binary.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Deref;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+
+/// A path as the report gives it: `path`, lossy UTF-8 for reading, and, when
+/// the path is not UTF-8, `path_bytes`, its exact bytes, so that two names
+/// that print alike (`a\xff` and `a\xfe` both print `a\u{fffd}`) stay apart.
+/// In a record (a change, a note, a root) both are fields of the record; in a
+/// list of paths an entry is a plain string, or `{path, path_bytes}` when it
+/// is not UTF-8.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ReportPath {
+    /// The path, with invalid UTF-8 replaced by U+FFFD.
+    pub path: String,
+    /// Its bytes, when `path` is not exact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<Vec<u8>>,
+}
+
+impl From<&Path> for ReportPath {
+    fn from(p: &Path) -> Self {
+        let bytes = p.as_os_str().as_bytes();
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Self {
+                path: s.to_owned(),
+                path_bytes: None,
+            },
+            Err(_) => Self {
+                path: String::from_utf8_lossy(bytes).into_owned(),
+                path_bytes: Some(bytes.to_vec()),
+            },
+        }
+    }
+}
+
+impl fmt::Display for ReportPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.path)
+    }
+}
+
+impl Deref for ReportPath {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.path
+    }
+}
+
+/// Serializes a list of paths as strings, but for a path that is not UTF-8,
+/// which becomes `{path, path_bytes}`.
+fn path_list<S: Serializer>(paths: &[ReportPath], s: S) -> Result<S::Ok, S::Error> {
+    struct Entry<'a>(&'a ReportPath);
+    impl Serialize for Entry<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            match self.0.path_bytes {
+                None => s.serialize_str(&self.0.path),
+                Some(_) => self.0.serialize(s),
+            }
+        }
+    }
+    s.collect_seq(paths.iter().map(Entry))
+}
 
 /// Counters for one handler.
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
@@ -21,8 +85,9 @@ pub struct HandlerStats {
 /// A file that was (or would be) rewritten.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct FileChange {
-    /// The file's path (lossy UTF-8 for display).
-    pub path: String,
+    /// The file's path (`path`, and `path_bytes` when it is not UTF-8).
+    #[serde(flatten)]
+    pub path: ReportPath,
     /// The handler that claimed it.
     pub handler: &'static str,
     /// One note per field changed.
@@ -32,8 +97,9 @@ pub struct FileChange {
 /// A file left untouched, and why.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Note {
-    /// The file's path.
-    pub path: String,
+    /// The file's path (`path`, and `path_bytes` when it is not UTF-8).
+    #[serde(flatten)]
+    pub path: ReportPath,
     /// The handler concerned, if any.
     pub handler: Option<&'static str>,
     /// Why it was left untouched.
@@ -43,8 +109,10 @@ pub struct Note {
 /// One root and its NAR hash after the run.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct RootReport {
-    /// The root as given on the command line.
-    pub path: String,
+    /// The root as given on the command line (`path`, and `path_bytes`
+    /// when it is not UTF-8).
+    #[serde(flatten)]
+    pub path: ReportPath,
     /// `sha256:<nix32>` of its NAR serialization, when it could be computed.
     pub nar_hash: Option<String>,
     /// Why the hash could not be computed.
@@ -85,11 +153,14 @@ pub struct SelfCheck {
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct RecoveryReport {
     /// Stale strip-nd temp files removed.
-    pub removed_temps: Vec<String>,
+    #[serde(serialize_with = "path_list")]
+    pub removed_temps: Vec<ReportPath>,
     /// Directories given back the read-only mode a killed run had relaxed.
-    pub restored_modes: Vec<String>,
+    #[serde(serialize_with = "path_list")]
+    pub restored_modes: Vec<ReportPath>,
     /// Hardlink names re-pointed to their group's inode.
-    pub rejoined_links: Vec<String>,
+    #[serde(serialize_with = "path_list")]
+    pub rejoined_links: Vec<ReportPath>,
 }
 
 impl RecoveryReport {
@@ -131,7 +202,8 @@ pub struct Report {
     /// Entries whose mtime was (or would be) clamped.
     pub mtimes_clamped: u64,
     /// Their paths, with `-v`.
-    pub mtime_paths: Vec<String>,
+    #[serde(serialize_with = "path_list")]
+    pub mtime_paths: Vec<ReportPath>,
     /// Each root with its final NAR hash.
     pub roots: Vec<RootReport>,
     /// The self-check.

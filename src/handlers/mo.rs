@@ -26,8 +26,18 @@
 //!
 //! Left alone: every other header field (`Project-Id-Version`,
 //! `Last-Translator`, ...), every other msgid and translation, the hash table
-//! and everything outside the header string. Major revisions other than 0 and
-//! 1 are `Unsupported`; tables or strings outside the file are `Malformed`.
+//! and everything outside the header string.
+//!
+//! Validated first, as GNU gettext's reader (msgunfmt 0.21) does, so that a
+//! catalog it refuses is reported `Malformed` and left untouched: the magic
+//! in either byte order; major revision 0 or 1; every string descriptor in
+//! the file with a NUL at `offset + length`; msgids (up to their first NUL)
+//! strictly increasing; when there is a hash table, a size above 2, nonzero
+//! entries distinct and in `1..=N`, every message present and found by
+//! libintl's PJW-hash probe sequence; from minor revision 1 on (in major 0
+//! too), the system-dependent string tables, segment lists and segment names
+//! in the file and NUL-terminated. Not required: a header entry (a catalog
+//! without one is valid).
 
 use std::ops::Range;
 
@@ -55,6 +65,9 @@ struct Catalog {
     /// `(length, offset)` of each msgid, then of each translation.
     orig: Vec<(u32, u32)>,
     trans: Vec<(u32, u32)>,
+    /// Bytes the system-dependent strings use (static segments and segment
+    /// names); the header edit must not touch them.
+    sysdep_ranges: Vec<Range<usize>>,
 }
 
 impl Catalog {
@@ -104,8 +117,9 @@ fn parse(input: &[u8]) -> Result<Catalog, FormatError> {
     let revision = read_u32(input, 4, big_endian)?;
     let (major, minor) = (revision >> 16, revision & 0xffff);
     if major > 1 {
-        return Err(FormatError::Unsupported(format!(
-            "major revision {major} (only 0 and 1 are known)"
+        // msgunfmt: "not in GNU .mo format"; no reader knows such a catalog.
+        return Err(FormatError::malformed(format!(
+            "major revision {major} (only 0 and 1 exist)"
         )));
     }
     let count = read_u32(input, 8, big_endian)?;
@@ -113,13 +127,6 @@ fn parse(input: &[u8]) -> Result<Catalog, FormatError> {
     let trans_at = read_u32(input, 16, big_endian)?;
     let hash_size = read_u32(input, 20, big_endian)?;
     let hash_at = read_u32(input, 24, big_endian)?;
-    let (header_len, has_sysdep) = if minor >= 1 || major == 1 {
-        let segments = read_u32(input, 28, big_endian)?;
-        let strings = read_u32(input, 36, big_endian)?;
-        (48, segments != 0 || strings != 0)
-    } else {
-        (28, false)
-    };
     let orig_tab = table(input, orig_at, count, 8, "msgid table")?;
     let trans_tab = table(input, trans_at, count, 8, "translation table")?;
     let hash_tab = if hash_size == 0 {
@@ -130,21 +137,28 @@ fn parse(input: &[u8]) -> Result<Catalog, FormatError> {
     };
     let mut cat = Catalog {
         big_endian,
-        header_len,
-        has_sysdep,
+        header_len: 28,
+        has_sysdep: false,
         orig_tab,
         trans_tab,
         hash_tab,
         orig: Vec::with_capacity(count as usize),
         trans: Vec::with_capacity(count as usize),
+        sysdep_ranges: Vec::new(),
     };
     for (tab, list) in [(orig_tab, 0), (trans_tab, 1)] {
         for i in 0..count as usize {
             let len = cat.u32_at(input, tab + 8 * i)?;
             let off = cat.u32_at(input, tab + 8 * i + 4)?;
-            if u64::from(off) + u64::from(len) > input.len() as u64 {
+            // The string and its NUL must lie in the file (GNU's get_string).
+            if u64::from(off) + u64::from(len) >= input.len() as u64 {
                 return Err(FormatError::malformed(format!(
                     "string {i} ({len} bytes at offset {off}) runs past the end of the file"
+                )));
+            }
+            if input[off as usize + len as usize] != 0 {
+                return Err(FormatError::malformed(format!(
+                    "string {i} ({len} bytes at offset {off}) is not NUL-terminated"
                 )));
             }
             if list == 0 {
@@ -154,7 +168,218 @@ fn parse(input: &[u8]) -> Result<Catalog, FormatError> {
             }
         }
     }
+    check_sorted(input, &cat)?;
+    // The sysdep fields exist from minor revision 1 on; msgunfmt reads them
+    // then (also in major revision 0), and never for minor revision 0.
+    let mut sysdep_strings = 0;
+    if minor >= 1 {
+        cat.header_len = 48;
+        sysdep_strings = read_sysdep(input, &mut cat)?;
+        cat.has_sysdep = sysdep_strings != 0 || read_u32(input, 28, big_endian)? != 0;
+    }
+    check_hash(input, &cat, hash_size, sysdep_strings)?;
     Ok(cat)
+}
+
+/// The msgid of entry `i` as the C string that GNU's readers compare and
+/// hash: up to its first NUL (a plural msgid holds a second string behind it).
+fn msgid<'a>(input: &'a [u8], cat: &Catalog, i: usize) -> &'a [u8] {
+    let (len, off) = cat.orig[i];
+    let s = &input[off as usize..off as usize + len as usize];
+    s.iter().position(|&b| b == 0).map_or(s, |n| &s[..n])
+}
+
+/// msgfmt writes the msgids in strictly increasing byte order. msgunfmt
+/// refuses a catalog with a hash table that is not ("The array of messages
+/// is not sorted"); without a hash table it reads it, but libintl, which then
+/// looks messages up by binary search, would miss some: malformed either way.
+fn check_sorted(input: &[u8], cat: &Catalog) -> Result<(), FormatError> {
+    for i in 1..cat.orig.len() {
+        if msgid(input, cat, i - 1) >= msgid(input, cat, i) {
+            return Err(FormatError::malformed(format!(
+                "the msgids are not sorted (entry {i} is not greater than entry {})",
+                i - 1
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The PJW hash of GNU gettext's `hash_string`, on 32 bits.
+fn hash_string(s: &[u8]) -> u32 {
+    let mut h: u32 = 0;
+    for &b in s {
+        h = (h << 4).wrapping_add(u32::from(b));
+        let g = h & 0xf000_0000;
+        if g != 0 {
+            h ^= g >> 24;
+            h ^= g;
+        }
+    }
+    h
+}
+
+/// The hash table as msgunfmt checks it: a size above 2 (the probe step is
+/// `1 + hash % (size - 2)`), every nonzero entry a distinct message number
+/// (1-based), every message present, and every message found by libintl's
+/// probe sequence before an empty slot. The probe is bounded by the size, so
+/// a full table without the message cannot loop.
+fn check_hash(
+    input: &[u8],
+    cat: &Catalog,
+    size: u32,
+    sysdep_strings: u32,
+) -> Result<(), FormatError> {
+    let Some(tab) = &cat.hash_tab else {
+        return Ok(());
+    };
+    if size <= 2 {
+        return Err(FormatError::malformed(format!(
+            "hash table size {size} (must be above 2)"
+        )));
+    }
+    let n = cat.orig.len();
+    // System-dependent strings are numbered after the static ones.
+    let total = n as u64 + u64::from(sysdep_strings);
+    let mut seen = vec![false; n];
+    let mut extra = std::collections::HashSet::new();
+    let entry = |k: u32| cat.u32_at(input, tab.start + 4 * k as usize);
+    let mut used = 0;
+    for k in 0..size {
+        let e = entry(k)?;
+        if e == 0 {
+            continue;
+        }
+        used += 1;
+        let j = u64::from(e) - 1;
+        let fresh = if j >= total {
+            false
+        } else if let Some(s) = seen.get_mut(j as usize) {
+            !std::mem::replace(s, true)
+        } else {
+            extra.insert(j)
+        };
+        if !fresh {
+            return Err(FormatError::malformed(format!(
+                "hash table slot {k} holds an invalid or repeated entry {e}"
+            )));
+        }
+    }
+    if let Some(i) = seen.iter().position(|s| !s) {
+        return Err(FormatError::malformed(format!(
+            "message {i} is not in the hash table"
+        )));
+    }
+    for i in 0..n {
+        let h = hash_string(msgid(input, cat, i));
+        let mut idx = h % size;
+        let incr = 1 + h % (size - 2);
+        let mut found = false;
+        // The probe visits distinct slots until it cycles: past `used + 1`
+        // steps without an empty slot it has cycled and cannot succeed.
+        for _ in 0..size.min(used + 1) {
+            let e = entry(idx)?;
+            if e == 0 {
+                break;
+            }
+            if u64::from(e) == i as u64 + 1 {
+                found = true;
+                break;
+            }
+            idx = if idx >= size - incr {
+                idx - (size - incr)
+            } else {
+                idx + incr
+            };
+        }
+        if !found {
+            return Err(FormatError::malformed(format!(
+                "message {i} is at a wrong index in the hash table"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the system-dependent strings (minor revision 1) the way msgunfmt
+/// expands them: every table, segment and string in the file, every segment
+/// reference valid, every referenced segment name NUL-terminated, every
+/// expanded string ending with a NUL. Records their bytes in
+/// `cat.sysdep_ranges` and returns their number.
+fn read_sysdep(input: &[u8], cat: &mut Catalog) -> Result<u32, FormatError> {
+    const SEGMENTS_END: u32 = u32::MAX;
+    let n_segments = cat.u32_at(input, 28)?;
+    let segments_at = cat.u32_at(input, 32)?;
+    let n_strings = cat.u32_at(input, 36)?;
+    let orig_at = cat.u32_at(input, 40)?;
+    let trans_at = cat.u32_at(input, 44)?;
+    if n_strings == 0 {
+        return Ok(0);
+    }
+    let segs = table(input, segments_at, n_segments, 8, "sysdep segment table")?;
+    let mut ranges = Vec::new();
+    // Writers give each string its own segment list; a budget of one pair
+    // per 8 bytes of file keeps lists shared by many strings from costing
+    // quadratic time.
+    let mut budget = input.len() / 8 + 1;
+    for tab_at in [orig_at, trans_at] {
+        let tab = table(input, tab_at, n_strings, 4, "sysdep string table")?;
+        for i in 0..n_strings as usize {
+            let at = cat.u32_at(input, tab + 4 * i)? as usize;
+            let mut s_off = u64::from(cat.u32_at(input, at)?);
+            let mut last: Option<u8> = None;
+            // Each pair is 8 bytes of the file: the walk ends within it.
+            let mut p = at.saturating_add(4);
+            loop {
+                budget = budget.checked_sub(1).ok_or_else(|| {
+                    FormatError::malformed("sysdep strings share their segment lists")
+                })?;
+                let seg_size = u64::from(cat.u32_at(input, p)?);
+                let sysdep_ref = cat.u32_at(input, p.saturating_add(4))?;
+                let end = s_off + seg_size;
+                if end > input.len() as u64 {
+                    return Err(FormatError::malformed(format!(
+                        "sysdep string {i} runs past the end of the file"
+                    )));
+                }
+                if seg_size > 0 {
+                    last = Some(input[end as usize - 1]);
+                    ranges.push(s_off as usize..end as usize);
+                }
+                s_off = end;
+                if sysdep_ref == SEGMENTS_END {
+                    break;
+                }
+                if sysdep_ref >= n_segments {
+                    return Err(FormatError::malformed(format!(
+                        "sysdep string {i} refers to segment {sysdep_ref} of {n_segments}"
+                    )));
+                }
+                let pair = segs + 8 * sysdep_ref as usize;
+                let (len, off) = (cat.u32_at(input, pair)?, cat.u32_at(input, pair + 4)?);
+                let end = u64::from(off) + u64::from(len);
+                if end > input.len() as u64 {
+                    return Err(FormatError::malformed(format!(
+                        "sysdep segment {sysdep_ref} runs past the end of the file"
+                    )));
+                }
+                if len == 0 || input[end as usize - 1] != 0 {
+                    return Err(FormatError::malformed(format!(
+                        "sysdep segment {sysdep_ref} is not NUL-terminated"
+                    )));
+                }
+                ranges.push(off as usize..end as usize);
+                p = p.saturating_add(8);
+            }
+            if last != Some(0) {
+                return Err(FormatError::malformed(format!(
+                    "sysdep string {i} is not NUL-terminated"
+                )));
+            }
+        }
+    }
+    cat.sysdep_ranges = ranges;
+    Ok(n_strings)
 }
 
 /// The edits of one header string: `(range in the string, new text, note)`.
@@ -292,6 +517,10 @@ fn shares_bytes(cat: &Catalog, off: usize, len: usize) -> bool {
     descriptors
         .map(|(l, at)| (at as usize, l as usize))
         .any(|(at, l)| at <= off + len && off <= at + l)
+        || cat
+            .sysdep_ranges
+            .iter()
+            .any(|r| r.start <= off + len && off < r.end)
 }
 
 /// Replaces the string at `off..off + len` (and its NUL) by `new`, moving
@@ -422,11 +651,29 @@ mod tests {
             }
         }
         out.extend(descs.concat());
-        for i in 0..hash_size {
-            out.extend(word(if i < count { i + 1 } else { 0 }));
+        for slot in hash_slots(entries.iter().map(|e| e.0), hash_size) {
+            out.extend(word(slot));
         }
         out.extend(data);
         out
+    }
+
+    /// A hash table as msgfmt fills it: each msgid at the first free slot
+    /// of its probe sequence.
+    fn hash_slots<'a>(ids: impl Iterator<Item = &'a str>, size: u32) -> Vec<u32> {
+        let mut slots = vec![0; size as usize];
+        if size == 0 {
+            return slots;
+        }
+        for (i, id) in ids.enumerate() {
+            let h = hash_string(id.as_bytes());
+            let (mut idx, incr) = (h % size, 1 + h % (size - 2));
+            while slots[idx as usize] != 0 {
+                idx = (idx + incr) % size;
+            }
+            slots[idx as usize] = i as u32 + 1;
+        }
+        slots
     }
 
     /// Reads every `(msgid, translation)` back, checking each offset.
@@ -571,23 +818,16 @@ mod tests {
     }
 
     #[test]
-    fn overlapping_header_strings_are_refused() {
+    fn two_empty_msgids_are_malformed() {
         // Found by the fuzzer: two empty msgids whose translations overlap
-        // saw each other's edits, and the output was not a fixed point.
-        let mut mo = build(&[("", HEADER), ("", "x")], false, 0);
-        let cat = parse(&mo).unwrap();
-        let (_, first) = cat.trans[0];
-        let second = cat.trans_tab + 8 + 4;
-        mo[second..second + 4].copy_from_slice(&(first + 5).to_le_bytes());
-        mo[second - 4..second].copy_from_slice(&20u32.to_le_bytes());
-        assert!(matches!(run(&mo), Err(FormatError::Unsupported(_))));
-        // The same string shared by two entries is fine.
-        mo[second..second + 4].copy_from_slice(&first.to_le_bytes());
-        mo[second - 4..second].copy_from_slice(&(HEADER.len() as u32).to_le_bytes());
-        let Outcome::Rewritten { bytes, .. } = run(&mo).unwrap() else {
-            panic!("expected a rewrite")
-        };
-        assert_eq!(run(&bytes).unwrap(), Outcome::Unchanged);
+        // saw each other's edits. msgunfmt refuses any repeated msgid ("The
+        // array of messages is not sorted"), so the catalog is malformed.
+        let mo = build(&[("", HEADER), ("", "x")], false, 0);
+        let err = run(&mo).unwrap_err();
+        assert!(
+            matches!(&err, FormatError::Malformed(m) if m.contains("not sorted")),
+            "{err}"
+        );
     }
 
     #[test]
@@ -595,11 +835,93 @@ mod tests {
         let mut mo = build(&[("", HEADER), ("hello", "bonjour")], false, 0);
         let cat = parse(&mo).unwrap();
         let (_, header_at) = cat.trans[0];
-        // Point the translation of "hello" into the header's date.
+        // Point the translation of "hello" at the header's last 7 bytes
+        // (their NUL is the header's).
         let at = cat.trans_tab + 8;
+        let tail = header_at + HEADER.len() as u32 - 7;
         mo[at..at + 4].copy_from_slice(&7u32.to_le_bytes());
-        mo[at + 4..at + 8].copy_from_slice(&(header_at + 50).to_le_bytes());
+        mo[at + 4..at + 8].copy_from_slice(&tail.to_le_bytes());
         assert!(matches!(run(&mo), Err(FormatError::Unsupported(_))));
+    }
+
+    /// Asserts `mo` is refused as malformed with a reason containing `why`.
+    fn assert_malformed(mo: &[u8], why: &str) {
+        match run(mo) {
+            Err(FormatError::Malformed(m)) => assert!(m.contains(why), "{m}"),
+            other => panic!("expected malformed ({why}), got {other:?}"),
+        }
+    }
+
+    /// The checks msgunfmt (gettext 0.21) makes before it reads a catalog,
+    /// each broken once in a catalog that would otherwise be rewritten.
+    #[test]
+    fn what_msgunfmt_refuses_is_malformed() {
+        let entries = [("", HEADER), ("hello", "bonjour"), ("world", "monde")];
+        let mo = build(&entries, false, 5);
+        assert!(matches!(run(&mo), Ok(Outcome::Rewritten { .. })));
+        let cat = parse(&mo).unwrap();
+        let put =
+            |m: &mut Vec<u8>, at: usize, v: u32| m[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        let (last_len, last_at) = cat.trans[2];
+
+        // "is truncated": the last string ends at the end of the file, so
+        // its NUL is missing (the check was off by one).
+        let cut = mo[..(last_at + last_len) as usize].to_vec();
+        assert_malformed(&cut, "runs past the end");
+        // "contains a not NUL terminated string"
+        let mut m = mo.clone();
+        put(&mut m, cat.trans_tab + 16, last_len - 1);
+        assert_malformed(&m, "not NUL-terminated");
+        // "The array of messages is not sorted": swap two msgids.
+        let mut m = mo.clone();
+        let (first, second) = (cat.orig_tab + 8, cat.orig_tab + 16);
+        m[first..second + 8].rotate_left(8);
+        assert_malformed(&m, "not sorted");
+        // "The hash table size is invalid."
+        for size in [1, 2] {
+            let mut m = mo.clone();
+            put(&mut m, 20, size);
+            assert_malformed(&m, "hash table size");
+        }
+        let hash = cat.hash_tab.clone().unwrap();
+        let slots: Vec<usize> = (0..5).map(|k| hash.start + 4 * k).collect();
+        let full: Vec<usize> = slots.iter().copied().filter(|&s| mo[s] != 0).collect();
+        let empty: Vec<usize> = slots.iter().copied().filter(|&s| mo[s] == 0).collect();
+        // "The hash table contains invalid entries.": out of range, repeated.
+        let mut m = mo.clone();
+        put(&mut m, empty[0], 4);
+        assert_malformed(&m, "invalid or repeated");
+        let mut m = mo.clone();
+        put(&mut m, empty[0], 1);
+        assert_malformed(&m, "invalid or repeated");
+        // "Some messages are not present in the hash table."
+        let mut m = mo.clone();
+        put(&mut m, full[0], 0);
+        assert_malformed(&m, "not in the hash table");
+        // "Some messages are at a wrong index in the hash table.": every
+        // entry moved one slot on.
+        let mut m = mo.clone();
+        for (k, &s) in slots.iter().enumerate() {
+            m[slots[(k + 1) % 5]..slots[(k + 1) % 5] + 4].copy_from_slice(&mo[s..s + 4]);
+        }
+        assert_malformed(&m, "wrong index");
+        // "not in GNU .mo format": a major revision above 1.
+        let mut m = mo.clone();
+        put(&mut m, 4, 0x2_0000);
+        assert_malformed(&m, "major revision");
+        // Minor revision 1 has the sysdep fields, read even in major 0:
+        // here they are the tables, which make no sense as such.
+        let mut m = mo.clone();
+        put(&mut m, 4, 1);
+        assert!(
+            matches!(run(&m), Err(FormatError::Malformed(_))),
+            "{:?}",
+            run(&m)
+        );
+        // Major revision 1 without the minor one has no sysdep fields.
+        let mut m = mo.clone();
+        put(&mut m, 4, 0x1_0000);
+        assert!(matches!(run(&m), Ok(Outcome::Rewritten { .. })));
     }
 
     #[test]
@@ -613,6 +935,6 @@ mod tests {
         assert!(matches!(run(&bad), Err(FormatError::Malformed(_))));
         let mut rev = mo.clone();
         rev[6] = 2;
-        assert!(matches!(run(&rev), Err(FormatError::Unsupported(_))));
+        assert!(matches!(run(&rev), Err(FormatError::Malformed(_))));
     }
 }

@@ -28,7 +28,10 @@
 //! * The optional header's `CheckSum`, when it was non-zero, is recomputed
 //!   last, with the documented algorithm: the 16-bit little-endian words of the
 //!   file, the checksum field read as zero, summed with the carries folded back
-//!   in, plus the file length. A zero checksum (not computed) stays zero.
+//!   in, plus the file length. A zero checksum (not computed) stays zero. A
+//!   non-zero checksum that does not match the input's bytes is not
+//!   recomputed: the image is reported malformed and left untouched, since a
+//!   fresh checksum would hide the damage it records.
 //!
 //! Left alone on purpose, byte for byte: the DOS header and stub, the Rich
 //! header, every other header field, section contents (code, data, import and
@@ -686,6 +689,19 @@ impl Handler for Pe {
             )));
         }
         let patches = fields(input)?;
+        // A stored checksum that does not match the bytes says the image was
+        // damaged (or edited) after linking; a fresh checksum would hide it.
+        if let Some(p) = patches.iter().find(|p| p.field == Field::CheckSum) {
+            let stored = u32_at(input, p.at).unwrap_or_default();
+            let actual = checksum(input, p.at);
+            if stored != 0 && stored != actual {
+                return Err(malformed(format!(
+                    "stored checksum {stored:#010x} does not match the image's bytes ({actual:#010x}): \
+                     the image was damaged or edited after linking; not recomputing it, \
+                     which would hide that"
+                )));
+            }
+        }
         let guid = patches
             .iter()
             .any(|p| p.field == Field::Guid)
@@ -793,6 +809,14 @@ mod tests {
             .at
     }
 
+    /// Gives an edited image the checksum of its new bytes, as a linker
+    /// would have written it.
+    fn resum(image: &mut [u8]) {
+        let cs = Headers::read(image).unwrap().checksum.unwrap();
+        let sum = checksum(image, cs);
+        image[cs..cs + 4].copy_from_slice(&sum.to_le_bytes());
+    }
+
     #[test]
     fn checksum_matches_the_one_ld_wrote() {
         for image in [DLL, EXE32] {
@@ -867,6 +891,7 @@ mod tests {
         for p in &found {
             stamped[p.at..p.at + 4].copy_from_slice(&2_000_000_000u32.to_le_bytes());
         }
+        resum(&mut stamped);
         let (out, changes) = rewrite(&stamped);
         for p in &found {
             assert_eq!(u32_at(&out, p.at), Some(EPOCH as u32));
@@ -881,6 +906,7 @@ mod tests {
         // Earlier values stay.
         let mut early = DLL.to_vec();
         early[found[1].at..found[1].at + 4].copy_from_slice(&1000u32.to_le_bytes());
+        resum(&mut early);
         let (out, _) = rewrite(&early);
         assert_eq!(u32_at(&out, found[1].at), Some(1000));
     }
@@ -922,6 +948,7 @@ mod tests {
         noisy[guid + 16..guid + 20].copy_from_slice(&7u32.to_le_bytes());
         let coff = at(DLL, Field::CoffStamp);
         noisy[coff..coff + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        resum(&mut noisy);
         let (denoised, changes) = rewrite(&noisy);
         assert_eq!(plain, denoised);
         assert!(changes.contains(&"CodeView RSDS record: age 7 -> 1".to_string()));
@@ -929,6 +956,7 @@ mod tests {
         let mut other = DLL.to_vec();
         let code = 0x400 + 0x10;
         other[code] ^= 1;
+        resum(&mut other);
         let (edited, _) = rewrite(&other);
         assert_ne!(plain[guid..guid + 16], edited[guid..guid + 16]);
     }
@@ -941,6 +969,26 @@ mod tests {
         let (out, changes) = rewrite(&zero);
         assert_eq!(u32_at(&out, cs), Some(0));
         assert!(!changes.iter().any(|c| c.contains("CheckSum")));
+    }
+
+    #[test]
+    fn a_stored_checksum_that_does_not_match_is_malformed_not_recomputed() {
+        let cs = at(EXE32, Field::CheckSum);
+        // A damaged byte in the last section, and a damaged checksum field.
+        let mut damaged = EXE32.to_vec();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 0x55;
+        let mut wrong = EXE32.to_vec();
+        wrong[cs] ^= 1;
+        for image in [damaged, wrong] {
+            match run(&image) {
+                Err(FormatError::Malformed(m)) => {
+                    assert!(m.starts_with("stored checksum 0x"), "{m}");
+                    assert!(m.contains("does not match"), "{m}");
+                }
+                other => panic!("expected malformed, got {other:?}"),
+            }
+        }
     }
 
     #[test]
@@ -1013,6 +1061,7 @@ mod tests {
         moving[d + 8..d + 12].copy_from_slice(RSDS);
         moving[d + 20..d + 24].fill(0);
         moving[d + 24..d + 28].copy_from_slice(&(d as u32 + 8).to_le_bytes());
+        resum(&mut moving);
         assert!(
             matches!(run(&moving), Err(FormatError::Malformed(m)) if m.contains("structures that locate them"))
         );

@@ -76,10 +76,27 @@
 //! ignores them). Duplicate objects that one build shares with `r` and another
 //! writes twice are not merged: that would need hashing every subtree.
 //!
-//! Malformed (the file is left untouched): a truncated header or stream, flag
-//! bits other than 0 and 1, an unknown type code (including `TYPE_SLICE`
-//! before 3608), a negative length, a `NULL` outside a dict, or a reference to
-//! an index not yet in the table.
+//! Malformed (the file is left untouched): whatever `CPython`'s loader refuses,
+//! as far as the walk can tell without building objects. A truncated header
+//! or stream, flag bits other than 0 and 1, an unknown type code (including
+//! `TYPE_SLICE` before 3608), a negative length, a `NULL` outside a dict, a
+//! reference to an index not yet in the table or to a code object, frozenset
+//! or slice still being read (the reader reserves their slot: "invalid
+//! reference"), nesting deeper than `MAX_MARSHAL_STACK_DEPTH` (2000), a `u`/`t`
+//! string that is not UTF-8 (lone surrogates pass, as with `surrogatepass`),
+//! a long with a digit of 2^15 or more or a zero top digit, a float text that
+//! is not a number, an unhashable set element or dict key (a list, dict or
+//! set, or a tuple holding one); and for each code object what its
+//! constructor refuses (`PyCode_New`, `_PyCode_Validate` from 3.11): negative
+//! counts or `posonlyargcount > argcount`, a field of the wrong type (bytecode,
+//! line table and `localspluskinds` must be `bytes`, constants a tuple, names
+//! a tuple of `str`, file and function names `str`), bytecode of odd length,
+//! `localsplusnames` and `localspluskinds` of different lengths, fewer local
+//! names than arguments ("varnames is too small"). The top object must be a
+//! code object (importlib: "Non-code object"). Found by a mutation campaign
+//! with each release's own interpreter as the oracle (`tests/it/pyc.rs`).
+//! Bytes after the object are not an error: `marshal.loads` and importlib
+//! ignore them, so the file loads as it is.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -321,68 +338,81 @@ impl Handler for Pyc {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        let Some(magic) = magic_of(input) else {
-            return Err(FormatError::malformed(
-                "no pyc magic number (two bytes and \\r\\n)",
-            ));
-        };
-        let v = version(input).ok_or_else(|| FormatError::Unsupported(unsupported(magic)))?;
-        let header_len = v.layout.header_len;
-        if input.len() < header_len {
-            return Err(FormatError::malformed(format!(
-                "truncated header: {} of {header_len} bytes",
-                input.len()
-            )));
-        }
-        // Flags, then mtime and size (PEP 552); or mtime and size.
-        let (flags, mtime_at) = if header_len == 16 {
-            (u32_at(input, 4), 8)
-        } else {
-            (0, 4)
-        };
-        if flags & !0b11 != 0 {
-            return Err(FormatError::malformed(format!(
-                "invalid flags {flags:#x} (CPython {} rejects it)",
-                v.name()
-            )));
-        }
-        let scan = scan(input, header_len, v)?;
-
-        let mut changes = Vec::new();
-        let mut new_mtime = None;
-        if flags & 1 == 0 {
-            let old = u32_at(input, mtime_at);
-            let want = target_mtime(old, ctx);
-            if want != old {
-                changes.push(format!("source mtime {old} -> {want}"));
-                new_mtime = Some(want);
-            }
-        }
-        let unreferenced = scan.referenced.iter().filter(|r| !**r).count();
-        if unreferenced > 0 || !scan.inert.is_empty() {
-            let cleared = unreferenced + scan.inert.len();
-            changes.push(match scan.moved_refs() {
-                0 => format!("marshal: FLAG_REF cleared on {cleared} unreferenced objects"),
-                moved => format!(
-                    "marshal: FLAG_REF cleared on {cleared} unreferenced objects, \
-                     {moved} references renumbered"
-                ),
-            });
-        }
-        if changes.is_empty() {
-            return Ok(Outcome::Unchanged);
-        }
-
-        let mut out = input.to_vec();
-        if let Some(m) = new_mtime {
-            out[mtime_at..mtime_at + 4].copy_from_slice(&m.to_le_bytes());
-        }
-        scan.apply(&mut out);
-        Ok(Outcome::Rewritten {
-            bytes: out,
-            changes,
-        })
+        normalize(input, ctx, true)
     }
+}
+
+/// The handler's work; `code_only` (always, but in unit tests of the
+/// marshal walk) refuses a top object that is not a code object, as
+/// importlib does.
+fn normalize(input: &[u8], ctx: &Context, code_only: bool) -> Result<Outcome, FormatError> {
+    let Some(magic) = magic_of(input) else {
+        return Err(FormatError::malformed(
+            "no pyc magic number (two bytes and \\r\\n)",
+        ));
+    };
+    let v = version(input).ok_or_else(|| FormatError::Unsupported(unsupported(magic)))?;
+    let header_len = v.layout.header_len;
+    if input.len() < header_len {
+        return Err(FormatError::malformed(format!(
+            "truncated header: {} of {header_len} bytes",
+            input.len()
+        )));
+    }
+    // Flags, then mtime and size (PEP 552); or mtime and size.
+    let (flags, mtime_at) = if header_len == 16 {
+        (u32_at(input, 4), 8)
+    } else {
+        (0, 4)
+    };
+    if flags & !0b11 != 0 {
+        return Err(FormatError::malformed(format!(
+            "invalid flags {flags:#x} (CPython {} rejects it)",
+            v.name()
+        )));
+    }
+    let (scan, top) = scan(input, header_len, v)?;
+    if code_only && top != Kind::Code {
+        // importlib: "Non-code object in ...".
+        return Err(FormatError::malformed(
+            "the marshalled object is not a code object (CPython refuses to import it)",
+        ));
+    }
+
+    let mut changes = Vec::new();
+    let mut new_mtime = None;
+    if flags & 1 == 0 {
+        let old = u32_at(input, mtime_at);
+        let want = target_mtime(old, ctx);
+        if want != old {
+            changes.push(format!("source mtime {old} -> {want}"));
+            new_mtime = Some(want);
+        }
+    }
+    let unreferenced = scan.referenced.iter().filter(|r| !**r).count();
+    if unreferenced > 0 || !scan.inert.is_empty() {
+        let cleared = unreferenced + scan.inert.len();
+        changes.push(match scan.moved_refs() {
+            0 => format!("marshal: FLAG_REF cleared on {cleared} unreferenced objects"),
+            moved => format!(
+                "marshal: FLAG_REF cleared on {cleared} unreferenced objects, \
+                 {moved} references renumbered"
+            ),
+        });
+    }
+    if changes.is_empty() {
+        return Ok(Outcome::Unchanged);
+    }
+
+    let mut out = input.to_vec();
+    if let Some(m) = new_mtime {
+        out[mtime_at..mtime_at + 4].copy_from_slice(&m.to_le_bytes());
+    }
+    scan.apply(&mut out);
+    Ok(Outcome::Rewritten {
+        bytes: out,
+        changes,
+    })
 }
 
 /// The source mtime a timestamp-based pyc must record (mod 2^32, as `CPython`
@@ -459,13 +489,71 @@ impl Scan {
 /// Work left in the iterative parse.
 #[derive(Debug, Clone, Copy)]
 enum Task {
-    /// Parse this many objects.
-    Objects(u32),
+    /// Parse this many objects, at this nesting depth.
+    Objects(u32, u32),
     /// Skip this many bytes of fixed-size fields.
     Skip(usize),
     /// Parse a dict key (or the `NULL` that ends the dict), then its value.
-    DictEntry,
+    DictEntry(u32),
+    /// A container or code object whose children are parsed: check them.
+    Finish(Finish),
 }
+
+/// A container waiting for its children.
+#[derive(Debug, Clone, Copy)]
+struct Finish {
+    /// Offset of its type byte.
+    at: usize,
+    /// Height of the value stack before its first child.
+    base: usize,
+    /// Its slot in the reference table, if flagged.
+    slot: Option<usize>,
+}
+
+/// What the reader would have built, as far as the checks of `marshal` and
+/// of the code-object constructor care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `bytes`, with its offset and length in the stream.
+    Bytes { at: usize, len: usize },
+    /// `str`.
+    Str,
+    /// A tuple: its length, whether it holds only `str`, whether hashable.
+    Tuple {
+        len: u32,
+        strs: bool,
+        hashable: bool,
+    },
+    /// A code object.
+    Code,
+    /// A list, dict or set (unhashable).
+    Mutable,
+    /// Anything else: numbers, `None`, frozensets... (hashable).
+    Scalar,
+    /// A slot reserved by a code object, frozenset or slice still being
+    /// read: `CPython` refuses a reference to it ("invalid reference").
+    Pending,
+}
+
+impl Kind {
+    fn hashable(self) -> bool {
+        match self {
+            Kind::Tuple { hashable, .. } => hashable,
+            Kind::Mutable => false,
+            _ => true,
+        }
+    }
+}
+
+/// `CPython`'s `MAX_MARSHAL_STACK_DEPTH`: deeper streams are refused
+/// ("recursion limit exceeded").
+const MAX_DEPTH: u32 = 2000;
+
+/// `co_flags` bits that add an argument slot.
+const CO_VARARGS: i32 = 0x4;
+const CO_VARKEYWORDS: i32 = 0x8;
+/// `co_localspluskinds` bit of a plain local (arguments included).
+const CO_FAST_LOCAL: u8 = 0x20;
 
 /// A cursor over the stream with bounds-checked reads.
 struct Cursor<'a> {
@@ -519,29 +607,69 @@ impl Cursor<'_> {
     }
 }
 
+/// Whether `b` is UTF-8 as `CPython` decodes marshal strings, with the
+/// `surrogatepass` error handler (lone surrogates, `ED A0..BF xx`, pass).
+fn utf8_surrogatepass(mut b: &[u8]) -> bool {
+    loop {
+        match std::str::from_utf8(b) {
+            Ok(_) => return true,
+            Err(e) => {
+                let rest = &b[e.valid_up_to()..];
+                if rest.len() >= 3
+                    && rest[0] == 0xed
+                    && (0xa0..=0xbf).contains(&rest[1])
+                    && (0x80..=0xbf).contains(&rest[2])
+                {
+                    b = &rest[3..];
+                } else {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// Whether `text` is a float as `PyOS_string_to_double` reads it (`TYPE_FLOAT`
+/// and `TYPE_COMPLEX`, marshal versions 0 and 1).
+fn float_text(text: &[u8]) -> bool {
+    std::str::from_utf8(text).is_ok_and(|t| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c))
+            && t.parse::<f64>().is_ok()
+    })
+}
+
 /// Parses the marshal object starting at `start` once, in linear time, and
-/// records every `FLAG_REF` and `r`.
-fn scan(data: &[u8], start: usize, v: Version) -> Result<Scan, FormatError> {
+/// records every `FLAG_REF` and `r`. Also checks what `marshal.loads` and
+/// the code-object constructor check, so that a stream `CPython` refuses is
+/// malformed here too; returns the top object's kind with the scan.
+fn scan(data: &[u8], start: usize, v: Version) -> Result<(Scan, Kind), FormatError> {
     if data.len() - start > u32::MAX as usize {
         return Err(FormatError::TooLarge(
             "marshal streams over 4 GiB are not supported".into(),
         ));
     }
-    let mut s = Scan::default();
+    let mut st = State {
+        s: Scan::default(),
+        kinds: Vec::new(),
+        vals: Vec::new(),
+        stack: vec![Task::Objects(1, 1)],
+        v,
+    };
     let mut c = Cursor { data, pos: start };
-    let mut stack = vec![Task::Objects(1)];
-    while let Some(task) = stack.pop() {
+    while let Some(task) = st.stack.pop() {
         match task {
             Task::Skip(n) => {
                 c.take(n, "code object field")?;
             }
-            Task::Objects(n) => {
+            Task::Objects(n, depth) => {
                 if n > 1 {
-                    stack.push(Task::Objects(n - 1));
+                    st.stack.push(Task::Objects(n - 1, depth));
                 }
-                object(&mut c, &mut s, &mut stack, v)?;
+                st.object(&mut c, depth)?;
             }
-            Task::DictEntry => {
+            Task::DictEntry(depth) => {
                 let at = c.pos;
                 let code = *data.get(at).ok_or_else(|| {
                     FormatError::malformed(format!("truncated marshal data: dict at offset {at}"))
@@ -550,124 +678,355 @@ fn scan(data: &[u8], start: usize, v: Version) -> Result<Scan, FormatError> {
                     // The NULL that ends a dict.
                     c.pos += 1;
                     if code & FLAG_REF != 0 {
-                        s.inert.push(at);
+                        st.s.inert.push(at);
                     }
                     continue;
                 }
-                stack.push(Task::DictEntry);
-                stack.push(Task::Objects(1));
-                object(&mut c, &mut s, &mut stack, v)?;
+                st.stack.push(Task::DictEntry(depth));
+                st.stack.push(Task::Objects(1, depth));
+                st.object(&mut c, depth)?;
             }
+            Task::Finish(f) => st.finish(data, f)?,
         }
     }
-    Ok(s)
+    let top = st.vals.pop().expect("one object parsed");
+    Ok((st.s, top))
 }
 
-/// Parses one object's type byte and fixed-size payload; pushes its children.
-fn object(
-    c: &mut Cursor,
-    s: &mut Scan,
-    stack: &mut Vec<Task>,
+/// The parse in progress.
+struct State {
+    s: Scan,
+    /// The kind of the object in each slot of `s.table`.
+    kinds: Vec<Kind>,
+    /// Kinds of parsed objects whose container is not finished.
+    vals: Vec<Kind>,
+    stack: Vec<Task>,
     v: Version,
-) -> Result<(), FormatError> {
-    let at = c.pos;
-    let code = c.byte("type code")?;
-    let flagged = code & FLAG_REF != 0;
-    // Objects that take a slot in the reader's table when flagged.
-    let mut slot = true;
-    match code & !FLAG_REF {
-        b'N' | b'F' | b'T' | b'S' | b'.' => slot = false,
-        b'0' => {
+}
+
+impl State {
+    /// Parses one object's type byte and fixed-size payload; pushes its
+    /// children. A scalar's kind goes to `vals` now, a container's when it
+    /// is finished.
+    #[allow(clippy::too_many_lines)] // one arm per type code
+    fn object(&mut self, c: &mut Cursor, depth: u32) -> Result<(), FormatError> {
+        if depth > MAX_DEPTH {
             return Err(FormatError::malformed(format!(
-                "NULL object at offset {at} outside a dict"
+                "marshal data nested deeper than {MAX_DEPTH} objects (CPython refuses it)"
             )));
         }
-        b'i' => {
-            c.take(4, "int")?;
-        }
-        b'I' => {
-            c.take(8, "int64")?;
-        }
-        b'g' => {
-            c.take(8, "binary float")?;
-        }
-        b'y' => {
-            c.take(16, "binary complex")?;
-        }
-        b'f' => {
-            let n = c.byte("float length")?;
-            c.take(usize::from(n), "float")?;
-        }
-        b'x' => {
-            for _ in 0..2 {
-                let n = c.byte("complex length")?;
-                c.take(usize::from(n), "complex")?;
+        let at = c.pos;
+        let tasks_before = self.stack.len();
+        let code = c.byte("type code")?;
+        let flagged = code & FLAG_REF != 0;
+        // Objects that take a slot in the reader's table when flagged.
+        let mut slot = true;
+        // A container's kind before its children are read (what a reference
+        // from inside it sees), `None` for a scalar with its kind in `done`.
+        let mut open: Option<Kind> = None;
+        let mut done = Kind::Scalar;
+        let children = depth + 1;
+        match code & !FLAG_REF {
+            b'N' | b'F' | b'T' | b'S' | b'.' => slot = false,
+            b'0' => {
+                return Err(FormatError::malformed(format!(
+                    "NULL object at offset {at} outside a dict"
+                )));
+            }
+            b'i' => {
+                c.take(4, "int")?;
+            }
+            b'I' => {
+                c.take(8, "int64")?;
+            }
+            b'g' => {
+                c.take(8, "binary float")?;
+            }
+            b'y' => {
+                c.take(16, "binary complex")?;
+            }
+            b'f' | b'x' => {
+                for _ in 0..if code & !FLAG_REF == b'x' { 2 } else { 1 } {
+                    let n = c.byte("float length")?;
+                    let p = c.take(usize::from(n), "float")?;
+                    if !float_text(&c.data[p..p + usize::from(n)]) {
+                        return Err(FormatError::malformed(format!(
+                            "bad float text at offset {p}"
+                        )));
+                    }
+                }
+            }
+            b'l' => {
+                let n = c.i32("long size")?;
+                let digits = n.unsigned_abs() as usize;
+                let p = c.take(digits * 2, "long digits")?;
+                let d = |i: usize| u16::from_le_bytes([c.data[p + 2 * i], c.data[p + 2 * i + 1]]);
+                if (0..digits).any(|i| d(i) >= 0x8000) {
+                    return Err(FormatError::malformed(format!(
+                        "long at offset {at} has a digit out of range"
+                    )));
+                }
+                if digits > 0 && d(digits - 1) == 0 {
+                    return Err(FormatError::malformed(format!(
+                        "long at offset {at} is not normalized"
+                    )));
+                }
+            }
+            b's' => {
+                let n = c.len("string length")?;
+                let p = c.take(n, "string")?;
+                done = Kind::Bytes { at: p, len: n };
+            }
+            b't' | b'u' => {
+                let n = c.len("string length")?;
+                let p = c.take(n, "string")?;
+                if !utf8_surrogatepass(&c.data[p..p + n]) {
+                    return Err(FormatError::malformed(format!(
+                        "string at offset {at} is not UTF-8"
+                    )));
+                }
+                done = Kind::Str;
+            }
+            b'a' | b'A' => {
+                let n = c.len("string length")?;
+                c.take(n, "string")?;
+                done = Kind::Str;
+            }
+            b'z' | b'Z' => {
+                let n = c.byte("short string length")?;
+                c.take(usize::from(n), "short string")?;
+                done = Kind::Str;
+            }
+            t @ (b'(' | b')' | b'[' | b'<' | b'>') => {
+                let n = if t == b')' {
+                    usize::from(c.byte("small tuple size")?)
+                } else {
+                    c.len("container size")?
+                };
+                let n = c.count(n, "container")?;
+                open = Some(match t {
+                    b'(' | b')' => Kind::Tuple {
+                        len: n,
+                        strs: false,
+                        hashable: true,
+                    },
+                    // A frozenset reserves its slot, unless empty.
+                    b'>' if n > 0 => Kind::Pending,
+                    b'>' => Kind::Scalar,
+                    _ => Kind::Mutable,
+                });
+                if n > 0 {
+                    self.stack.push(Task::Objects(n, children));
+                }
+            }
+            b'{' => {
+                open = Some(Kind::Mutable);
+                self.stack.push(Task::DictEntry(children));
+            }
+            b'c' => {
+                open = Some(Kind::Pending);
+                let [(ints, objs), (ints2, objs2)] = self.v.layout.code.fields();
+                c.take(ints, "code object field")?;
+                self.stack.push(Task::Objects(objs2, children));
+                self.stack.push(Task::Skip(ints2));
+                self.stack.push(Task::Objects(objs, children));
+            }
+            b':' if self.v.layout.slices => {
+                open = Some(Kind::Pending);
+                self.stack.push(Task::Objects(3, children));
+            }
+            b'r' => {
+                slot = false;
+                let idx_at = c.pos;
+                let n = c.i32("reference")?;
+                let idx = usize::try_from(n)
+                    .ok()
+                    .filter(|&i| i < self.s.table.len())
+                    .ok_or_else(|| {
+                        FormatError::malformed(format!(
+                            "reference {n} at offset {at} but only {} objects are flagged before it",
+                            self.s.table.len()
+                        ))
+                    })?;
+                done = self.kinds[idx];
+                if done == Kind::Pending {
+                    return Err(FormatError::malformed(format!(
+                        "reference {n} at offset {at} to a code object, frozenset or slice \
+                         still being read (CPython: invalid reference)"
+                    )));
+                }
+                self.s.referenced[idx] = true;
+                self.s.refs.push((idx_at, idx as u32));
+            }
+            other => {
+                return Err(FormatError::malformed(format!(
+                    "unknown marshal type code {other:#04x} at offset {at} for CPython {}",
+                    self.v.name()
+                )));
             }
         }
-        b'l' => {
-            let n = c.i32("long size")?;
-            c.take(n.unsigned_abs() as usize * 2, "long digits")?;
-        }
-        b's' | b't' | b'u' | b'a' | b'A' => {
-            let n = c.len("string length")?;
-            c.take(n, "string")?;
-        }
-        b'z' | b'Z' => {
-            let n = c.byte("short string length")?;
-            c.take(usize::from(n), "short string")?;
-        }
-        b'(' | b'[' | b'<' | b'>' => {
-            let n = c.len("container size")?;
-            let n = c.count(n, "container")?;
-            if n > 0 {
-                stack.push(Task::Objects(n));
+        let mut my_slot = None;
+        if flagged {
+            if slot {
+                my_slot = Some(self.s.table.len());
+                self.s.table.push(at);
+                self.s.referenced.push(false);
+                self.kinds.push(open.unwrap_or(done));
+            } else {
+                self.s.inert.push(at);
             }
         }
-        b')' => {
-            let n = c.byte("small tuple size")?;
-            if n > 0 {
-                stack.push(Task::Objects(u32::from(n)));
-            }
-        }
-        b'{' => stack.push(Task::DictEntry),
-        b'c' => {
-            let [(ints, objs), (ints2, objs2)] = v.layout.code.fields();
-            stack.push(Task::Objects(objs2));
-            stack.push(Task::Skip(ints2));
-            stack.push(Task::Objects(objs));
-            stack.push(Task::Skip(ints));
-        }
-        b':' if v.layout.slices => stack.push(Task::Objects(3)),
-        b'r' => {
-            slot = false;
-            let idx_at = c.pos;
-            let n = c.i32("reference")?;
-            let idx = usize::try_from(n)
-                .ok()
-                .filter(|&i| i < s.table.len())
-                .ok_or_else(|| {
-                    FormatError::malformed(format!(
-                        "reference {n} at offset {at} but only {} objects are flagged before it",
-                        s.table.len()
-                    ))
-                })?;
-            s.referenced[idx] = true;
-            s.refs.push((idx_at, idx as u32));
-        }
-        other => {
-            return Err(FormatError::malformed(format!(
-                "unknown marshal type code {other:#04x} at offset {at} for CPython {}",
-                v.name()
-            )));
-        }
-    }
-    if flagged {
-        if slot {
-            s.table.push(at);
-            s.referenced.push(false);
+        if open.is_some() {
+            // Below the children just pushed: runs once they are parsed.
+            let f = Task::Finish(Finish {
+                at,
+                base: self.vals.len(),
+                slot: my_slot,
+            });
+            self.stack.insert(tasks_before, f);
         } else {
-            s.inert.push(at);
+            self.vals.push(done);
         }
+        Ok(())
+    }
+
+    /// Checks a container's children and pushes its kind.
+    fn finish(&mut self, data: &[u8], f: Finish) -> Result<(), FormatError> {
+        let children = self.vals.split_off(f.base);
+        let code = data[f.at] & !FLAG_REF;
+        let unhashable = |what: &str| {
+            FormatError::malformed(format!(
+                "{what} at offset {} holds an unhashable object (CPython: TypeError)",
+                f.at
+            ))
+        };
+        let kind = match code {
+            b'(' | b')' => Kind::Tuple {
+                len: children.len() as u32,
+                strs: children.iter().all(|k| *k == Kind::Str),
+                hashable: children.iter().all(|k| k.hashable()),
+            },
+            b'[' => Kind::Mutable,
+            b'<' | b'>' => {
+                if !children.iter().all(|k| k.hashable()) {
+                    return Err(unhashable("set"));
+                }
+                if code == b'<' {
+                    Kind::Mutable
+                } else {
+                    Kind::Scalar
+                }
+            }
+            b'{' => {
+                if !children.iter().step_by(2).all(|k| k.hashable()) {
+                    return Err(unhashable("dict key"));
+                }
+                Kind::Mutable
+            }
+            b'c' => {
+                check_code(data, f.at, self.v.layout.code, &children)?;
+                Kind::Code
+            }
+            _ => Kind::Scalar, // b':', a slice
+        };
+        if let Some(slot) = f.slot {
+            self.kinds[slot] = kind;
+        }
+        self.vals.push(kind);
+        Ok(())
+    }
+}
+
+/// What the code-object constructor (`PyCode_New` up to 3.10,
+/// `_PyCode_Validate` from 3.11) refuses: negative counts, fields of the
+/// wrong type ("bad argument to internal function"), names that are not
+/// strings ("non-string found in code slot"), odd bytecode, fewer variable
+/// names than arguments ("varnames is too small").
+fn check_code(data: &[u8], at: usize, layout: CodeLayout, f: &[Kind]) -> Result<(), FormatError> {
+    let int = |i: usize| {
+        i32::from_le_bytes(
+            data[at + 1 + 4 * i..at + 5 + 4 * i]
+                .try_into()
+                .expect("4 bytes"),
+        )
+    };
+    let bad = |why: &str| {
+        FormatError::malformed(format!(
+            "code object at offset {at}: {why} (CPython refuses it)"
+        ))
+    };
+    let (argcount, posonly, kwonly, flags) = match layout {
+        CodeLayout::Py36 => (int(0), 0, int(1), int(4)),
+        CodeLayout::Py38 => (int(0), int(1), int(2), int(5)),
+        CodeLayout::Py311 => (int(0), int(1), int(2), int(4)),
+    };
+    let nlocals = match layout {
+        CodeLayout::Py36 => int(2),
+        CodeLayout::Py38 => int(3),
+        CodeLayout::Py311 => 0,
+    };
+    if argcount < 0 || posonly < 0 || kwonly < 0 || nlocals < 0 || posonly > argcount {
+        return Err(bad("negative or inconsistent argument counts"));
+    }
+    let bytes = |k: Kind| matches!(k, Kind::Bytes { .. });
+    let tuple = |k: Kind| matches!(k, Kind::Tuple { .. });
+    let strs = |k: Kind| matches!(k, Kind::Tuple { strs: true, .. });
+    let text = |k: Kind| k == Kind::Str;
+    let ok = match layout {
+        CodeLayout::Py36 | CodeLayout::Py38 => {
+            bytes(f[0])
+                && tuple(f[1])
+                && strs(f[2])
+                && strs(f[3])
+                && strs(f[4])
+                && strs(f[5])
+                && text(f[6])
+                && text(f[7])
+                && bytes(f[8])
+        }
+        CodeLayout::Py311 => {
+            bytes(f[0])
+                && tuple(f[1])
+                && strs(f[2])
+                && strs(f[3])
+                && bytes(f[4])
+                && text(f[5])
+                && text(f[6])
+                && text(f[7])
+                && bytes(f[8])
+                && bytes(f[9])
+        }
+    };
+    if !ok {
+        return Err(bad("a field of the wrong type"));
+    }
+    if matches!(f[0], Kind::Bytes { len, .. } if len % 2 != 0) {
+        return Err(bad("bytecode of odd length"));
+    }
+    let total_args = i64::from(argcount)
+        + i64::from(kwonly)
+        + i64::from(flags & CO_VARARGS != 0)
+        + i64::from(flags & CO_VARKEYWORDS != 0);
+    let names = match (layout, f[3], f[4]) {
+        (CodeLayout::Py311, Kind::Tuple { len: n, .. }, Kind::Bytes { at: k, len }) => {
+            if n as usize != len {
+                return Err(bad(
+                    "co_localsplusnames and co_localspluskinds differ in length",
+                ));
+            }
+            i64::try_from(
+                data[k..k + len]
+                    .iter()
+                    .filter(|&&b| b & CO_FAST_LOCAL != 0)
+                    .count(),
+            )
+            .expect("a stream under 4 GiB")
+        }
+        (_, Kind::Tuple { len, .. }, _) => i64::from(len),
+        _ => unreachable!("types checked above"),
+    };
+    if total_args > names {
+        return Err(bad("varnames is too small"));
     }
     Ok(())
 }
@@ -692,7 +1051,7 @@ mod tests {
         let config = Config::with_epoch(EPOCH);
         let mut ctx = config.context(Path::new("m.cpython-311.pyc"));
         ctx.companion_mtime = companion;
-        Pyc.normalize(input, &ctx)
+        normalize(input, &ctx, false)
     }
 
     fn out(input: &[u8], companion: Option<i64>) -> Vec<u8> {
@@ -967,7 +1326,7 @@ mod tests {
             ..Config::with_epoch(EPOCH)
         };
         let ctx = config.context(Path::new("x.pyc"));
-        let got = Pyc.normalize(&input, &ctx).unwrap();
+        let got = normalize(&input, &ctx, false).unwrap();
         assert_eq!(u32_at(got.bytes(&input), 8), 1);
         // The size field is never touched.
         assert_eq!(u32_at(got.bytes(&input), 12), 3);
@@ -985,20 +1344,44 @@ mod tests {
         }
     }
 
-    /// A code object of `layout` whose filename is flagged, whose name is a
-    /// reference to it, and whose last fields are flagged but unreferenced.
+    /// A code object of `layout` with one positional argument `a`, whose
+    /// filename is flagged, whose name is a reference to it, and whose last
+    /// fields are flagged but unreferenced.
     fn code(layout: CodeLayout) -> Vec<u8> {
+        let bytes = |b: &[u8], flag: bool| {
+            let mut v = vec![b's' | if flag { FLAG_REF } else { 0 }];
+            v.extend((b.len() as u32).to_le_bytes());
+            v.extend_from_slice(b);
+            v
+        };
         let mut v = vec![b'c'];
-        let [(ints, objs), (ints2, objs2)] = layout.fields();
-        v.extend(std::iter::repeat_n(0u8, ints));
-        for _ in 0..objs - 2 {
-            v.extend(z("x", false));
+        let [(ints, _), (ints2, objs2)] = layout.fields();
+        let mut fields = vec![0u8; ints];
+        fields[0] = 1; // argcount
+        v.extend(fields);
+        v.extend(bytes(b"d\x00S\x00", false)); // co_code
+        v.extend(tuple(&[vec![b'N']], false)); // co_consts
+        v.extend(tuple(&[], false)); // co_names
+        #[allow(clippy::single_match_else)] // the two layouts side by side
+        match layout {
+            CodeLayout::Py311 => {
+                v.extend(tuple(&[z("a", false)], false)); // co_localsplusnames
+                v.extend(bytes(&[CO_FAST_LOCAL], false)); // co_localspluskinds
+                v.extend(z("f.py", true)); // co_filename
+                v.extend(r(0)); // co_name
+                v.extend(z("f", false)); // co_qualname
+            }
+            _ => {
+                v.extend(tuple(&[z("a", false)], false)); // co_varnames
+                v.extend(tuple(&[], false)); // co_freevars
+                v.extend(tuple(&[], false)); // co_cellvars
+                v.extend(z("f.py", true)); // co_filename
+                v.extend(r(0)); // co_name
+            }
         }
-        v.extend(z("f.py", true));
-        v.extend(r(0));
         v.extend(std::iter::repeat_n(0u8, ints2));
         for _ in 0..objs2 {
-            v.extend(z("t", true));
+            v.extend(bytes(b"t", true));
         }
         v
     }
@@ -1018,7 +1401,10 @@ mod tests {
             };
             let len = input.len();
             input.extend(code(layout));
-            let got = out(&input, Some(5));
+            let config = Config::with_epoch(EPOCH);
+            let mut ctx = config.context(Path::new("m.pyc"));
+            ctx.companion_mtime = Some(5);
+            let got = Pyc.normalize(&input, &ctx).unwrap().bytes(&input).to_vec();
             let flagged: Vec<u8> = got[len..]
                 .iter()
                 .filter(|&&b| b & FLAG_REF != 0)
@@ -1121,14 +1507,106 @@ mod tests {
         }
     }
 
+    /// Streams `CPython` refuses to load (each reason found by the mutation
+    /// campaign of `tests/it/pyc.rs`, checked by hand with 3.11's `marshal`)
+    /// are malformed, not rewritten.
+    #[test]
+    fn what_cpython_refuses_to_load_is_malformed() {
+        let ok = [header(3495, 0, 0, 0), code(CodeLayout::Py311)].concat();
+        let config = Config::with_epoch(EPOCH);
+        let ctx = config.context(Path::new("m.pyc"));
+        assert!(matches!(
+            Pyc.normalize(&ok, &ctx),
+            Ok(Outcome::Rewritten { .. })
+        ));
+        let find = |needle: &[u8]| {
+            ok.windows(needle.len())
+                .position(|w| w == needle)
+                .expect("in the stream")
+        };
+        let edit = |at: usize, new: &[u8]| {
+            let mut m = ok.clone();
+            m.splice(at..at + new.len(), new.iter().copied());
+            m
+        };
+        let varnames = find(&tuple(&[z("a", false)], false));
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            // importlib: "Non-code object".
+            (
+                "not a code object",
+                [header(3495, 0, 0, 0), vec![b'N']].concat(),
+            ),
+            // "bad argument to internal function": co_code a str.
+            ("wrong type", edit(16 + 1 + 20, b"t")),
+            // "non-string found in code slot": a name that is bytes.
+            ("wrong type", {
+                let mut m = ok.clone();
+                m.splice(varnames + 2..varnames + 4, *b"s\x01\x00\x00\x00");
+                m
+            }),
+            // "code: co_varnames is too small": argcount 2, one local.
+            ("varnames is too small", edit(16 + 1, &[2])),
+            // posonlyargcount above argcount.
+            ("argument counts", edit(16 + 1 + 4, &[2])),
+            // bytecode of odd length (co_code 3 bytes, the 4th read as a type).
+            ("odd length", {
+                let mut m = edit(16 + 1 + 21, &[3]);
+                m.remove(16 + 1 + 25 + 3);
+                m
+            }),
+        ];
+        for (why, m) in &cases {
+            match Pyc.normalize(m, &ctx) {
+                Err(FormatError::Malformed(msg)) => assert!(msg.contains(why), "{why}: {msg}"),
+                other => panic!("{why}: {other:?}"),
+            }
+        }
+        let stream = |body: &[u8]| [header(3495, 0, 0, 0), body.to_vec()].concat();
+        let marshal_cases: Vec<(&str, Vec<u8>)> = vec![
+            // "bad marshal data (invalid reference)": a code object's slot
+            // is reserved until it is built.
+            ("still being read", {
+                let mut m = ok.clone();
+                m[16] |= FLAG_REF;
+                let name = find(&r(0));
+                m.splice(name..name + 5, r(0));
+                m
+            }),
+            ("not UTF-8", stream(b"u\x01\x00\x00\x00\xff")),
+            ("digit out of range", stream(b"l\x01\x00\x00\x00\x00\x80")),
+            ("not normalized", stream(b"l\x01\x00\x00\x00\x00\x00")),
+            ("unhashable", stream(b"<\x01\x00\x00\x00[\x00\x00\x00\x00")),
+            ("unhashable", stream(b"{[\x00\x00\x00\x00N0")),
+            ("bad float", stream(b"f\x03abc")),
+        ];
+        for (why, m) in &marshal_cases {
+            match run(m, None) {
+                Err(FormatError::Malformed(msg)) => assert!(msg.contains(why), "{why}: {msg}"),
+                other => panic!("{why}: {other:?}"),
+            }
+        }
+        // Lone surrogates pass, as CPython's surrogatepass decoder lets them.
+        assert!(run(&stream(b"u\x03\x00\x00\x00\xed\xa0\x80"), None).is_ok());
+    }
+
     #[test]
     fn deep_nesting_does_not_overflow_the_stack() {
-        let depth = 1_000_000;
-        let mut input = header(3495, 0, 5, 1);
-        input.extend(std::iter::repeat_n([b')' | FLAG_REF, 1], depth).flatten());
-        input.push(b'N');
-        let got = out(&input, Some(5));
+        let nest = |depth: usize| {
+            let mut input = header(3495, 0, 5, 1);
+            input.extend(std::iter::repeat_n([b')' | FLAG_REF, 1], depth).flatten());
+            input.push(b'N');
+            input
+        };
+        let got = out(&nest(MAX_DEPTH as usize - 1), Some(5));
         assert!(got[16..].iter().all(|&b| b & FLAG_REF == 0));
+        // CPython refuses deeper streams ("recursion limit exceeded"); so
+        // does the walk, without recursing either.
+        for depth in [MAX_DEPTH as usize, 1_000_000] {
+            assert!(matches!(
+                run(&nest(depth), Some(5)),
+                Err(FormatError::Malformed(_))
+            ));
+        }
     }
 
     #[test]

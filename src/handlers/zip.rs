@@ -2396,7 +2396,10 @@ SHA-256-Digest: abc\r\n\
         let mut v = b"\xa7\x0d\x0d\x0a\0\0\0\0".to_vec();
         v.extend_from_slice(&mtime.to_le_bytes());
         v.extend_from_slice(&size.to_le_bytes());
-        v.push(b'N');
+        // An empty 3.11 code object: the pyc handler loads only code.
+        v.push(b'c');
+        v.extend_from_slice(&[0; 20]);
+        v.extend_from_slice(b"s\0\0\0\0)\0)\0)\0s\0\0\0\0z\0z\0z\0\0\0\0\0s\0\0\0\0s\0\0\0\0");
         v
     }
 

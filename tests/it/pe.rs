@@ -389,6 +389,87 @@ fn pe_checksums_resources_and_exports_verify_with_pefile() {
     assert!(resources >= 1, "the corpus must hold a resource");
 }
 
+/// An image whose stored checksum no longer matches its bytes (pefile's
+/// `verify_checksum` says so) was damaged or edited after linking: strip-nd
+/// reports it malformed and leaves it untouched, where it used to write a
+/// fresh checksum that hid the damage. The intact originals are rewritten.
+#[test]
+#[ignore = "needs python3 and pefile"]
+fn pe_stored_checksum_mismatch_is_reported_malformed_not_recomputed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut damaged = Vec::new();
+    let mut intact = Vec::new();
+    for name in ["foo.1.dll", "hello.1.exe", "hello32.1.exe"] {
+        let original = fs::read(corpus("pe").join(name)).unwrap();
+        intact.push(put(tmp.path(), format!("intact-{name}"), &original));
+        // A flipped byte in the last section's data, and a flipped bit of
+        // the checksum field itself.
+        let mut body = original.clone();
+        let last = body.len() - 1;
+        body[last] ^= 0x5a;
+        damaged.push(put(tmp.path(), format!("body-{name}"), &body));
+        // CheckSum: 64 bytes into the optional header, behind `PE\0\0` and
+        // the 20-byte COFF header at e_lfanew.
+        let lfanew = u32::from_le_bytes(original[0x3c..0x40].try_into().unwrap()) as usize;
+        let at = lfanew + 4 + 20 + 64;
+        let pe = goblin::pe::PE::parse(&original).unwrap();
+        let sum = pe.header.optional_header.unwrap().windows_fields.check_sum;
+        assert_ne!(sum, 0, "{name}: the corpus image has a checksum");
+        assert_eq!(original[at..at + 4], sum.to_le_bytes());
+        let mut field = original;
+        field[at] ^= 1;
+        damaged.push(put(tmp.path(), format!("field-{name}"), &field));
+    }
+    for (path, info) in intact.iter().zip(pefile(&intact)) {
+        assert_eq!(info["checksum_ok"], true, "{}", path.display());
+    }
+    for (path, info) in damaged.iter().zip(pefile(&damaged)) {
+        assert_eq!(
+            info["checksum_ok"],
+            false,
+            "{}: pefile finds it intact",
+            path.display()
+        );
+    }
+    let before: Vec<Vec<u8>> = damaged.iter().map(|p| fs::read(p).unwrap()).collect();
+    let out = run([OsStr::new("--json"), tmp.path().as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (path, bytes) in damaged.iter().zip(&before) {
+        assert!(
+            fs::read(path).unwrap() == *bytes,
+            "{} was modified",
+            path.display()
+        );
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let note = report["malformed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["path"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("{name} not reported malformed: {report:#}"));
+        let reason = note["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("stored checksum 0x") && reason.contains("does not match"),
+            "{name}: {reason}"
+        );
+    }
+    for path in &intact {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(
+            report["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["path"].as_str().unwrap().ends_with(name)),
+            "{name} was not rewritten"
+        );
+    }
+    // With --strict the damage fails the run.
+    let strict = run([OsStr::new("--strict"), tmp.path().as_os_str()]);
+    assert_eq!(strict.status.code(), Some(1), "{}", stderr(&strict));
+}
+
 /// Runs a Windows program under wine in a private prefix and returns stdout.
 /// The prefix is created once, up front, and wine's server is waited for: a
 /// first run that has to create it races with its own setup under load.

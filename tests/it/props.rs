@@ -259,7 +259,26 @@ mod pyc {
         w.out = magic_and_flags(magic, 0);
         w.out.extend_from_slice(&mtime.to_le_bytes());
         w.out.extend_from_slice(&7u32.to_le_bytes());
+        // importlib loads only a code object: the tree is its one constant.
+        let (ints, py311) = match magic {
+            ..3413 => (5, false),
+            3413..3494 => (6, false),
+            _ => (5, true),
+        };
+        w.out.push(b'c');
+        w.out.extend(std::iter::repeat_n(0, 4 * ints));
+        w.out.extend_from_slice(b"s\0\0\0\0)\x01"); // co_code, co_consts
         w.write(tree);
+        let rest: &[u8] = if py311 {
+            // names, localsplusnames, localspluskinds, filename, name,
+            // qualname, firstlineno, linetable, exceptiontable
+            b")\0)\0s\0\0\0\0z\0z\0z\0\0\0\0\0s\0\0\0\0s\0\0\0\0"
+        } else {
+            // names, varnames, freevars, cellvars, filename, name,
+            // firstlineno, lnotab
+            b")\0)\0)\0)\0z\0z\0\0\0\0\0s\0\0\0\0"
+        };
+        w.out.extend_from_slice(rest);
         w.out
     }
 
@@ -1113,9 +1132,17 @@ mod pe_coff {
                     Kind::Stamp => stamps.next().unwrap().to_le_bytes().to_vec(),
                     Kind::Guid => n.guid.to_vec(),
                     Kind::Age => n.age.to_le_bytes().to_vec(),
-                    Kind::CheckSum => n.checksum.to_le_bytes().to_vec(),
+                    Kind::CheckSum => continue,
                 };
                 b[at..at + kind.width()].copy_from_slice(&value);
+            }
+            // The checksum the linker would have written for these bytes (a
+            // stale one is malformed, never recomputed).
+            for &(at, kind) in &self.fields {
+                if kind == Kind::CheckSum {
+                    let sum = spec_checksum(&b, at);
+                    b[at..at + 4].copy_from_slice(&sum.to_le_bytes());
+                }
             }
             b
         }
@@ -1134,7 +1161,6 @@ mod pe_coff {
         stamps: Vec<u32>,
         guid: [u8; 16],
         age: u32,
-        checksum: u32,
     }
 
     fn pe_noise(stamps: std::ops::RangeInclusive<u32>) -> impl Strategy<Value = PeNoise> {
@@ -1142,14 +1168,8 @@ mod pe_coff {
             proptest::collection::vec(stamps, 8),
             any::<[u8; 16]>(),
             any::<u32>(),
-            1..=u32::MAX,
         )
-            .prop_map(|(stamps, guid, age, checksum)| PeNoise {
-                stamps,
-                guid,
-                age,
-                checksum,
-            })
+            .prop_map(|(stamps, guid, age)| PeNoise { stamps, guid, age })
     }
 
     /// The PE checksum as the spec words it, folding after every addition: a

@@ -567,3 +567,214 @@ fn every_release_loads_its_normalized_pycs_with_its_own_interpreter() {
         "{out}"
     );
 }
+
+/// Loads pycs the way `importlib`'s sourceless loader does (magic, flags,
+/// then `marshal.loads` of the rest, which must give a code object). Reads
+/// `input output` pairs from a file (output `-` when strip-nd left the input
+/// alone) and prints, for each, whether the input loads, whether the output
+/// loads, and whether both give equal code objects.
+const LOADER: &str = r"
+import importlib.util, marshal, sys, types
+hdr = 16 if sys.version_info >= (3, 7) else 12
+def load(path):
+    data = open(path, 'rb').read()
+    try:
+        if data[:4] != importlib.util.MAGIC_NUMBER or len(data) < hdr:
+            raise ImportError('bad magic or header')
+        if hdr == 16 and int.from_bytes(data[4:8], 'little') & ~3:
+            raise ImportError('invalid flags')
+        code = marshal.loads(memoryview(data)[hdr:])
+        if not isinstance(code, types.CodeType):
+            raise ImportError('not a code object')
+        return code
+    except Exception as e:
+        return e
+for line in open(sys.argv[1]):
+    a, b = line.split()
+    x = load(a)
+    ok = not isinstance(x, Exception)
+    why = '' if ok else (type(x).__name__ + ':' + str(x)).replace(' ', '_')
+    if b == '-':
+        print(a, ok, '-', '-', why)
+    else:
+        y = load(b)
+        oky = not isinstance(y, Exception)
+        print(a, ok, oky, ok and oky and x == y, why)
+";
+
+/// A small deterministic generator (xorshift64), so the campaign is the
+/// same on every run.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// 14 mutants of a pyc, all behind its 16-byte header: 3 truncations, 5
+/// bytes set to 0, 0xff or +-1, 6 bit flips.
+fn pyc_mutants(d: &[u8], rng: &mut Xorshift) -> Vec<Vec<u8>> {
+    let mut mutants = Vec::new();
+    for _ in 0..3 {
+        mutants.push(d[..16 + rng.below(d.len() - 16)].to_vec());
+    }
+    for _ in 0..5 {
+        let mut m = d.to_vec();
+        let at = 16 + rng.below(d.len() - 16);
+        m[at] = [0, 0xff, d[at].wrapping_add(1), d[at].wrapping_sub(1)][rng.below(4)];
+        mutants.push(m);
+    }
+    for _ in 0..6 {
+        let mut m = d.to_vec();
+        let at = 16 + rng.below(d.len() - 16);
+        m[at] ^= 1 << rng.below(8);
+        mutants.push(m);
+    }
+    mutants
+}
+
+/// pyenv's interpreters by the magic number of their pycs.
+fn pyenv_interpreters() -> Vec<(u16, PathBuf)> {
+    let root = std::env::var_os("PYENV_ROOT").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".pyenv"),
+        PathBuf::from,
+    );
+    let mut found = Vec::new();
+    let versions = root.join("versions");
+    let dir = fs::read_dir(&versions).unwrap_or_else(|e| {
+        panic!(
+            "this test needs pyenv's CPython 3.6 to 3.13 under {}: {e}",
+            versions.display()
+        )
+    });
+    for e in dir {
+        let python = e.unwrap().path().join("bin/python");
+        let Ok(out) = Command::new(&python)
+            .args([
+                "-c",
+                "import importlib.util as u; print(int.from_bytes(u.MAGIC_NUMBER[:2], 'little'))",
+            ])
+            .output()
+        else {
+            continue;
+        };
+        if let Ok(m) = String::from_utf8_lossy(&out.stdout).trim().parse() {
+            found.push((m, python));
+        }
+    }
+    found
+}
+
+/// Mutates every corpus pyc (truncations, bytes set to 0, 0xff or +-1, bit
+/// flips; a fixed seed), loads each mutant with the interpreter of its
+/// release, and checks that strip-nd rewrites none that `CPython` refuses
+/// (they are malformed, left untouched), and that each rewrite loads to a
+/// code object equal to the mutant's.
+#[test]
+#[ignore = "needs pyenv's CPython 3.6 to 3.13"]
+fn mutated_pycs_cpython_refuses_are_malformed_and_rewrites_load_equal() {
+    use std::fmt::Write as _;
+
+    use strip_nd::config::Config;
+    use strip_nd::error::FormatError;
+    use strip_nd::handlers::{self, Outcome};
+
+    let interpreters = pyenv_interpreters();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = Config::with_epoch(EPOCH);
+    let ctx = config.context(Path::new("m.pyc"));
+    let mut rng = Xorshift(0x9e37_79b9_7f4a_7c15);
+    let mut files: Vec<PathBuf> = fs::read_dir(corpus("pyc"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pyc"))
+        .collect();
+    files.sort();
+    // By magic, the "input output" lines for its interpreter; by input
+    // path, what strip-nd did.
+    let mut jobs: std::collections::BTreeMap<u16, String> = std::collections::BTreeMap::new();
+    let mut outcomes = std::collections::BTreeMap::new();
+    let mut n = 0;
+    for file in &files {
+        let d = fs::read(file).unwrap();
+        let lines = jobs.entry(u16::from_le_bytes([d[0], d[1]])).or_default();
+        for m in pyc_mutants(&d, &mut rng) {
+            n += 1;
+            let input = tmp.path().join(format!("{n}.in.pyc"));
+            fs::write(&input, &m).unwrap();
+            let outcome = match handlers::dispatch(&m, &ctx) {
+                Some(("pyc", Ok(Outcome::Rewritten { bytes, .. }))) => {
+                    let output = tmp.path().join(format!("{n}.out.pyc"));
+                    fs::write(&output, bytes).unwrap();
+                    writeln!(lines, "{} {}", input.display(), output.display()).unwrap();
+                    "rewritten"
+                }
+                other => {
+                    writeln!(lines, "{} -", input.display()).unwrap();
+                    match other {
+                        Some(("pyc", Ok(Outcome::Unchanged))) => "unchanged",
+                        Some(("pyc", Err(FormatError::Malformed(_)))) => "malformed",
+                        _ => "other",
+                    }
+                }
+            };
+            outcomes.insert(input.display().to_string(), outcome);
+        }
+    }
+    let (mut refused, mut failures) = (0, Vec::new());
+    let mut counts = std::collections::BTreeMap::new();
+    for (magic, lines) in &jobs {
+        let python = &interpreters
+            .iter()
+            .find(|i| i.0 == *magic)
+            .unwrap_or_else(|| panic!("no pyenv interpreter writes magic {magic}"))
+            .1;
+        let list = tmp.path().join(format!("{magic}.list"));
+        fs::write(&list, lines).unwrap();
+        let out = Command::new(python)
+            .arg("-c")
+            .arg(LOADER)
+            .arg(&list)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            let outcome = outcomes[f[0]];
+            *counts.entry(outcome).or_insert(0) += 1;
+            if f[1] == "False" {
+                refused += 1;
+                if outcome != "malformed" {
+                    failures.push(format!(
+                        "{magic} {}: CPython refuses it ({}), strip-nd: {outcome}",
+                        f[0], f[4]
+                    ));
+                }
+            } else if outcome == "rewritten" && f[3] != "True" {
+                failures.push(format!(
+                    "{magic} {}: the rewrite loads {} / equal {}",
+                    f[0], f[2], f[3]
+                ));
+            }
+        }
+    }
+    eprintln!("{n} mutants, CPython refuses {refused}; strip-nd: {counts:?}");
+    assert!(
+        n >= 500 && refused >= 100,
+        "a weak campaign: {n} mutants, {refused} refused"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
