@@ -8,6 +8,7 @@ mod archives;
 mod cli;
 mod corpus;
 mod crash;
+mod ctar;
 mod dates;
 mod diff;
 mod font;
