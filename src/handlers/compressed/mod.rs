@@ -195,12 +195,18 @@ impl<C: Codec> Handler for Compressed<C> {
         let mut head = Vec::new();
         // Damage within the head is reported; past it, only when the payload
         // is claimed and decompressed whole.
-        C::decode(input, &mut head, C::head_len(input).max(HEAD_LEN))?;
+        let at_head = C::decode(input, &mut head, C::head_len(input).max(HEAD_LEN))?;
         if head.is_empty() || sniff(&head[..head.len().min(HEAD_LEN)], &inner).is_none() {
             return Ok(Outcome::Unchanged);
         }
-        drop(head);
-        let (payload, decoded) = Self::decompress(input, limit(input.len(), ctx))?;
+        let limit = limit(input.len(), ctx);
+        // A payload that fit in the head is not decompressed twice.
+        let (payload, decoded) = if at_head.complete && head.len() <= limit {
+            (head, at_head)
+        } else {
+            drop(head);
+            Self::decompress(input, limit)?
+        };
         let Some((
             _,
             Ok(Outcome::Rewritten {
