@@ -15,7 +15,7 @@
 
 use bzip2::{Action, Compress, Compression, Decompress, Status};
 
-use super::{Codec, Decoded, truncated};
+use super::{Codec, Decoded, drive, truncated};
 use crate::error::FormatError;
 
 /// The bzip2 codec.
@@ -85,31 +85,23 @@ impl Codec for Bzip2 {
             }
             let mut stream = Decompress::new(false);
             let data = &input[pos..];
-            loop {
-                if out.len() >= limit {
-                    return Ok(Decoded {
-                        complete: false,
-                        streams: streams + 1,
-                        end: input.len(),
-                    });
-                }
-                out.reserve((out.len() / 2).clamp(64 << 10, 16 << 20));
-                let before = (stream.total_in(), stream.total_out());
-                let at = stream.total_in() as usize;
+            let read = drive(out, limit, "bzip2", input.len(), |at, out| {
                 let status = stream.decompress_vec(&data[at..], out).map_err(|e| {
                     FormatError::malformed(format!(
                         "corrupt bzip2 data near offset {}: {e}",
                         pos + at
                     ))
                 })?;
-                if status == Status::StreamEnd {
-                    break;
-                }
-                if (stream.total_in(), stream.total_out()) == before {
-                    return Err(truncated("bzip2", input.len()));
-                }
-            }
-            pos += stream.total_in() as usize;
+                Ok((status == Status::StreamEnd, stream.total_in() as usize))
+            })?;
+            let Some(read) = read else {
+                return Ok(Decoded {
+                    complete: false,
+                    streams: streams + 1,
+                    end: input.len(),
+                });
+            };
+            pos += read;
             streams += 1;
         }
         Ok(Decoded {

@@ -290,6 +290,35 @@ pub(crate) fn stream_of(head: &[u8]) -> Option<&'static dyn Stream> {
     }
 }
 
+/// Drives the decoder of one stream: `step(at, out)` decompresses the
+/// stream's bytes from offset `at` into the spare capacity of `out`, and says
+/// whether the stream ended and how much of it has been read in all. Returns
+/// that length once the stream ended, `None` when `out` reached `limit` first.
+fn drive(
+    out: &mut Vec<u8>,
+    limit: usize,
+    codec: &str,
+    input_len: usize,
+    mut step: impl FnMut(usize, &mut Vec<u8>) -> Result<(bool, usize), FormatError>,
+) -> Result<Option<usize>, FormatError> {
+    let mut read = 0;
+    loop {
+        if out.len() >= limit {
+            return Ok(None);
+        }
+        out.reserve((out.len() / 2).clamp(64 << 10, 16 << 20));
+        let before = (read, out.len());
+        let (ended, now) = step(read, out)?;
+        read = now;
+        if ended {
+            return Ok(Some(read));
+        }
+        if (read, out.len()) == before {
+            return Err(truncated(codec, input_len));
+        }
+    }
+}
+
 /// A message for a stream that ends before its end.
 fn truncated(codec: &str, at: usize) -> FormatError {
     FormatError::malformed(format!(

@@ -28,7 +28,7 @@
 
 use liblzma::stream::{Action, Check, MtStreamBuilder, Status, Stream, TELL_UNSUPPORTED_CHECK};
 
-use super::{Codec, Decoded, truncated};
+use super::{Codec, Decoded, drive, truncated};
 use crate::error::FormatError;
 
 /// The xz codec.
@@ -202,17 +202,7 @@ impl Codec for Xz {
             let mut stream = Stream::new_stream_decoder(MEMLIMIT, TELL_UNSUPPORTED_CHECK)
                 .map_err(|e| FormatError::malformed(format!("xz decoder: {e:?}")))?;
             let data = &input[pos..];
-            loop {
-                if out.len() >= limit {
-                    return Ok(Decoded {
-                        complete: false,
-                        streams: streams + 1,
-                        end,
-                    });
-                }
-                out.reserve((out.len() / 2).clamp(64 << 10, 16 << 20));
-                let before = (stream.total_in(), stream.total_out());
-                let at = stream.total_in() as usize;
+            let read = drive(out, limit, "xz", input.len(), |at, out| {
                 let status =
                     stream
                         .process_vec(&data[at..], out, Action::Run)
@@ -229,14 +219,16 @@ impl Codec for Xz {
                                 pos + at
                             )),
                         })?;
-                if status == Status::StreamEnd {
-                    break;
-                }
-                if (stream.total_in(), stream.total_out()) == before {
-                    return Err(truncated("xz", input.len()));
-                }
-            }
-            pos += stream.total_in() as usize;
+                Ok((status == Status::StreamEnd, stream.total_in() as usize))
+            })?;
+            let Some(read) = read else {
+                return Ok(Decoded {
+                    complete: false,
+                    streams: streams + 1,
+                    end,
+                });
+            };
+            pos += read;
             end = pos;
             streams += 1;
         }
