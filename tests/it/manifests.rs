@@ -399,7 +399,8 @@ fn a_vendored_crate_still_builds_offline_after_a_run() {
 // ---------------------------------------------------------------------------
 // .deb: md5sums in control.tar.* follows data.tar.*
 
-fn deb_notes(deb: &[u8]) -> Result<Vec<String>, FormatError> {
+/// The change notes of normalizing a package.
+pub fn deb_notes(deb: &[u8]) -> Result<Vec<String>, FormatError> {
     let config = Config::with_epoch(EPOCH);
     let ctx = config.context(Path::new("p.deb"));
     match handlers::dispatch(deb, &ctx).expect("ar claims it").1? {
