@@ -48,7 +48,8 @@ impl Codec for Bzip2 {
     type Settings = Settings;
     const NAME: &'static str = "bzip2";
     const DESCRIBE: &'static str = "bzip2 streams, magic BZh1-9 + block magic: the payload (a tar...) goes to its handler; \
-         recompressed only when it changed, at the block size the header announces";
+         recompressed only when it changed, at the block size the header announces; \
+         left: an unchanged payload; several streams are reported, not rewritten";
     const SUFFIXES: &'static [(&'static str, &'static str)] =
         &[(".tbz2", ".tar"), (".tbz", ".tar"), (".bz2", "")];
 

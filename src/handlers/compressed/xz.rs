@@ -112,7 +112,7 @@ impl Codec for Xz {
     const NAME: &'static str = "xz";
     const DESCRIBE: &'static str = "xz streams, magic fd 37 7a 58 5a 00: the payload (a tar...) goes to its handler; \
          recompressed only when it changed, keeping check type, preset (from the dictionary) and block layout; \
-         stream padding kept";
+         left: an unchanged payload, stream padding; several streams or BCJ/delta filters are reported, not rewritten";
     const SUFFIXES: &'static [(&'static str, &'static str)] = &[(".txz", ".tar"), (".xz", "")];
 
     fn sniff(head: &[u8]) -> bool {

@@ -68,7 +68,8 @@ impl Codec for Zstd {
     type Settings = Settings;
     const NAME: &'static str = "zstd";
     const DESCRIBE: &'static str = "zstd frames, magic 28 b5 2f fd: the payload (a tar...) goes to its handler; \
-         recompressed at level 3 only when it changed, keeping the checksum and content-size flags";
+         recompressed at level 3 only when it changed, keeping the checksum and content-size flags; \
+         left: an unchanged payload; several or skippable frames are reported, not rewritten";
     const SUFFIXES: &'static [(&'static str, &'static str)] =
         &[(".tzst", ".tar"), (".zst", ""), (".zstd", "")];
 
