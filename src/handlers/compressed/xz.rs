@@ -9,8 +9,8 @@
 //!   multi-threaded encoder writes (`xz -T`, dpkg-deb), so the payload is
 //!   compressed with it again (one thread; its output does not depend on the
 //!   thread count), with the first block's uncompressed size as block size
-//!   when the stream has several blocks, liblzma's default (three times the
-//!   dictionary, at least 1 MiB) when one block held it all. Blocks without
+//!   when the stream has several blocks (and it is at least 64 KiB), else
+//!   liblzma's default (three times the dictionary, at least 1 MiB). Blocks without
 //!   sizes are what single-threaded `xz` writes; so is the rewrite, one block;
 //! * the preset, read from the LZMA2 dictionary size: 256 KiB → 0, 1 MiB → 1,
 //!   2 MiB → 2, 4 MiB → 4, 8 MiB → 6 (xz's default; 5 has the same dictionary),
@@ -39,6 +39,9 @@ const LZMA2: u64 = 0x21;
 /// The decoder's memory limit: `xz -9` needs 65 MiB, so this leaves room for
 /// custom dictionaries while a forged header cannot make it allocate gigabytes.
 const MEMLIMIT: u64 = 1 << 28;
+
+/// The smallest block size a rewrite reproduces (`xz --block-size=64KiB`).
+const MIN_BLOCK: u64 = 64 << 10;
 
 /// What a rewrite keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,7 +250,14 @@ impl Codec for Xz {
             None => Stream::new_easy_encoder(s.preset, s.check()),
             Some(first) => {
                 // Several blocks: the first is as large as the block size.
-                let block = if (first as usize) < old_len { first } else { 0 };
+                // Below MIN_BLOCK, liblzma's default: each block resets the
+                // encoder, which a forged stream of tiny blocks would make
+                // cost as much as a block per payload byte.
+                let block = if (first as usize) < old_len && first >= MIN_BLOCK {
+                    first
+                } else {
+                    0
+                };
                 MtStreamBuilder::new()
                     .threads(1)
                     .block_size(block)
@@ -350,6 +360,36 @@ mod tests {
         let d = Xz::decode(&a, &mut out, 1000).unwrap();
         assert!(!d.complete);
         assert!(out.len() < 1 << 20);
+    }
+
+    #[test]
+    fn block_sizes_are_kept_from_64_kib_on() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        for (block, kept) in [(64 << 10, true), (1024, false)] {
+            let mut out = Vec::with_capacity(1 << 20);
+            let mut s = MtStreamBuilder::new()
+                .threads(1)
+                .block_size(block)
+                .preset(6)
+                .check(Check::Crc64)
+                .encoder()
+                .unwrap();
+            while s
+                .process_vec(&data[s.total_in() as usize..], &mut out, Action::Finish)
+                .unwrap()
+                != Status::StreamEnd
+            {
+                out.reserve(1 << 20);
+            }
+            let settings = Xz::scan(&out).unwrap().unwrap();
+            assert_eq!(settings.first_block, Some(block));
+            let again = Xz::encode(&data, &settings, data.len()).unwrap();
+            let first = Xz::scan(&again).unwrap().unwrap().first_block;
+            assert_eq!(first == Some(block), kept, "block {block}: {first:?}");
+            if kept {
+                assert_eq!(again, out, "the same layout, the same bytes");
+            }
+        }
     }
 
     #[test]
