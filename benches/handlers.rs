@@ -176,6 +176,41 @@ fn tar(c: &mut Criterion) {
     g.finish();
 }
 
+/// `.tar.xz`, `.tar.bz2`, `.tar.zst` of a noisy tar: decompress, normalize
+/// the tar, recompress (rewrite), or decompress and find nothing to do
+/// (unchanged), with each codec's reference settings.
+fn compressed(c: &mut Criterion) {
+    use strip_nd::handlers::compressed::{
+        BZIP2, Codec, XZ, ZSTD, bzip2::Bzip2, bzip2::Settings as BzSettings,
+        xz::Settings as XzSettings, xz::Xz, zstd::Settings as ZstdSettings, zstd::Zstd,
+    };
+    let t = tar_of(1000, 1 << 10, 1_700_000_000);
+    let xz = XzSettings {
+        preset: 6,
+        check: 4,
+        first_block: None,
+    };
+    let zs = ZstdSettings {
+        checksum: true,
+        content_size: true,
+    };
+    let inputs: [(&str, &dyn Handler, Vec<u8>); 3] = [
+        ("xz", &XZ, Xz::encode(&t, &xz, t.len()).unwrap()),
+        (
+            "bzip2",
+            &BZIP2,
+            Bzip2::encode(&t, &BzSettings { level: 9 }, 0).unwrap(),
+        ),
+        ("zstd", &ZSTD, Zstd::encode(&t, &zs, 0).unwrap()),
+    ];
+    for (name, handler, input) in inputs {
+        let mut g = c.benchmark_group(format!("tar.{name}"));
+        g.sample_size(10);
+        rewrite_and_unchanged(&mut g, handler, "1000x1KiB", &input);
+        g.finish();
+    }
+}
+
 fn cpio(c: &mut Criterion) {
     let mut g = c.benchmark_group("cpio");
     let mut a = Vec::new();
@@ -598,6 +633,6 @@ fn iso9660(c: &mut Criterion) {
 }
 
 criterion_group!(
-    benches, gzip, zip, pyc, nar, ar, tar, cpio, pe, coff, mo, png, font, iso9660
+    benches, gzip, zip, pyc, nar, ar, tar, compressed, cpio, pe, coff, mo, png, font, iso9660
 );
 criterion_main!(benches);

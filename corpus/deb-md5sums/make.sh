@@ -3,11 +3,11 @@
 # page compressed with plain `gzip -9` (no -n: the name and mtime recorded)
 # and whose DEBIAN/md5sums lists every file, as dh_md5sums writes it; built
 # twice with dpkg-deb at two clocks. strip-nd normalizes the man page inside
-# data.tar.gz, so md5sums in control.tar.gz must follow. Case "xz-control":
-# the same with control.tar.xz (dpkg-deb -Zxz for control is not selectable,
-# so it is repacked with ar and xz), which strip-nd must refuse.
+# data.tar.gz, so md5sums in control.tar.gz must follow. (The same with xz
+# and zstd tarballs, and a control tarball strip-nd must refuse, are in
+# corpus/deb-compressed.)
 # Run from anywhere: sh corpus/deb-md5sums/make.sh
-# Needs: dpkg (dpkg-deb), gzip, xz, binutils (ar), faketime.
+# Needs: dpkg (dpkg-deb), gzip, faketime.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
@@ -30,19 +30,13 @@ CONTROL
     (cd pkg && find usr -type f | LC_ALL=C sort | xargs md5sum > DEBIAN/md5sums)
     find pkg -exec touch -h -d "$clock" {} +
     faketime "$clock" dpkg-deb --root-owner-group -Zgzip --build pkg "$here/man-page.$tag.deb" > /dev/null
-    # The same package with its control tarball recompressed with xz.
-    rm -rf x && mkdir x && (cd x && ar x "$here/man-page.$tag.deb" &&
-        gzip -dc control.tar.gz | xz -c > control.tar.xz &&
-        ar rc "$here/refused/xz-control.$tag.deb" debian-binary control.tar.xz data.tar.gz)
 }
 
-rm -f "$here"/*.deb "$here"/refused/*.deb && mkdir -p "$here/refused"
+rm -f "$here"/*.deb
 make_case "2026-03-04 05:06:07" 1
 make_case "2027-08-09 10:11:12" 2
 
 {
     dpkg-deb --version | head -n 1
     gzip --version | head -n 1
-    xz --version | head -n 1
-    ar --version | head -n 1
 } > "$here/VERSIONS"

@@ -6,17 +6,20 @@
 //!
 //! When nested dispatch changed `data.tar.*` (a `.gz` man page without `-n`
 //! inside, say), the regular files of the old and the new data tarball are
-//! listed (through the gzip and tar handlers' `members`) and their MD5s
-//! compared. Each changed file that `md5sums` lists gets its new digest, in
-//! place (the line keeps its length, order, name and separator); the control
-//! tarball is then patched in place (same size, so its headers stay) and
-//! recompressed like a nested rewrite when it is gzip-compressed.
+//! listed (decompressed with the gzip, xz, bzip2 or zstd code, then through
+//! the tar handler's `members`) and their MD5s compared. Each changed file
+//! that `md5sums` lists gets its new digest, in place (the line keeps its
+//! length, order, name and separator); the control tarball is then patched in
+//! place (same size, so its headers stay) and recompressed like a nested
+//! rewrite of its format would be (gzip at the level its XFL announces, xz and
+//! zstd with the settings their headers announce, see [`super::compressed`]).
 //!
 //! The package is left untouched ([`FormatError::Unsupported`]) when a changed
-//! file may be listed and `md5sums` cannot be kept right: the control tarball
-//! is compressed with a format strip-nd does not rewrite (xz, zstd), a data
-//! tarball it cannot read back, or the line of a changed file did not hold the
-//! file's MD5 before the change (a stale `md5sums` is not ours to fix).
+//! file may be listed and `md5sums` cannot be kept right: a control tarball
+//! that cannot be rewritten (another compression, several xz streams or zstd
+//! frames, a multi-member gzip), a data tarball it cannot read back, or the
+//! line of a changed file did not hold the file's MD5 before the change (a
+//! stale `md5sums` is not ours to fix).
 
 use std::path::Path;
 
@@ -24,6 +27,7 @@ use md5::{Digest, Md5};
 
 use crate::config::Context;
 use crate::error::FormatError;
+use crate::handlers::compressed::stream_of;
 use crate::handlers::gzip::{self, Gzip};
 use crate::handlers::tar::{self, Tar};
 use crate::handlers::{Handler, Member};
@@ -38,8 +42,8 @@ fn is_tar(data: &[u8]) -> bool {
     data.get(257..262) == Some(b"ustar")
 }
 
-/// The tarball inside a member: as it is, or gunzipped; `None` for another
-/// compression.
+/// The tarball inside a member: as it is, or decompressed (gzip, xz, bzip2,
+/// zstd); `None` for another compression.
 fn untar<'a>(
     data: &'a [u8],
     ctx: &Context,
@@ -56,6 +60,11 @@ fn untar<'a>(
             .next()
             .map(|m| m.bytes)
             .unwrap_or_default();
+        if is_tar(&bytes) {
+            return Ok(Some(std::borrow::Cow::Owned(bytes)));
+        }
+    } else if let Some(codec) = stream_of(data) {
+        let bytes = codec.unpack(data, ctx.config.max_size)?;
         if is_tar(&bytes) {
             return Ok(Some(std::borrow::Cow::Owned(bytes)));
         }
@@ -270,10 +279,18 @@ pub(crate) fn sync_md5sums(
         return Ok(None);
     }
     let bytes = if is_tar(control) {
-        patched
+        Ok(patched)
+    } else if let Some(codec) = stream_of(control) {
+        codec.repack(control, &patched, ctx.config.max_size)
     } else {
-        gzip::with_payload(control, &patched, ctx)?
-    };
+        gzip::with_payload(control, &patched, ctx)
+    }
+    .map_err(|e| match e {
+        FormatError::Unsupported(why) => unsupported(format!(
+            "{data_name} changed and md5sums lists its files, but {control_name}: {why}"
+        )),
+        e => e,
+    })?;
     Ok(Some(Replacement {
         index: c,
         bytes,

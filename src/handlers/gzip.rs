@@ -589,7 +589,7 @@ impl Inflater {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io::Write;
     use std::path::Path;
 
@@ -717,7 +717,7 @@ mod tests {
     }
 
     /// A one-file ustar archive as a build leaves it: a late mtime, an owner.
-    fn tar(data: &[u8], mtime: u64) -> Vec<u8> {
+    pub(crate) fn tar(data: &[u8], mtime: u64) -> Vec<u8> {
         let mut h = [0u8; 512];
         h[..5].copy_from_slice(b"a.txt");
         h[100..108].copy_from_slice(b"0000644\0");

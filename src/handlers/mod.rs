@@ -6,7 +6,10 @@
 //! [`HANDLERS`] that claims a file, so the order of the table is part of the
 //! behaviour; it is written down here:
 //!
-//! 1. `gzip` — magic `1f 8b`.
+//! 1. `gzip` — magic `1f 8b`; then the other compressed streams, each by its
+//!    magic at offset 0 (see [`compressed`]): `xz` (`fd 37 7a 58 5a 00`),
+//!    `bzip2` (`BZh1`-`BZh9` and a block or end-of-stream magic), `zstd`
+//!    (frame `28 b5 2f fd`).
 //! 2. `zip` — magic `PK 03 04` / `PK 05 06`, also after a `#!` line or an `MZ`
 //!    stub when the signature shows in the first 4096 bytes (before PE, which
 //!    takes the other `MZ` files), or right after a jmod's `JM 01 00` header.
@@ -64,6 +67,7 @@ use crate::error::FormatError;
 
 pub mod ar;
 pub mod coff;
+pub mod compressed;
 pub mod cpio;
 pub mod dates;
 pub mod deb;
@@ -171,6 +175,9 @@ impl fmt::Debug for dyn Handler {
 /// Every handler, in dispatch order.
 pub static HANDLERS: &[&dyn Handler] = &[
     &gzip::Gzip,
+    &compressed::XZ,
+    &compressed::BZIP2,
+    &compressed::ZSTD,
     &zip::Zip,
     &ar::Ar,
     &tar::Tar,

@@ -9,6 +9,7 @@ mod cli;
 mod completions;
 mod corpus;
 mod crash;
+mod ctar;
 mod dates;
 mod diff;
 mod font;

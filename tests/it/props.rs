@@ -446,6 +446,62 @@ mod archives {
         out
     }
 
+    fn compressed_handler(codec: u8) -> &'static dyn Handler {
+        use strip_nd::handlers::compressed::{BZIP2, XZ, ZSTD};
+        match codec {
+            0 => &XZ,
+            1 => &BZIP2,
+            _ => &ZSTD,
+        }
+    }
+
+    /// `data` compressed by the codec's library, at `level`: xz with a CRC32
+    /// or SHA-256 check (`flag`), bzip2 at that block size, zstd with or
+    /// without its checksum.
+    fn compress(codec: u8, level: u32, flag: bool, data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        match codec {
+            0 => {
+                let check = if flag {
+                    liblzma::stream::Check::Crc32
+                } else {
+                    liblzma::stream::Check::Sha256
+                };
+                let s = liblzma::stream::Stream::new_easy_encoder(level, check).unwrap();
+                let mut w = liblzma::write::XzEncoder::new_stream(Vec::new(), s);
+                w.write_all(data).unwrap();
+                w.finish().unwrap()
+            }
+            1 => {
+                let mut w =
+                    bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::new(level));
+                w.write_all(data).unwrap();
+                w.finish().unwrap()
+            }
+            _ => {
+                let mut w =
+                    zstd::stream::Encoder::new(Vec::new(), i32::try_from(level).unwrap()).unwrap();
+                w.include_checksum(flag).unwrap();
+                w.write_all(data).unwrap();
+                w.finish().unwrap()
+            }
+        }
+    }
+
+    fn decompress(codec: u8, data: &[u8]) -> Vec<u8> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        match codec {
+            0 => liblzma::read::XzDecoder::new(data).read_to_end(&mut out),
+            1 => bzip2::read::BzDecoder::new(data).read_to_end(&mut out),
+            _ => zstd::stream::Decoder::new(data)
+                .unwrap()
+                .read_to_end(&mut out),
+        }
+        .unwrap();
+        out
+    }
+
     fn tar_members(a: &[u8]) -> Vec<(String, Vec<u8>)> {
         let mut out = Vec::new();
         let mut pos = 0;
@@ -696,6 +752,68 @@ mod archives {
             prop_assert_eq!(run(&Ar, &nx).unwrap(), Outcome::Unchanged);
             prop_assert_eq!(ar_members(&nx), m);
             prop_assert!(String::from_utf8_lossy(&nx[8 + 16..8 + 28]).trim() == EPOCH.to_string());
+        }
+
+        /// xz, bzip2 and zstd around a noisy tar, at the settings each
+        /// codec can announce: the same members converge whatever the
+        /// noise, the output is a fixed point, keeps the members and the
+        /// announced settings, and two streams are never rewritten.
+        #[test]
+        fn compressed_tars_are_idempotent_convergent_and_keep_members_and_settings(
+            m in members(),
+            a in noise(),
+            b in noise(),
+            codec in 0u8..3,
+            level in 1u32..10,
+            flag in any::<bool>(),
+        ) {
+            let pack = |t: &[u8]| compress(codec, level, flag, t);
+            let handler = compressed_handler(codec);
+            let sorted: Vec<_> = m.iter().collect();
+            let (x, y) = (pack(&tar(&sorted, &a)), pack(&tar(&sorted, &b)));
+            let nx = output(handler, &x);
+            prop_assert_ne!(&nx, &x, "the tar inside is noisy");
+            prop_assert_eq!(&nx, &output(handler, &y), "same members, different noise, different bytes");
+            prop_assert_eq!(run(handler, &nx).unwrap(), Outcome::Unchanged);
+            let want: Vec<(String, Vec<u8>)> = m.clone().into_iter().collect();
+            prop_assert_eq!(tar_members(&decompress(codec, &nx)), want);
+            // The settings the stream announced: xz check, bzip2 block
+            // size, zstd checksum flag.
+            match codec {
+                0 => prop_assert_eq!(nx[7], x[7]),
+                1 => prop_assert_eq!(nx[3], x[3]),
+                _ => prop_assert_eq!(nx[4] & 0x04, x[4] & 0x04),
+            }
+            let two = [x.clone(), pack(&[0; 512])].concat();
+            prop_assert!(matches!(run(handler, &two), Err(strip_nd::FormatError::Unsupported(_))));
+        }
+
+        #[test]
+        fn compressed_handlers_never_panic_on_arbitrary_or_mutated_bytes(
+            codec in 0u8..3,
+            tail in proptest::collection::vec(any::<u8>(), 0..512),
+            m in members(),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let handler = compressed_handler(codec);
+            let magic: &[u8] = match codec {
+                0 => &[0xfd, b'7', b'z', b'X', b'Z', 0],
+                1 => b"BZh91AY&SY",
+                _ => &[0x28, 0xb5, 0x2f, 0xfd],
+            };
+            let _ = run(handler, &[magic, &tail].concat());
+            let sorted: Vec<_> = m.iter().collect();
+            let n = Noise { mtime: EPOCH * 2, uid: 1, gid: 1, inode: 1 };
+            let mut input = compress(codec, 6, true, &tar(&sorted, &n));
+            for (at, b) in flips {
+                let i = at.index(input.len());
+                input[i] = b;
+            }
+            input.truncate(cut.index(input.len() + 1));
+            if let Ok(Outcome::Rewritten { bytes, .. }) = run(handler, &input) {
+                prop_assert_eq!(run(handler, &bytes).unwrap(), Outcome::Unchanged);
+            }
         }
 
         #[test]

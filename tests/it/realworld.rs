@@ -476,10 +476,18 @@ const METADATA_FIELDS: &[&str] = &[
 /// with it (or has it after a `!`), followed by `!` (a nested change) or by
 /// `: ` and a field that is not mere metadata.
 fn reported(notes: &[String], member: &str) -> bool {
+    // `dpkg-deb -R` puts the control tarball's files under DEBIAN/; notes
+    // name them inside `control.tar.*`.
+    if let Some(control) = member.strip_prefix("DEBIAN/") {
+        if reported(notes, control) {
+            return true;
+        }
+    }
     notes.iter().any(|n| {
         let mut from = 0;
         while let Some(i) = n[from..].find(member).map(|i| i + from) {
-            let boundary = i == 0 || n[..i].ends_with('!');
+            // Tar members are often named `./path`.
+            let boundary = i == 0 || n[..i].ends_with('!') || n[..i].ends_with("!./");
             let rest = &n[i + member.len()..];
             if boundary {
                 if rest.starts_with('!') {
