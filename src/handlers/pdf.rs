@@ -1504,7 +1504,7 @@ impl Handler for Pdf {
     }
 
     fn describe(&self) -> &'static str {
-        "PDF document (ISO 32000), %PDF- at 0: clamps /Info and uncompressed XMP dates, derives /ID and XMP uuids from the content, in place; content untouched"
+        "PDF (ISO 32000), %PDF- at 0: clamps /Info CreationDate/ModDate and uncompressed XMP dates, derives /ID and XMP document ids from the content, in place (same length); content untouched; encrypted, signed or late dates in compressed objects left alone"
     }
 
     fn sniff(&self, head: &[u8], _ctx: &Context) -> bool {

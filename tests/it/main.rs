@@ -15,6 +15,7 @@ mod iso;
 mod manifests;
 mod nar;
 mod nix;
+mod pdf;
 mod pe;
 mod props;
 mod pyc;
