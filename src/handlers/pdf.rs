@@ -488,7 +488,8 @@ fn decode(dict: &Dict, data: &[u8]) -> Result<Vec<u8>, FormatError> {
 /// behind its filter-type byte; a short last row is kept as far as it goes.
 fn unpredict_png(data: &[u8], row: usize, bpp: usize) -> Vec<u8> {
     let mut out: Vec<u8> = Vec::with_capacity(data.len());
-    let mut prev = vec![0u8; row];
+    // Rows past the data are never read: no need to allocate them.
+    let mut prev = vec![0u8; row.min(data.len())];
     for chunk in data.chunks(row + 1) {
         let (kind, src) = (chunk[0], &chunk[1..]);
         let mut cur = vec![0u8; src.len()];
@@ -1169,6 +1170,9 @@ impl Plan<'_> {
         let Some((text, utf16)) = string_text(&s.bytes) else {
             return Err(unsupported(format!("{what} is not an ASCII date")));
         };
+        if text.iter().all(|&c| is_ws(c)) {
+            return Ok(()); // an empty date holds no time
+        }
         let date = parse_pdf_date(&text).ok_or_else(|| {
             unsupported(format!(
                 "{what} {:?} is not a PDF date",
@@ -1607,6 +1611,98 @@ mod tests {
         // ... at -01'00' it is 01:30 UTC: later.
         assert!(clamp("D:19800101003000-01'00'").is_some());
         assert_eq!(clamp("D:19800101000000+00'00'"), None);
+    }
+
+    /// A document of one object, the /Info dictionary `info`.
+    fn doc(info: &str, trailer: &str) -> Vec<u8> {
+        let mut out = b"%PDF-1.4\n".to_vec();
+        out.extend(format!("1 0 obj\n{info}\nendobj\n").bytes());
+        let xref = out.len();
+        out.extend(
+            format!(
+                "xref\n0 2\n0000000000 65535 f \n0000000009 00000 n \n\
+                 trailer\n<< /Size 2 /Info 1 0 R {trailer}>>\nstartxref\n{xref}\n%%EOF\n"
+            )
+            .bytes(),
+        );
+        out
+    }
+
+    fn run(input: &[u8]) -> Result<Outcome, FormatError> {
+        let cfg = crate::config::Config::with_epoch(EPOCH);
+        Pdf.normalize(input, &cfg.context(std::path::Path::new("x.pdf")))
+    }
+
+    fn text(o: &Outcome, input: &[u8]) -> String {
+        String::from_utf8_lossy(o.bytes(input)).into_owned()
+    }
+
+    #[test]
+    fn hex_and_utf16_dates_are_rewritten_in_their_encoding() {
+        // `D:2026` as UTF-16BE in a hex string with a space, lower case.
+        let x = doc("<< /ModDate <feff0044003a 0032003000320036> >>", "");
+        let o = run(&x).unwrap();
+        assert!(
+            text(&o, &x).contains("<feff0044003a 0031003900380030>"),
+            "{}",
+            text(&o, &x)
+        );
+        let x = doc("<< /CreationDate <443A32303236303330345A> >>", "");
+        assert!(text(&run(&x).unwrap(), &x).contains("<443A31393830303130315A>"));
+    }
+
+    #[test]
+    fn empty_dates_stay_and_unknown_ones_leave_the_file_alone() {
+        let x = doc("<< /CreationDate () /ModDate (D:2026) >>", "");
+        assert!(text(&run(&x).unwrap(), &x).contains("/CreationDate () /ModDate (D:1980)"));
+        let x = doc("<< /CreationDate (Thu Mar  4 2026) >>", "");
+        assert!(matches!(run(&x), Err(FormatError::Unsupported(_))));
+    }
+
+    #[test]
+    fn signed_and_encrypted_documents_are_left_alone() {
+        let x = doc("<< /ModDate (D:2026) /ByteRange [0 1 2 3] >>", "");
+        assert!(matches!(run(&x), Err(FormatError::Unsupported(m)) if m.contains("signed")));
+        let x = doc("<< /ModDate (D:2026) >>", "/Encrypt 1 0 R ");
+        assert!(matches!(run(&x), Err(FormatError::Unsupported(m)) if m.contains("encrypted")));
+    }
+
+    #[test]
+    fn ids_are_derived_from_the_content_and_keep_equal_halves_equal() {
+        let ids = |x: &[u8]| {
+            let t = text(&run(x).unwrap(), x);
+            let at = t.find("/ID [").unwrap();
+            t[at..at + 75].to_string()
+        };
+        let a = ids(&doc(
+            "<< /ModDate (D:2026) >>",
+            "/ID [<00112233445566778899AABBCCDDEEFF><00112233445566778899AABBCCDDEEFF>] ",
+        ));
+        let b = ids(&doc(
+            "<< /ModDate (D:2027) >>",
+            "/ID [<FFEEDDCCBBAA99887766554433221100><FFEEDDCCBBAA99887766554433221100>] ",
+        ));
+        assert_eq!(a, b);
+        assert_eq!(a[6..38], a[40..72], "{a}");
+        // Another payload, another /ID.
+        let c = ids(&doc(
+            "<< /ModDate (D:2027) /Title (x) >>",
+            "/ID [<FFEEDDCCBBAA99887766554433221100><FFEEDDCCBBAA99887766554433221100>] ",
+        ));
+        assert_ne!(a, c);
+        // Different halves stay different.
+        let d = ids(&doc(
+            "<< >>",
+            "/ID [<00112233445566778899aabbccddeeff><ffeeddccbbaa99887766554433221100>] ",
+        ));
+        assert_ne!(d[6..38], d[40..72], "{d}");
+        assert!(d[6..38].bytes().all(|c| !c.is_ascii_uppercase()), "{d}");
+    }
+
+    #[test]
+    fn short_rows_do_not_allocate_the_whole_row() {
+        // A 1 MiB row over 3 bytes of data: one partial row, undone.
+        assert_eq!(unpredict_png(&[2, 5, 6], 1 << 20, 1), vec![5, 6]);
     }
 
     #[test]
