@@ -11,7 +11,7 @@ use flate2::{Compression, GzBuilder};
 use strip_nd::config::Config;
 use strip_nd::handlers::{
     Handler, Outcome, ar::Ar, coff::Coff, cpio::Cpio, font::Font, gzip::Gzip, iso9660::Iso9660,
-    mo::Mo, pe::Pe, png::Png, pyc::Pyc, tar::Tar, zip::Zip,
+    mo::Mo, pdf::Pdf, pe::Pe, png::Png, pyc::Pyc, tar::Tar, zip::Zip,
 };
 
 #[path = "../tests/it/zipgen.rs"]
@@ -632,7 +632,72 @@ fn iso9660(c: &mut Criterion) {
     g.finish();
 }
 
+/// A one-page PDF whose content stream is `size` bytes, with late /Info
+/// dates and an /ID: the scan for `/ByteRange` and the /ID's MD5 of the
+/// whole file dominate.
+fn big_pdf(size: usize) -> Vec<u8> {
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    let content = text(size);
+    let stream = [
+        format!("<< /Length {} >>\nstream\n", content.len()).into_bytes(),
+        content,
+        b"\nendstream".to_vec(),
+    ]
+    .concat();
+    for body in [
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>".to_vec(),
+        stream,
+        b"<< /CreationDate (D:20260304050607+01'00') /ModDate (D:20260304050607+01'00') >>"
+            .to_vec(),
+    ] {
+        offsets.push(out.len());
+        out.extend(format!("{} 0 obj\n", offsets.len()).bytes());
+        out.extend(body);
+        out.extend(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend(b"xref\n0 6\n0000000000 65535 f \n");
+    for o in &offsets {
+        out.extend(format!("{o:010} 00000 n \n").bytes());
+    }
+    out.extend(
+        format!(
+            "trailer\n<< /Size 6 /Root 1 0 R /Info 5 0 R /ID [<{0}><{0}>] >>\nstartxref\n{xref}\n%%EOF\n",
+            "5B5A34A5D74F6028AD3CC84B0CDB5EE3"
+        )
+        .bytes(),
+    );
+    out
+}
+
+/// PDF documents: ps2pdf's (classic xref, XMP, /ID), qpdf's cross-reference
+/// stream (inflated and un-predicted to find /Info), and a 16 MiB one.
+fn pdf(c: &mut Criterion) {
+    let config = Config::with_epoch(315_532_800);
+    let ctx = config.context(Path::new("a.pdf"));
+    let mut g = c.benchmark_group("pdf");
+    for (label, input) in [
+        ("ps2pdf", corpus("pdf/ps2pdf.1.pdf")),
+        ("qpdf-xref-stream", corpus("pdf/qpdf-xref-stream.1.pdf")),
+        ("16MiB", big_pdf(16 << 20)),
+    ] {
+        g.throughput(Throughput::Bytes(input.len() as u64));
+        g.bench_function(format!("rewrite/{label}"), |b| {
+            b.iter(|| Pdf.normalize(black_box(&input), &ctx).unwrap());
+        });
+        let normal = Pdf.normalize(&input, &ctx).unwrap().bytes(&input).to_vec();
+        assert_ne!(normal, input, "{label}: the bench input needs no work");
+        g.bench_function(format!("unchanged/{label}"), |b| {
+            b.iter(|| Pdf.normalize(black_box(&normal), &ctx).unwrap());
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
-    benches, gzip, zip, pyc, nar, ar, tar, compressed, cpio, pe, coff, mo, png, font, iso9660
+    benches, gzip, zip, pyc, nar, ar, tar, compressed, cpio, pe, coff, mo, png, font, iso9660, pdf
 );
 criterion_main!(benches);

@@ -19,6 +19,7 @@ mod manifests;
 mod mo;
 mod nar;
 mod nix;
+mod pdf;
 mod pe;
 mod props;
 mod pyc;

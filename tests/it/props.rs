@@ -2202,3 +2202,262 @@ mod iso {
         }
     }
 }
+
+// ---- pdf: documents with random dates, zones, /ID and XMP ids around a payload ----
+
+mod pdf {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+    use strip_nd::config::Config;
+    use strip_nd::handlers::dates::Civil;
+    use strip_nd::handlers::pdf::Pdf;
+    use strip_nd::handlers::{Handler, Outcome};
+
+    use super::EPOCH;
+
+    const EPOCH_I64: i64 = 1_000_000_000;
+
+    fn hex(bytes: &[u8], upper: bool) -> String {
+        bytes
+            .iter()
+            .map(|&b| {
+                if upper {
+                    format!("{b:02X}")
+                } else {
+                    format!("{b:02x}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .concat()
+    }
+
+    /// How the dates are written (one shape per document, as one producer does).
+    #[derive(Debug, Clone, Copy)]
+    enum Shape {
+        /// `D:YYYYMMDDHHmmSS+HH'mm'` (ghostscript, gropdf).
+        Apostrophes,
+        /// `D:YYYYMMDDHHmmSS+HH'mm` (cairo).
+        Cairo,
+        /// `D:YYYYMMDDHHmmSSZ`.
+        Zulu,
+        /// As a hex string, `<443A...>`.
+        Hex,
+    }
+
+    /// A date written at `secs` in a zone `off` minutes east of UTC.
+    fn pdf_date(secs: i64, off: i32, shape: Shape) -> (String, String) {
+        let off = if matches!(shape, Shape::Zulu) { 0 } else { off };
+        let c = Civil::from_unix(secs + i64::from(off) * 60);
+        let local = format!(
+            "D:{:04}{:02}{:02}{:02}{:02}{:02}",
+            c.year, c.month, c.day, c.hour, c.min, c.sec
+        );
+        let sign = if off < 0 { '-' } else { '+' };
+        let (h, m) = (off.abs() / 60, off.abs() % 60);
+        let pdf = match shape {
+            Shape::Apostrophes | Shape::Hex => format!("{local}{sign}{h:02}'{m:02}'"),
+            Shape::Cairo => format!("{local}{sign}{h:02}'{m:02}"),
+            Shape::Zulu => format!("{local}Z"),
+        };
+        let pdf = if matches!(shape, Shape::Hex) {
+            format!("<{}>", hex(pdf.as_bytes(), true))
+        } else {
+            format!("({pdf})")
+        };
+        let xmp = format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{sign}{h:02}:{m:02}",
+            c.year, c.month, c.day, c.hour, c.min, c.sec
+        );
+        (pdf, xmp)
+    }
+
+    /// A one-page document: catalog, pages, page, the payload as its content
+    /// stream, an XMP packet, the /Info dictionary, a classic xref and /ID.
+    fn document(
+        payload: &[u8],
+        created: i64,
+        modified: i64,
+        off: i32,
+        shape: Shape,
+        id: Option<([u8; 16], [u8; 16])>,
+    ) -> Vec<u8> {
+        let (c_pdf, c_xmp) = pdf_date(created, off, shape);
+        let (m_pdf, m_xmp) = pdf_date(modified, off, shape);
+        let uuid = id.map_or([7; 16], |(a, _)| a);
+        let uuid = hex(&uuid, false);
+        let xmp = format!(
+            "<?xpacket begin='' id='W5M0MpCehiHzreSzNTczkc9d'?>\n<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF>\
+             <rdf:Description rdf:about='' xmlns:xmp='http://ns.adobe.com/xap/1.0/'>\
+             <xmp:CreateDate>{c_xmp}</xmp:CreateDate><xmp:ModifyDate>{m_xmp}</xmp:ModifyDate></rdf:Description>\
+             <rdf:Description rdf:about='' xmlns:xmpMM='http://ns.adobe.com/xap/1.0/mm/' \
+             xmpMM:DocumentID='uuid:{}-{}-{}-{}-{}'/></rdf:RDF></x:xmpmeta>\n<?xpacket end='w'?>",
+            &uuid[..8],
+            &uuid[8..12],
+            &uuid[12..16],
+            &uuid[16..20],
+            &uuid[20..]
+        );
+        let mut out = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
+        let mut offsets = Vec::new();
+        let mut obj = |out: &mut Vec<u8>, body: &[u8]| {
+            offsets.push(out.len());
+            out.extend(format!("{} 0 obj\n", offsets.len()).bytes());
+            out.extend_from_slice(body);
+            out.extend(b"\nendobj\n");
+        };
+        obj(
+            &mut out,
+            b"<< /Type /Catalog /Pages 2 0 R /Metadata 5 0 R >>",
+        );
+        obj(&mut out, b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>");
+        obj(
+            &mut out,
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] /Contents 4 0 R >>",
+        );
+        let mut s = format!("<< /Length {} >>\nstream\n", payload.len()).into_bytes();
+        s.extend_from_slice(payload);
+        s.extend(b"\nendstream");
+        obj(&mut out, &s);
+        let s = format!(
+            "<< /Type /Metadata /Subtype /XML /Length {} >>\nstream\n{xmp}\nendstream",
+            xmp.len()
+        );
+        obj(&mut out, s.as_bytes());
+        let s = format!("<< /CreationDate {c_pdf} /ModDate {m_pdf} /Producer (props) >>");
+        obj(&mut out, s.as_bytes());
+        let xref = out.len();
+        out.extend(b"xref\n0 7\n0000000000 65535 f \n");
+        for o in &offsets {
+            out.extend(format!("{o:010} 00000 n \n").bytes());
+        }
+        out.extend(b"trailer\n<< /Size 7 /Root 1 0 R /Info 6 0 R");
+        if let Some((a, b)) = id {
+            out.extend(format!(" /ID [<{}><{}>]", hex(&a, true), hex(&b, true)).bytes());
+        }
+        out.extend(format!(" >>\nstartxref\n{xref}\n%%EOF\n").bytes());
+        out
+    }
+
+    fn run(input: &[u8]) -> Result<Outcome, strip_nd::FormatError> {
+        let config = Config::with_epoch(EPOCH);
+        Pdf.normalize(input, &config.context(Path::new("d.pdf")))
+    }
+
+    fn output(input: &[u8]) -> Vec<u8> {
+        run(input).unwrap().bytes(input).to_vec()
+    }
+
+    fn shape() -> impl Strategy<Value = Shape> {
+        prop_oneof![
+            Just(Shape::Apostrophes),
+            Just(Shape::Cairo),
+            Just(Shape::Zulu),
+            Just(Shape::Hex)
+        ]
+    }
+
+    /// Later than the epoch, before the year 9999 (in every zone).
+    fn late() -> impl Strategy<Value = i64> {
+        (EPOCH_I64 + 1)..250_000_000_000
+    }
+
+    /// Offsets from -12:00 to +14:00, in quarter hours.
+    fn zone() -> impl Strategy<Value = i32> {
+        (-48i32..=56).prop_map(|q| q * 15)
+    }
+
+    fn id() -> impl Strategy<Value = Option<([u8; 16], [u8; 16])>> {
+        proptest::option::of(any::<([u8; 16], [u8; 16])>())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn pdf_is_idempotent_convergent_and_keeps_the_size_and_payload(
+            payload in proptest::collection::vec(any::<u8>(), 0..400),
+            s in shape(),
+            (a, b, oa) in (late(), late(), zone()),
+            (c, d, ob) in (late(), late(), zone()),
+            (ia, ib) in (id(), id()),
+        ) {
+            let ib = ia.and(ib.or(ia));
+            let (x, y) = (document(&payload, a, b, oa, s, ia), document(&payload, c, d, ob, s, ib));
+            let (nx, ny) = (output(&x), output(&y));
+            prop_assert_eq!(&nx, &ny, "same payload, different dates and ids, different bytes");
+            prop_assert_eq!(nx.len(), x.len());
+            prop_assert_eq!(run(&nx).unwrap(), Outcome::Unchanged);
+            prop_assert!(nx.windows(payload.len().max(1)).any(|w| w == &payload[..]) || payload.is_empty());
+            // Without /ID, the output is the document written at the epoch in UTC.
+            if ia.is_none() {
+                let e = EPOCH_I64;
+                let want = document(&payload, e, e, 0, s, None);
+                // The only difference left: the XMP uuid, derived from the content.
+                let diff = nx.iter().zip(&want).filter(|(p, q)| p != q).count();
+                prop_assert!(diff <= 32, "{} bytes differ from the epoch document", diff);
+            }
+        }
+
+        #[test]
+        fn pdf_clamps_but_never_raises_dates(
+            a in 0i64..=EPOCH_I64, b in 0i64..=EPOCH_I64, off in zone(), s in shape(),
+        ) {
+            // At or before the epoch: no /ID, so nothing is derived either... but
+            // the XMP uuid is; it is already a fixed point after one run.
+            let x = document(b"q", a, b, off, s, None);
+            let nx = output(&x);
+            let diff: Vec<usize> = (0..x.len()).filter(|&i| x[i] != nx[i]).collect();
+            let uuid_at = x.windows(10).position(|w| w == b"uuid:07070").unwrap();
+            prop_assert!(diff.iter().all(|&i| (uuid_at..uuid_at + 41).contains(&i)), "{:?}", diff);
+        }
+
+        #[test]
+        fn pdf_never_panics_on_arbitrary_bytes(tail in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let mut input = b"%PDF-1.7\n".to_vec();
+            input.extend(tail);
+            let _ = run(&input);
+        }
+
+        #[test]
+        fn pdf_never_panics_on_damaged_documents(
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut input = document(b"BT /F1 1 Tf (x) Tj ET", 2_000_000_000, 2_000_000_001, 60, Shape::Apostrophes, Some(([1; 16], [2; 16])));
+            for (i, v) in flips {
+                let i = i.index(input.len());
+                input[i] = v;
+            }
+            if let Ok(Outcome::Rewritten { bytes, .. }) = run(&input) {
+                prop_assert_eq!(bytes.len(), input.len());
+                prop_assert_eq!(run(&bytes).unwrap(), Outcome::Unchanged);
+            }
+            input.truncate(cut.index(input.len() + 1));
+            let _ = run(&input);
+        }
+    }
+
+    #[test]
+    fn pdf_generated_documents_pass_the_handler_and_change() {
+        let x = document(
+            b"q Q",
+            2_000_000_000,
+            2_000_000_000,
+            -300,
+            Shape::Cairo,
+            Some(([1; 16], [1; 16])),
+        );
+        let Outcome::Rewritten { changes, .. } = run(&x).unwrap() else {
+            panic!("nothing changed");
+        };
+        assert!(
+            changes.iter().any(|c| c.contains("/Info /CreationDate")),
+            "{changes:?}"
+        );
+        assert!(
+            changes.iter().any(|c| c.contains("XMP xmp:ModifyDate")),
+            "{changes:?}"
+        );
+        assert!(changes.iter().any(|c| c.contains("/ID")), "{changes:?}");
+    }
+}
