@@ -1383,11 +1383,15 @@ impl Plan<'_> {
                             .collect::<Vec<u8>>()
                     };
                     if out[s.span.clone()] != new[..] {
+                        // Old and new values in the note, so `strip-nd diff`
+                        // can pair the field across two builds.
                         self.notes.push((
                             s.span.start,
                             format!(
-                                "/ID string at {:#x}: derived from the content",
-                                s.span.start
+                                "/ID string at {:#x}: {} -> {} (derived from the content)",
+                                s.span.start,
+                                String::from_utf8_lossy(&out[s.span.clone()]),
+                                String::from_utf8_lossy(&new)
                             ),
                         ));
                         out[s.span.clone()].copy_from_slice(&new);
@@ -1400,6 +1404,7 @@ impl Plan<'_> {
                 seed.extend((i as u32).to_le_bytes());
                 let lower = digits.iter().any(|&p| matches!(self.b[p], b'a'..=b'f'));
                 let mut changed = false;
+                let before: String = digits.iter().map(|&p| char::from(out[p])).collect();
                 for (&p, d) in digits.iter().zip(hex_digits(&seed, digits.len())) {
                     let h = b"0123456789ABCDEF"[usize::from(d)];
                     let h = if lower { h.to_ascii_lowercase() } else { h };
@@ -1409,7 +1414,13 @@ impl Plan<'_> {
                 if changed && let Some(&p) = digits.first() {
                     self.notes.push((
                         p,
-                        format!("XMP identifier at {p:#x}: derived from the content"),
+                        format!(
+                            "XMP identifier at {p:#x}: {before} -> {} (derived from the content)",
+                            digits
+                                .iter()
+                                .map(|&q| char::from(out[q]))
+                                .collect::<String>()
+                        ),
                     ));
                 }
             }
