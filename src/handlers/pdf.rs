@@ -1300,6 +1300,9 @@ impl Plan<'_> {
                 None | Some(Obj::Null) => {}
                 Some(_) => return Err(bad("/Info is not a dictionary")),
             }
+            if k == 0 && !matches!(get(t, b"Root"), Some(Obj::Ref(..))) {
+                return Err(bad("the last trailer has no /Root reference"));
+            }
             if let Some(Obj::Ref(n, g)) = get(t, b"Root") {
                 let catalog = match doc.resolve(k, (*n, *g))? {
                     Some(
@@ -1309,9 +1312,30 @@ impl Plan<'_> {
                         })
                         | Resolved::Packed(Obj::Dict(d)),
                     ) => d,
-                    None => Dict::new(),
+                    // A reader cannot open a document without its catalog
+                    // and page tree (qpdf: "unable to find /Root
+                    // dictionary"): damaged, not to be rewritten.
+                    None => return Err(bad(format!("/Root {n} {g} R is not in the file"))),
                     Some(_) => return Err(bad("/Root is not a dictionary")),
                 };
+                match get(&catalog, b"Pages") {
+                    Some(Obj::Ref(pn, pg)) => {
+                        if !matches!(
+                            doc.resolve(k, (*pn, *pg))?,
+                            Some(
+                                Resolved::File(Indirect {
+                                    obj: Obj::Dict(_),
+                                    ..
+                                }) | Resolved::Packed(Obj::Dict(_))
+                            )
+                        ) {
+                            return Err(bad(format!(
+                                "the catalog's /Pages {pn} {pg} R is not a dictionary in the file"
+                            )));
+                        }
+                    }
+                    _ => return Err(bad("the catalog has no /Pages reference")),
+                }
                 if let Some(Obj::Ref(mn, mg)) = get(&catalog, b"Metadata") {
                     match doc.resolve(k, (*mn, *mg))? {
                         Some(Resolved::File(Indirect {
@@ -1624,19 +1648,54 @@ mod tests {
         assert_eq!(clamp("D:19800101000000+00'00'"), None);
     }
 
-    /// A document of one object, the /Info dictionary `info`.
+    /// A document whose /Info dictionary is `info`, with a catalog and an
+    /// empty page tree (a reader needs both).
     fn doc(info: &str, trailer: &str) -> Vec<u8> {
         let mut out = b"%PDF-1.4\n".to_vec();
-        out.extend(format!("1 0 obj\n{info}\nendobj\n").bytes());
+        let mut offsets = Vec::new();
+        for body in [
+            info,
+            "<< /Type /Catalog /Pages 3 0 R >>",
+            "<< /Type /Pages /Kids [] /Count 0 >>",
+        ] {
+            offsets.push(out.len());
+            let n = offsets.len();
+            out.extend(format!("{n} 0 obj\n{body}\nendobj\n").bytes());
+        }
         let xref = out.len();
+        out.extend(b"xref\n0 4\n0000000000 65535 f \n");
+        for o in offsets {
+            out.extend(format!("{o:010} 00000 n \n").bytes());
+        }
         out.extend(
             format!(
-                "xref\n0 2\n0000000000 65535 f \n0000000009 00000 n \n\
-                 trailer\n<< /Size 2 /Info 1 0 R {trailer}>>\nstartxref\n{xref}\n%%EOF\n"
+                "trailer\n<< /Size 4 /Info 1 0 R /Root 2 0 R {trailer}>>\nstartxref\n{xref}\n%%EOF\n"
             )
             .bytes(),
         );
         out
+    }
+
+    #[test]
+    fn a_document_without_its_catalog_or_page_tree_is_malformed() {
+        let good = doc("<< /ModDate (D:20260304050607Z) >>", "");
+        assert!(matches!(run(&good), Ok(Outcome::Rewritten { .. })));
+        // The trailer's /Root pointing at an object the file lacks, as a
+        // damaged digit leaves it: qpdf cannot open it.
+        let text = String::from_utf8(good.clone()).unwrap();
+        let lost = text.replace("/Root 2 0 R", "/Root 7 0 R");
+        assert!(
+            matches!(run(lost.as_bytes()), Err(FormatError::Malformed(m)) if m.contains("/Root"))
+        );
+        let no_pages = text.replace("/Pages 3 0 R", "/Pages 9 0 R");
+        assert!(
+            matches!(run(no_pages.as_bytes()), Err(FormatError::Malformed(m)) if m.contains("/Pages"))
+        );
+        let no_root = text.replace("/Root 2 0 R", "           ");
+        assert!(matches!(
+            run(no_root.as_bytes()),
+            Err(FormatError::Malformed(_))
+        ));
     }
 
     fn run(input: &[u8]) -> Result<Outcome, FormatError> {

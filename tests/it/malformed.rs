@@ -81,6 +81,10 @@ enum Consumer {
     HtmlParser,
     JavaProperties,
     Podchecker,
+    /// `xz -t`, `bzip2 -t` or `zstd -t` by the name, then `tar -tf`.
+    CompressedTar,
+    /// `qpdf --check` (0, or 3 for warnings only), then `pdfinfo`.
+    Qpdf,
 }
 
 /// One file of the tree.
@@ -617,6 +621,81 @@ fn text_layout(b: &[u8]) -> Layout {
     l
 }
 
+/// xz, bzip2 and zstd streams: the stream header and flags, the first block
+/// header, and the stream's end (xz's index and footer, bzip2's
+/// end-of-stream marker and CRC, zstd's last block and checksum).
+fn compressed_layout(b: &[u8]) -> Layout {
+    let mut l = Layout::default();
+    let n = b.len();
+    for at in [4, 6, 8, 10, 12, 16, 24, 32, n / 4, n / 2, n - 12, n - 4] {
+        l.cut(at);
+    }
+    for (at, len) in [
+        (0, 4),
+        (4, 2),
+        (6, 2),
+        (8, 4),
+        (12, 4),
+        (16, 8),
+        (n - 12, 4),
+        (n - 8, 6),
+        (n - 4, 4),
+    ] {
+        l.field(at, len, Kind::Bin);
+    }
+    l
+}
+
+/// A PDF's structure: the header, object boundaries, the cross-reference
+/// section, the trailer, `startxref` and its number, `/Size`, and the dates.
+fn pdf_layout(b: &[u8]) -> Layout {
+    let mut l = Layout::default();
+    let find_all = |pat: &[u8]| -> Vec<usize> {
+        b.windows(pat.len())
+            .enumerate()
+            .filter(|(_, w)| *w == pat)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    l.cut(8);
+    l.field(5, 3, Kind::Decimal);
+    for at in find_all(b"endobj").into_iter().take(6) {
+        l.cut(at + 6);
+    }
+    for pat in [
+        &b"xref"[..],
+        b"trailer",
+        b"startxref",
+        b"%%EOF",
+        b"/Size ",
+        b"/Root ",
+        b"/Info ",
+    ] {
+        for at in find_all(pat) {
+            l.cut(at);
+            l.cut(at + pat.len());
+            let digits = b[at + pat.len()..]
+                .iter()
+                .skip_while(|c| c.is_ascii_whitespace())
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            if digits > 0 {
+                let start = at
+                    + pat.len()
+                    + b[at + pat.len()..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_whitespace())
+                        .count();
+                l.field(start, digits, Kind::Decimal);
+            }
+        }
+    }
+    for at in find_all(b"(D:").into_iter().take(4) {
+        l.field(at + 3, 14, Kind::Decimal);
+    }
+    l
+}
+
 const FORMATS: &[Format] = &[
     Format {
         name: "gzip",
@@ -713,6 +792,23 @@ const FORMATS: &[Format] = &[
         consumer: Consumer::JavaProperties,
         sources: &["plain.1.properties", "comments.1.properties"],
         layout: text_layout,
+    },
+    Format {
+        name: "compressed",
+        consumer: Consumer::CompressedTar,
+        sources: &["xz.1.tar.xz", "bzip2.1.tar.bz2", "zstd.1.tar.zst"],
+        layout: compressed_layout,
+    },
+    Format {
+        name: "pdf",
+        consumer: Consumer::Qpdf,
+        sources: &[
+            "groff.1.pdf",
+            "ps2pdf.1.pdf",
+            "cairo.1.pdf",
+            "qpdf-xref-stream.1.pdf",
+        ],
+        layout: pdf_layout,
     },
     Format {
         name: "perllocal",
@@ -1449,6 +1545,26 @@ fn accepts(consumer: Consumer, paths: &[&Path], scratch: &Path) -> Vec<Result<()
             c
         }),
         Consumer::Podchecker => one(&|p| cmd("podchecker", &[], p)),
+        Consumer::CompressedTar => one(&|p| {
+            let mut c = Command::new("sh");
+            c.args([
+                "-c",
+                "case \"$0\" in *.xz) xz -t \"$0\";; *.bz2) bzip2 -t \"$0\";; \
+                 *.zst) zstd -qt \"$0\";; *) exit 9;; esac && tar -tf \"$0\" > /dev/null",
+            ])
+            .arg(p);
+            c
+        }),
+        Consumer::Qpdf => one(&|p| {
+            let mut c = Command::new("sh");
+            c.args([
+                "-c",
+                "qpdf --check \"$0\" > /dev/null; s=$?; { [ $s -eq 0 ] || [ $s -eq 3 ]; } \
+                 && pdfinfo \"$0\" > /dev/null",
+            ])
+            .arg(p);
+            c
+        }),
         Consumer::CPython => batch("python3", &[OsStr::new("-c"), OsStr::new(PY_PYC)], paths),
         Consumer::FontTools => batch("python3", &[OsStr::new("-c"), OsStr::new(PY_FONT)], paths),
         Consumer::HtmlParser => batch("python3", &[OsStr::new("-c"), OsStr::new(PY_HTML)], paths),
@@ -1796,7 +1912,7 @@ fn summary(cases: &[Case], v: &Verdicts, asked: &BTreeMap<Consumer, usize>) -> S
 }
 
 #[test]
-#[ignore = "needs gzip, unzip, tar, cpio, ar, dpkg-deb, msgunfmt, pngcheck, python3 with fontTools, llvm-readobj, dumpimage, xorriso, java, podchecker"]
+#[ignore = "needs gzip, unzip, tar, cpio, ar, dpkg-deb, msgunfmt, pngcheck, python3 with fontTools, llvm-readobj, dumpimage, xorriso, java, podchecker, xz, bzip2, zstd, qpdf, pdfinfo"]
 fn malformed_inputs_are_left_untouched_reported_or_still_valid() {
     need_tools();
     let started = Instant::now();
