@@ -40,6 +40,12 @@ use globset::{Glob, GlobBuilder, GlobMatcher};
 use regex::bytes::Regex;
 use serde::Deserialize;
 
+/// New bytes and one note per date replaced.
+pub type Rewrite = (Vec<u8>, Vec<String>);
+
+/// Rounds of the rules before a file that keeps changing is left alone.
+pub const MAX_ROUNDS: usize = 8;
+
 /// How far a file is searched for a NUL byte to call it binary.
 pub const BINARY_SNIFF: usize = 4096;
 
@@ -164,9 +170,32 @@ impl Rules {
         self.rules.iter().any(|r| r.scope.is_match(path))
     }
 
-    /// Applies every rule whose scope matches `path` to `input`. Returns the
-    /// new bytes and one note per date replaced, or `None` when nothing changes.
-    pub fn apply(&self, path: &Path, input: &[u8]) -> Option<(Vec<u8>, Vec<String>)> {
+    /// Applies every rule whose scope matches `path` to `input`, in rounds
+    /// until a round changes nothing: a replacement can make a new match for
+    /// an earlier rule (an unreadable `built Nov 00 0002-10-09` becomes
+    /// `built Sep  9 2001-10-09`, a later ISO date), and one pass would then
+    /// not be a fixed point. Returns the new bytes and one note per date
+    /// replaced, `Ok(None)` when nothing changes, and an error (the file is
+    /// left alone) when the rules still change it after [`MAX_ROUNDS`].
+    pub fn apply(&self, path: &Path, input: &[u8]) -> Result<Option<Rewrite>, String> {
+        let mut current: Option<Vec<u8>> = None;
+        let mut notes = Vec::new();
+        for _ in 0..MAX_ROUNDS {
+            match self.round(path, current.as_deref().unwrap_or(input)) {
+                Some((bytes, more)) => {
+                    notes.extend(more);
+                    current = Some(bytes);
+                }
+                None => return Ok(current.map(|bytes| (bytes, notes))),
+            }
+        }
+        Err(format!(
+            "the date rules still change the file after {MAX_ROUNDS} rounds (each replacement makes a new match)"
+        ))
+    }
+
+    /// One pass of every rule in scope, in file order.
+    fn round(&self, path: &Path, input: &[u8]) -> Option<(Vec<u8>, Vec<String>)> {
         let binary = memchr::memchr(0, &input[..input.len().min(BINARY_SNIFF)]).is_some();
         // In an ELF image only data sections may change (see `elf_data_sections`).
         let sections = input
@@ -290,10 +319,30 @@ format = "%a %b %e %H:%M:%S UTC %Y"
 "#;
 
     #[test]
+    fn a_replacement_that_makes_a_new_match_is_followed_to_a_fixed_point() {
+        // Found by the rules fuzz target: rule 3 replaces the unreadable
+        // "Nov 00 0002" with the epoch's "Sep  9 2001", which turns
+        // "0002-10-09" into "2001-10-09", a later date for rule 2.
+        let rules = Rules::parse(
+            "[[rule]]\nscope = \"**\"\nregex = '(?P<date>\\d{4}-\\d\\d-\\d\\d)'\nformat = \"%Y-%m-%d\"\n\
+             [[rule]]\nscope = \"**\"\nregex = 'built (?P<date>(?:Nov|Sep) [ \\d]\\d \\d{4})'\nformat = \"%b %e %Y\"\n",
+            1_000_000_000,
+        )
+        .unwrap();
+        let input = b"built Nov 00 0002-10-09\n";
+        let (out, _) = rules.apply(Path::new("x.h"), input).unwrap().unwrap();
+        assert_eq!(out, b"built Sep  9 2001-09-09\n");
+        assert!(rules.apply(Path::new("x.h"), &out).unwrap().is_none());
+    }
+
+    #[test]
     fn the_generated_header_example_gets_the_epoch() {
         let rules = Rules::parse(HEADER_RULE, 315_532_800).unwrap();
         let input = b"/* generated on Wed Mar  4 05:06:07 UTC 2026 */\nint x;\n";
-        let (out, notes) = rules.apply(Path::new("include/gen.h"), input).unwrap();
+        let (out, notes) = rules
+            .apply(Path::new("include/gen.h"), input)
+            .unwrap()
+            .unwrap();
         assert_eq!(
             out,
             b"/* generated on Tue Jan  1 00:00:00 UTC 1980 */\nint x;\n"
@@ -305,8 +354,13 @@ format = "%a %b %e %H:%M:%S UTC %Y"
             ]
         );
         // Idempotent, and out of scope means untouched.
-        assert!(rules.apply(Path::new("include/gen.h"), &out).is_none());
-        assert!(rules.apply(Path::new("gen.c"), input).is_none());
+        assert!(
+            rules
+                .apply(Path::new("include/gen.h"), &out)
+                .unwrap()
+                .is_none()
+        );
+        assert!(rules.apply(Path::new("gen.c"), input).unwrap().is_none());
         assert!(rules.in_scope(Path::new("gen.h")));
         assert!(!rules.in_scope(Path::new("gen.hpp")));
     }
@@ -315,7 +369,7 @@ format = "%a %b %e %H:%M:%S UTC %Y"
     fn dates_before_the_epoch_are_kept() {
         let rules = Rules::parse(HEADER_RULE, 315_532_800).unwrap();
         let input = b"generated on Mon Jan  1 00:00:00 UTC 1973";
-        assert!(rules.apply(Path::new("a.h"), input).is_none());
+        assert!(rules.apply(Path::new("a.h"), input).unwrap().is_none());
     }
 
     #[test]
@@ -331,12 +385,12 @@ format = "%Y-%m-%d"
         )
         .unwrap();
         let input = b"\0\x01built 2026-03-04\0built 2026-3-4\0";
-        let (out, notes) = rules.apply(Path::new("x.bin"), input).unwrap();
+        let (out, notes) = rules.apply(Path::new("x.bin"), input).unwrap().unwrap();
         assert_eq!(out, b"\0\x01built 1980-01-01\0built 2026-3-4\0");
         assert_eq!(notes.len(), 1);
         // The same bytes as text (no NUL) get both.
         let text = b"built 2026-03-04 built 2026-3-4";
-        let (out, _) = rules.apply(Path::new("x.bin"), text).unwrap();
+        let (out, _) = rules.apply(Path::new("x.bin"), text).unwrap().unwrap();
         assert_eq!(out, b"built 1980-01-01 built 1980-01-01");
     }
 

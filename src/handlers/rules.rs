@@ -39,10 +39,15 @@ impl Handler for RulesHandler {
         let Some(rules) = &ctx.config.rules else {
             return Ok(Outcome::Unchanged);
         };
-        Ok(match rules.apply(ctx.scope_path(), input) {
-            Some((bytes, changes)) => Outcome::Rewritten { bytes, changes },
-            None => Outcome::Unchanged,
-        })
+        Ok(
+            match rules
+                .apply(ctx.scope_path(), input)
+                .map_err(FormatError::Unsupported)?
+            {
+                Some((bytes, changes)) => Outcome::Rewritten { bytes, changes },
+                None => Outcome::Unchanged,
+            },
+        )
     }
 
     fn enabled_by_default(&self) -> bool {
