@@ -1833,7 +1833,7 @@ impl Archive<'_> {
 }
 
 #[cfg(test)]
-#[path = "../../tests/it/zipgen.rs"]
+#[path = "../../../tests/it/zipgen.rs"]
 mod zipgen;
 
 #[cfg(test)]
