@@ -31,7 +31,8 @@ use filetime::FileTime;
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
-use crate::replace::{DirGuard, replace};
+use crate::recover::DirGuard;
+use crate::replace::replace;
 
 /// The file name cargo vendor writes in each crate directory.
 pub const FILE_NAME: &str = ".cargo-checksum.json";

@@ -2,8 +2,9 @@
 //! then self-check (NAR hash, normalize again in another schedule, NAR hash again).
 
 use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
 use std::fs::{File, Metadata};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -13,13 +14,15 @@ use rayon::prelude::*;
 
 use crate::cargo_checksum::{self, Crates};
 use crate::config::Config;
-use crate::error::{Error, FormatError};
+use crate::dispatch::{Recorder, Untouched, run_guarded};
+use crate::error::Error;
 use crate::fsio;
-use crate::handlers::{self, HEAD_LEN, Outcome};
+use crate::handler::{Context, FormatError, Outcome};
+use crate::handlers::HEAD_LEN;
 use crate::mtime::{MtimeStats, clamp_dirs, clamp_tree};
 use crate::nar::{self, HashFormat};
-use crate::recover::{Journals, lock_roots, recover};
-use crate::replace::{DirGuard, replace_linked};
+use crate::recover::{DirGuard, Journals, lock_roots, recover};
+use crate::replace::replace_linked;
 use crate::report::{
     FileChange, HandlerStats, Note, RecoveryReport, Report, ReportPath, RootReport, SelfCheck,
     SelfCheckStatus,
@@ -132,19 +135,33 @@ enum FileResult {
 const READ_WHOLE: u64 = 64 * 1024;
 
 /// Reads a file, picks its handler and normalizes it, without writing anything.
-/// On a rewrite, the new bytes are returned beside the result.
+/// On a rewrite, the new bytes are returned beside the result; the members
+/// some handler left untouched come last.
 fn examine(
     path: &Path,
     meta: &Metadata,
     config: &Config,
     roots: &[PathBuf],
     mtimes: bool,
+) -> (FileResult, Option<Vec<u8>>, Vec<Untouched>) {
+    let recorder = Recorder::new(&config.table);
+    let (result, bytes) = examine_with(path, meta, config, roots, mtimes, &recorder);
+    (result, bytes, recorder.into_untouched())
+}
+
+fn examine_with(
+    path: &Path,
+    meta: &Metadata,
+    config: &Config,
+    roots: &[PathBuf],
+    mtimes: bool,
+    recorder: &Recorder,
 ) -> (FileResult, Option<Vec<u8>>) {
     if meta.len() == 0 {
         return (FileResult::Unclaimed, None);
     }
     let relative = relative_to_roots(path, roots);
-    let mut ctx = config.context(path);
+    let mut ctx = Context::new(&config.settings, recorder, path);
     ctx.relative = Some(&relative);
     let fail = |e| (FileResult::Failed(Error::io(path, e)), None);
     let mut file = match File::open(path) {
@@ -161,14 +178,14 @@ fn examine(
         Ok(d) => d,
         Err(e) => return fail(e),
     };
-    let Some(handler) = handlers::sniff(&data, &ctx) else {
+    let Some(handler) = config.table.sniff(&data, &ctx) else {
         return (FileResult::Unclaimed, None);
     };
-    if meta.len() > config.max_size {
+    if meta.len() > config.settings.max_size {
         let reason = format!(
             "{} bytes, larger than the {}-byte limit",
             meta.len(),
-            config.max_size
+            config.settings.max_size
         );
         return (FileResult::Skipped(Some(handler.name()), reason), None);
     }
@@ -180,11 +197,15 @@ fn examine(
     ctx.companion_mtime = handler
         .companion(path)
         .and_then(|c| companion_mtime(&c, config, mtimes));
-    match handlers::run_guarded(handler, &data, &ctx) {
+    match run_guarded(handler, &data, &ctx) {
         Ok(Outcome::Unchanged) => (FileResult::Unchanged(handler.name()), None),
-        Ok(Outcome::Rewritten { bytes, changes }) => {
-            (FileResult::Rewritten(handler.name(), changes), Some(bytes))
-        }
+        Ok(Outcome::Rewritten { bytes, changes }) => (
+            FileResult::Rewritten(
+                handler.name(),
+                changes.iter().map(ToString::to_string).collect(),
+            ),
+            Some(bytes),
+        ),
         Err(FormatError::Malformed(m)) => (FileResult::Malformed(handler.name(), m), None),
         Err(e @ (FormatError::Unsupported(_) | FormatError::TooLarge(_))) => (
             FileResult::Skipped(Some(handler.name()), e.to_string()),
@@ -213,7 +234,7 @@ fn relative_to_roots(path: &Path, roots: &[PathBuf]) -> PathBuf {
 /// self-check's second pass computes the same one. `None` when it does not
 /// exist or is not a regular file.
 fn companion_mtime(companion: &Path, config: &Config, mtimes: bool) -> Option<i64> {
-    if let Some(m) = config.final_mtime {
+    if let Some(m) = config.settings.final_mtime {
         return Some(m);
     }
     let meta = std::fs::metadata(companion).ok()?;
@@ -222,7 +243,7 @@ fn companion_mtime(companion: &Path, config: &Config, mtimes: bool) -> Option<i6
     }
     let raw = meta.mtime();
     Some(if mtimes {
-        raw.min(i64::try_from(config.epoch).unwrap_or(i64::MAX))
+        raw.min(i64::try_from(config.settings.epoch).unwrap_or(i64::MAX))
     } else {
         raw
     })
@@ -276,6 +297,31 @@ impl Pass {
                 self.skipped.push((path.to_owned(), note(h, reason)));
             }
             FileResult::Failed(e) => self.errors.push(e),
+        }
+    }
+
+    /// Reports the members handlers left untouched inside the file at
+    /// `path`, as `path!member!...`, beside the files left untouched.
+    fn record_untouched(&mut self, path: &Path, untouched: Vec<Untouched>) {
+        for u in untouched {
+            let mut name = path.as_os_str().as_bytes().to_vec();
+            for m in &u.members {
+                name.push(b'!');
+                name.extend_from_slice(m.as_bytes());
+            }
+            let at = PathBuf::from(OsString::from_vec(name));
+            let note = Note {
+                path: show(&at),
+                handler: Some(u.handler),
+                reason: match &u.error {
+                    FormatError::Malformed(m) => m.clone(),
+                    e => e.to_string(),
+                },
+            };
+            match u.error {
+                FormatError::Malformed(_) => self.malformed.push((at, note)),
+                _ => self.skipped.push((at, note)),
+            }
         }
     }
 
@@ -358,8 +404,9 @@ impl PassSettings<'_> {
     /// clamps its mtime.
     fn process(&self, acc: &mut Pass, paths: &[PathBuf], meta: &Metadata) {
         let first = &paths[0];
-        let (mut result, bytes) =
+        let (mut result, bytes, untouched) =
             examine(first, meta, self.config, self.roots, self.clamp.is_some());
+        acc.record_untouched(first, untouched);
         if let Some(bytes) = bytes {
             if paths.len() as u64 == meta.nlink() {
                 let pending = match self.crates.admit(paths, self.roots, &bytes) {
@@ -614,7 +661,7 @@ fn self_check(
     if opts.mtimes && !second.changes.is_empty() {
         let mut again = MtimeStats::default();
         for r in roots {
-            clamp_tree(r, opts.config.epoch, true, false, &mut again);
+            clamp_tree(r, opts.config.settings.epoch, true, false, &mut again);
         }
         main.errors.append(&mut again.errors);
     }
@@ -650,9 +697,10 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
     let mut phases = Phases(start, Vec::new());
     let walk_roots = prepare_roots(roots, !opts.check)?;
     let config = &opts.config;
+    let epoch = config.settings.epoch;
     let clamp = opts
         .mtimes
-        .then(|| FileTime::from_unix_time(i64::try_from(config.epoch).unwrap_or(i64::MAX), 0));
+        .then(|| FileTime::from_unix_time(i64::try_from(epoch).unwrap_or(i64::MAX), 0));
     // Under the roots' locks, no other live run works here: repair what a
     // killed one left (see `recover`).
     let _locks = lock_roots(&walk_roots)?;
@@ -675,7 +723,7 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
     let mut mtimes = MtimeStats::default();
     if opts.mtimes {
         for r in &walk_roots {
-            clamp_dirs(r, config.epoch, !opts.check, opts.list_mtimes, &mut mtimes);
+            clamp_dirs(r, epoch, !opts.check, opts.list_mtimes, &mut mtimes);
         }
     }
     main.errors.append(&mut mtimes.errors);
@@ -724,10 +772,10 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
             rejoined_links: recovery.rejoined.iter().map(|p| show(p)).collect(),
         },
         mode: if opts.check { "check" } else { "normalize" },
-        epoch: config.epoch,
+        epoch,
         epoch_source: opts.epoch_source,
         jobs: opts.jobs,
-        handlers: config.handlers.names(),
+        handlers: config.table.enabled.names(),
         files_seen: main.seen,
         per_handler: main.stats.clone(),
         changes: changes_of(&main),
@@ -754,8 +802,8 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Context;
-    use crate::handlers::Handler;
+    use crate::dispatch::{HandlerSet, Table};
+    use crate::handler::{Change, Handler, Settings};
 
     /// A deliberately broken handler: it is not idempotent, so the self-check
     /// must catch it.
@@ -776,7 +824,7 @@ mod tests {
             bytes.push(b'!');
             Ok(Outcome::Rewritten {
                 bytes,
-                changes: vec!["appended a byte".into()],
+                changes: vec![Change::remark("", "appended a byte")],
             })
         }
     }
@@ -789,7 +837,10 @@ mod tests {
         std::fs::write(dir.path().join("g"), b"grow").unwrap();
         std::fs::write(dir.path().join("other"), b"plain").unwrap();
         let config = Config {
-            table: BROKEN,
+            table: Table {
+                entries: BROKEN,
+                enabled: HandlerSet::default(),
+            },
             ..Config::default()
         };
         let report = run(&[dir.path().to_owned()], &Options::new(config)).unwrap();
@@ -820,10 +871,8 @@ mod tests {
         let config = Config::with_epoch(1_000);
         assert_eq!(companion_mtime(&src, &config, true), Some(1_000));
         assert_eq!(companion_mtime(&src, &config, false), Some(2_000_000_000));
-        let nix = Config {
-            final_mtime: Some(1),
-            ..Config::with_epoch(1_000)
-        };
+        let mut nix = Config::with_epoch(1_000);
+        nix.settings.final_mtime = Some(1);
         assert_eq!(companion_mtime(&src, &nix, true), Some(1));
         assert_eq!(
             companion_mtime(&dir.path().join("gone.py"), &config, true),
@@ -863,12 +912,17 @@ mod tests {
             1_000_000_000,
         )
         .unwrap();
-        let mut handlers = crate::handlers::HandlerSet::default();
-        handlers.set(crate::handlers::by_name("rules").unwrap().0, true);
+        let mut enabled = HandlerSet::default();
+        enabled.set(crate::dispatch::by_name("rules").unwrap().0, true);
         let config = Config {
-            rules: Some(std::sync::Arc::new(rules)),
-            handlers,
-            ..Config::with_epoch(1_000_000_000)
+            settings: Settings {
+                rules: Some(std::sync::Arc::new(rules)),
+                ..Config::with_epoch(1_000_000_000).settings
+            },
+            table: Table {
+                enabled,
+                ..Table::default()
+            },
         };
         let report = run(&[dir.path().to_owned()], &Options::new(config)).unwrap();
         assert_eq!(report.self_check.status, SelfCheckStatus::Ok, "{report:#?}");

@@ -1,30 +1,10 @@
-//! Typed errors. `FormatError` means "this file is not what it claimed to be";
+//! Typed errors. `FormatError` (defined with the handler API) means "this file is not what it claimed to be";
 //! `Error` is everything that concerns the file system or the run.
 
 use std::io;
 use std::path::PathBuf;
 
-/// A handler could not (or would not) normalize its input. The file is left untouched.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FormatError {
-    /// The bytes do not follow the format's spec (truncated, bad checksum, trailing garbage...).
-    /// Fatal under `--strict`.
-    #[error("malformed: {0}")]
-    Malformed(String),
-    /// Valid, but a kind this handler deliberately leaves alone (encrypted, signed...).
-    #[error("left alone: {0}")]
-    Unsupported(String),
-    /// Larger than the configured limits, or nested too deep.
-    #[error("too large: {0}")]
-    TooLarge(String),
-}
-
-impl FormatError {
-    /// Shorthand for [`FormatError::Malformed`].
-    pub fn malformed(msg: impl Into<String>) -> Self {
-        Self::Malformed(msg.into())
-    }
-}
+pub use crate::handler::FormatError;
 
 /// Errors of a run: I/O, refusals and self-check failures.
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,9 @@
 //! ```
 //!
 //! * [`walk`] lists the regular files under each root in a stable order, never following links.
+//! * [`handler`] is the handler API (a leaf): [`Handler`], [`Outcome`], typed [`Change`]s, [`Context`].
 //! * [`handlers`] holds the static handler table; each handler is a pure function of bytes.
+//! * [`dispatch`] picks the handler of a file or member, with the limits and the panic guard.
 //! * [`replace`] writes results atomically (temp file in the same directory, then rename).
 //! * [`mtime`] clamps timestamps on the file system.
 //! * [`nar`] serializes and hashes a tree exactly like `nix-store --dump` / `nix hash path`.
@@ -21,9 +23,11 @@
 pub mod cargo_checksum;
 pub mod config;
 pub mod diff;
+pub mod dispatch;
 pub mod engine;
 pub mod error;
 pub mod fsio;
+pub mod handler;
 pub mod handlers;
 pub mod mtime;
 pub mod nar;
@@ -33,6 +37,6 @@ pub mod report;
 pub mod rules;
 pub mod walk;
 
-pub use config::{Config, Context, DEFAULT_EPOCH};
-pub use error::{Error, FormatError};
-pub use handlers::{Handler, Outcome};
+pub use config::Config;
+pub use error::Error;
+pub use handler::{Change, Context, DEFAULT_EPOCH, FormatError, Handler, Outcome};

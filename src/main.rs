@@ -8,8 +8,10 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use strip_nd::config::{Config, DEFAULT_EPOCH, DEFAULT_MAX_DEPTH, DEFAULT_MAX_SIZE};
+use strip_nd::dispatch::{self, HandlerSet, Table};
 use strip_nd::engine::{self, Options};
-use strip_nd::handlers::{self, HANDLERS, HandlerSet};
+use strip_nd::handler::{DateRules, Settings};
+use strip_nd::handlers::HANDLERS;
 use strip_nd::nar::{self, HashFormat};
 use strip_nd::report::{Report, SelfCheckStatus};
 use strip_nd::rules::Rules;
@@ -574,7 +576,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let rules = rules(cli.rules.as_deref(), epoch)?;
     let mut base = HandlerSet::default();
     if rules.is_some() {
-        if let Some((i, _)) = handlers::by_name("rules") {
+        if let Some((i, _)) = dispatch::by_name("rules") {
             base.set(i, true);
         }
     }
@@ -593,13 +595,17 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let config = Config {
-        epoch,
-        max_depth: cli.max_depth,
-        max_size: cli.max_size,
-        handlers,
-        final_mtime,
-        rules,
-        ..Config::default()
+        settings: Settings {
+            epoch,
+            max_depth: cli.max_depth,
+            max_size: cli.max_size,
+            final_mtime,
+            rules: rules.map(|r| r as Arc<dyn DateRules>),
+        },
+        table: Table {
+            entries: HANDLERS,
+            enabled: handlers,
+        },
     };
     let opts = Options {
         config,

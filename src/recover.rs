@@ -36,7 +36,7 @@
 //! groups, until the run ends and removes it. A run started with another
 //! `$TMPDIR` does not see the journal: keep it the same between runs.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, Write};
@@ -49,7 +49,7 @@ use rustix::fs::{FlockOperation, flock};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
-use crate::replace::DirGuard;
+use crate::replace::parent;
 use crate::walk::is_temp;
 
 /// Held locks: dropping it releases them.
@@ -399,6 +399,73 @@ fn relink(first: &Path, name: &Path) -> Result<(), Error> {
         fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }
     Ok(())
+}
+
+/// Directories temporarily given owner-write permission so files in them can
+/// be replaced; [`DirGuard::restore`] puts their modes back.
+/// With a journal, each original mode is recorded before the `chmod`, so a
+/// run killed before [`DirGuard::restore`] is repaired by the next one
+/// (see [`crate::recover`]).
+#[derive(Debug, Default)]
+pub struct DirGuard<'a> {
+    relaxed: Mutex<HashMap<PathBuf, u32>>,
+    journal: Option<&'a Journals>,
+}
+
+impl<'a> DirGuard<'a> {
+    /// A guard that journals every relaxed directory and hardlink group.
+    pub fn journaled(journal: &'a Journals) -> Self {
+        Self {
+            relaxed: Mutex::default(),
+            journal: Some(journal),
+        }
+    }
+
+    /// Records a hardlink group before its links are replaced.
+    pub fn note_group(&self, paths: &[PathBuf]) -> Result<(), Error> {
+        match self.journal {
+            Some(j) if paths.len() > 1 => j.group(paths),
+            _ => Ok(()),
+        }
+    }
+
+    /// Makes the directory holding `path` writable by its owner, once.
+    pub fn writable_parent(&self, path: &Path) -> Result<(), Error> {
+        let dir = parent(path);
+        let mut relaxed = self
+            .relaxed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if relaxed.contains_key(dir) {
+            return Ok(());
+        }
+        let mode = fs::metadata(dir).map_err(|e| Error::io(dir, e))?.mode() & 0o7777;
+        if mode & 0o200 == 0 {
+            if let Some(j) = self.journal {
+                j.dir(dir, mode)?;
+            }
+            fs::set_permissions(dir, Permissions::from_mode(mode | 0o200))
+                .map_err(|e| Error::io(dir, e))?;
+            relaxed.insert(dir.to_owned(), mode);
+        }
+        Ok(())
+    }
+
+    /// Restores every relaxed directory's mode.
+    pub fn restore(&self) -> Vec<Error> {
+        let mut relaxed = self
+            .relaxed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        relaxed
+            .drain()
+            .filter_map(|(dir, mode)| {
+                fs::set_permissions(&dir, Permissions::from_mode(mode))
+                    .err()
+                    .map(|e| Error::io(dir, e))
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -10,21 +10,20 @@
 //! re-pointed to that inode by `link` + rename. Each path is atomically old or
 //! new at every moment, and at the end all the links share one inode again.
 
-use std::collections::HashMap;
 use std::fs::{self, Metadata, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use filetime::FileTime;
 
 use crate::error::Error;
-use crate::recover::Journals;
 use crate::walk::TEMP_PREFIX;
 
-fn parent(path: &Path) -> &Path {
+/// The directory holding `path` (`.` for a bare name).
+pub(crate) fn parent(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -94,71 +93,4 @@ pub fn replace_linked(
         }
     }
     Ok(())
-}
-
-/// Directories temporarily given owner-write permission so files in them can
-/// be replaced; [`DirGuard::restore`] puts their modes back.
-/// With a journal, each original mode is recorded before the `chmod`, so a
-/// run killed before [`DirGuard::restore`] is repaired by the next one
-/// (see [`crate::recover`]).
-#[derive(Debug, Default)]
-pub struct DirGuard<'a> {
-    relaxed: Mutex<HashMap<PathBuf, u32>>,
-    journal: Option<&'a Journals>,
-}
-
-impl<'a> DirGuard<'a> {
-    /// A guard that journals every relaxed directory and hardlink group.
-    pub fn journaled(journal: &'a Journals) -> Self {
-        Self {
-            relaxed: Mutex::default(),
-            journal: Some(journal),
-        }
-    }
-
-    /// Records a hardlink group before its links are replaced.
-    pub fn note_group(&self, paths: &[PathBuf]) -> Result<(), Error> {
-        match self.journal {
-            Some(j) if paths.len() > 1 => j.group(paths),
-            _ => Ok(()),
-        }
-    }
-
-    /// Makes the directory holding `path` writable by its owner, once.
-    pub fn writable_parent(&self, path: &Path) -> Result<(), Error> {
-        let dir = parent(path);
-        let mut relaxed = self
-            .relaxed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if relaxed.contains_key(dir) {
-            return Ok(());
-        }
-        let mode = fs::metadata(dir).map_err(|e| Error::io(dir, e))?.mode() & 0o7777;
-        if mode & 0o200 == 0 {
-            if let Some(j) = self.journal {
-                j.dir(dir, mode)?;
-            }
-            fs::set_permissions(dir, Permissions::from_mode(mode | 0o200))
-                .map_err(|e| Error::io(dir, e))?;
-            relaxed.insert(dir.to_owned(), mode);
-        }
-        Ok(())
-    }
-
-    /// Restores every relaxed directory's mode.
-    pub fn restore(&self) -> Vec<Error> {
-        let mut relaxed = self
-            .relaxed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        relaxed
-            .drain()
-            .filter_map(|(dir, mode)| {
-                fs::set_permissions(&dir, Permissions::from_mode(mode))
-                    .err()
-                    .map(|e| Error::io(dir, e))
-            })
-            .collect()
-    }
 }

@@ -40,8 +40,10 @@ use globset::{Glob, GlobBuilder, GlobMatcher};
 use regex::bytes::Regex;
 use serde::Deserialize;
 
+use crate::handler::{Change, DateRules};
+
 /// New bytes and one note per date replaced.
-pub type Rewrite = (Vec<u8>, Vec<String>);
+pub type Rewrite = (Vec<u8>, Vec<Change>);
 
 /// Rounds of the rules before a file that keeps changing is left alone.
 pub const MAX_ROUNDS: usize = 8;
@@ -195,7 +197,7 @@ impl Rules {
     }
 
     /// One pass of every rule in scope, in file order.
-    fn round(&self, path: &Path, input: &[u8]) -> Option<(Vec<u8>, Vec<String>)> {
+    fn round(&self, path: &Path, input: &[u8]) -> Option<Rewrite> {
         let binary = memchr::memchr(0, &input[..input.len().min(BINARY_SNIFF)]).is_some();
         // In an ELF image only data sections may change (see `elf_data_sections`).
         let sections = input
@@ -219,7 +221,7 @@ impl Rules {
         data: &[u8],
         binary: bool,
         sections: Option<&[(Range<usize>, String)]>,
-        notes: &mut Vec<String>,
+        notes: &mut Vec<Change>,
     ) -> Option<Vec<u8>> {
         let mut out: Option<Vec<u8>> = None;
         let mut copied = 0;
@@ -253,11 +255,11 @@ impl Rules {
             let place = section
                 .map(|s| format!(" in section {s}"))
                 .unwrap_or_default();
-            notes.push(format!(
-                "rule {}{place}: date {:?} -> {:?}",
-                rule.number,
-                String::from_utf8_lossy(old),
-                String::from_utf8_lossy(&rule.replacement)
+            notes.push(Change::set(
+                format!("rule {}{place}", rule.number),
+                "date",
+                format!("{:?}", String::from_utf8_lossy(old)),
+                format!("{:?}", String::from_utf8_lossy(&rule.replacement)),
             ));
         }
         let mut buf = out?;
@@ -307,6 +309,16 @@ fn elf_data_sections(input: &[u8]) -> Vec<(Range<usize>, String)> {
         .collect()
 }
 
+impl DateRules for Rules {
+    fn in_scope(&self, path: &Path) -> bool {
+        Rules::in_scope(self, path)
+    }
+
+    fn apply(&self, path: &Path, input: &[u8]) -> Result<Option<Rewrite>, String> {
+        Rules::apply(self, path, input)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,7 +360,7 @@ format = "%a %b %e %H:%M:%S UTC %Y"
             b"/* generated on Tue Jan  1 00:00:00 UTC 1980 */\nint x;\n"
         );
         assert_eq!(
-            notes,
+            notes.iter().map(ToString::to_string).collect::<Vec<_>>(),
             vec![
                 r#"rule 1: date "Wed Mar  4 05:06:07 UTC 2026" -> "Tue Jan  1 00:00:00 UTC 1980""#
             ]

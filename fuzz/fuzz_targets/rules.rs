@@ -30,9 +30,11 @@ format = "%b %e %Y"
 
 fn config() -> &'static Config {
     static CONFIG: OnceLock<Config> = OnceLock::new();
-    CONFIG.get_or_init(|| Config {
-        rules: Some(Arc::new(Rules::parse(RULES, 1_000_000_000).expect("valid rules"))),
-        ..Config::with_epoch(1_000_000_000)
+    CONFIG.get_or_init(|| {
+        let mut config = Config::with_epoch(1_000_000_000);
+        config.settings.rules =
+            Some(Arc::new(Rules::parse(RULES, 1_000_000_000).expect("valid rules")));
+        config
     })
 }
 

@@ -10,9 +10,7 @@ use super::notes::align_notes;
 use super::raw::raw_diff;
 use super::{Difference, MEMBERS, Verdict};
 use crate::config::Config;
-use crate::handlers;
-use crate::handlers::Handler;
-use crate::handlers::Outcome;
+use crate::handler::{Change, Handler, Member, Outcome};
 
 /// Analyses two differing contents of one file (or member).
 pub(super) fn analyse(
@@ -26,8 +24,8 @@ pub(super) fn analyse(
 ) -> Vec<Difference> {
     let ctx = config.context(name);
     let ctx = crate::config::Context { depth, ..ctx };
-    let ha = handlers::sniff(a, &ctx);
-    let hb = handlers::sniff(b, &ctx);
+    let ha = config.table.sniff(a, &ctx);
+    let hb = config.table.sniff(b, &ctx);
     let mut d = Difference {
         path: path.to_string(),
         kind: "contents",
@@ -52,8 +50,8 @@ pub(super) fn analyse(
         }
     };
     d.handler = Some(handler.name());
-    let oa = handlers::run_guarded(handler, a, &ctx);
-    let ob = handlers::run_guarded(handler, b, &ctx);
+    let oa = crate::dispatch::run_guarded(handler, a, &ctx);
+    let ob = crate::dispatch::run_guarded(handler, b, &ctx);
     let (na, nb) = match (&oa, &ob) {
         (Ok(x), Ok(y)) => (x.bytes(a).to_vec(), y.bytes(b).to_vec()),
         (x, y) => {
@@ -66,7 +64,7 @@ pub(super) fn analyse(
             return vec![d];
         }
     };
-    d.fields = align_notes(&notes(oa.as_ref().ok()), &notes(ob.as_ref().ok()));
+    d.fields = align_notes(notes(oa.as_ref().ok()), notes(ob.as_ref().ok()));
     let mut nested = Vec::new();
     if let Some(order) = member_order(handler, a, b, &ctx) {
         d.fields.push(order);
@@ -79,7 +77,7 @@ pub(super) fn analyse(
         }
     } else {
         match (handler.members(&na, &ctx), handler.members(&nb, &ctx)) {
-            (Some(Ok(ma)), Some(Ok(mb))) if depth < config.max_depth => {
+            (Some(Ok(ma)), Some(Ok(mb))) if depth < config.settings.max_depth => {
                 let (remaining, deeper) = compare_members(&ma, &mb, path, config, refs, depth);
                 d.remaining = remaining;
                 nested = deeper;
@@ -103,11 +101,11 @@ pub(super) fn analyse(
     out
 }
 
-/// The change notes of a normalization, or none.
-fn notes(o: Option<&Outcome>) -> Vec<String> {
+/// The changes of a normalization, or none.
+fn notes(o: Option<&Outcome>) -> &[Change] {
     match o {
-        Some(Outcome::Rewritten { changes, .. }) => changes.clone(),
-        _ => Vec::new(),
+        Some(Outcome::Rewritten { changes, .. }) => changes,
+        _ => &[],
     }
 }
 
@@ -140,8 +138,8 @@ fn member_order(
 /// Compares the members of two normalized archives: what remains at this level
 /// (members only on one side, order) and the differences of members in both.
 fn compare_members(
-    ma: &[handlers::Member],
-    mb: &[handlers::Member],
+    ma: &[Member],
+    mb: &[Member],
     path: &str,
     config: &Config,
     refs: &RefTimes,

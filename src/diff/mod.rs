@@ -116,7 +116,7 @@ pub fn diff(a: &Path, b: &Path, config: &Config) -> Result<DiffReport, Error> {
     let nb = node(b)?;
     let refs = RefTimes {
         builds: [build_time(&na.meta), build_time(&nb.meta)],
-        epoch: i64::try_from(config.epoch).unwrap_or(i64::MAX),
+        epoch: i64::try_from(config.settings.epoch).unwrap_or(i64::MAX),
     };
     let mut walk = Walk {
         a: Side {

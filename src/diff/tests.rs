@@ -4,30 +4,39 @@ use super::*;
 use crate::handlers::dates::Civil;
 
 #[test]
-fn notes_pair_into_fields() {
+fn changes_pair_by_place_and_field() {
+    use crate::handler::Change;
     let a = vec![
-        "member 1: mtime 1772600767 -> 315532800".to_string(),
-        "member 1: name \"b.1\" dropped".to_string(),
-        "member 2: comment dropped".to_string(),
+        Change::set("member 1", "mtime", 1_772_600_767, 315_532_800),
+        Change::gone("member 1", "name", "\"b.1\"", "dropped"),
+        Change::gone("member 2", "comment", "", "dropped"),
     ];
     let b = vec![
-        "member 1: mtime 1818065472 -> 315532800".to_string(),
-        "member 2: comment dropped".to_string(),
+        Change::set("member 1", "mtime", 1_818_065_472, 315_532_800),
+        Change::gone("member 2", "comment", "", "dropped"),
+        Change::set("member 3", "mtime", 5, 1),
     ];
     assert_eq!(
         align_notes(&a, &b),
         vec![
             "member 1: mtime 1772600767 vs 1818065472".to_string(),
             "member 1: name \"b.1\" vs absent".to_string(),
+            "member 3: mtime absent vs 5".to_string(),
         ]
     );
+    // The same field inside another member does not pair; nested changes
+    // pair with their own member's.
+    let dos = |member: Option<&str>, place: &str, t: &str| {
+        let c = Change::set(place, "DOS time", t, "1980-01-01 00:00:00");
+        member.map_or(c.clone(), |m| c.inside(m))
+    };
     let a = vec![
-        "x.jar!a.txt: DOS time 2027-01-15 08:00:00 -> 1980-01-01 00:00:00".to_string(),
-        "readme: DOS time 2027-01-15 08:00:00 -> 1980-01-01 00:00:00".to_string(),
+        dos(Some("x.jar"), "a.txt", "2027-01-15 08:00:00"),
+        dos(None, "readme", "2027-01-15 08:00:00"),
     ];
     let b = vec![
-        "readme: DOS time 2030-03-17 17:46:40 -> 1980-01-01 00:00:00".to_string(),
-        "x.jar!a.txt: DOS time 2030-03-17 17:46:40 -> 1980-01-01 00:00:00".to_string(),
+        dos(None, "readme", "2030-03-17 17:46:40"),
+        dos(Some("x.jar"), "a.txt", "2030-03-17 17:46:40"),
     ];
     assert_eq!(
         align_notes(&a, &b),
@@ -35,6 +44,13 @@ fn notes_pair_into_fields() {
             "x.jar!a.txt: DOS time 2027-01-15 08:00:00 vs 2030-03-17 17:46:40".to_string(),
             "readme: DOS time 2027-01-15 08:00:00 vs 2030-03-17 17:46:40".to_string(),
         ]
+    );
+    // A field named by its place alone (PDF, ISO 9660 offsets).
+    let a = [Change::set("CreationDate at 0x10", "", "D:2026", "D:1980")];
+    let b = [Change::set("CreationDate at 0x10", "", "D:2027", "D:1980")];
+    assert_eq!(
+        align_notes(&a, &b),
+        ["CreationDate at 0x10: D:2026 vs D:2027"]
     );
 }
 

@@ -53,9 +53,10 @@ use std::ops::Range;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::config::Context;
-use crate::error::FormatError;
-use crate::handlers::{Handler, Member as HandlerMember, Outcome, deb, dispatch};
+use crate::handler::Context;
+use crate::handler::FormatError;
+use crate::handler::{Change, Handler, Member as HandlerMember, Nested, Outcome};
+use crate::handlers::deb;
 
 /// The ar handler.
 pub struct Ar;
@@ -147,17 +148,15 @@ impl Handler for Ar {
             normalize_header(&mut header, m.kind, ctx, &label, &mut changes)?;
             let data = &input[m.data.clone()];
             let mut new_data = Cow::Borrowed(data);
-            if m.kind == Kind::Regular && data.len() as u64 <= ctx.config.max_size {
+            if m.kind == Kind::Regular {
                 let name = Path::new(OsStr::from_bytes(&m.name));
-                if let Some((
-                    _,
-                    Ok(Outcome::Rewritten {
-                        bytes,
-                        changes: inner,
-                    }),
-                )) = dispatch(data, &ctx.nested(name))
+                if let Nested::Rewritten {
+                    bytes,
+                    changes: inner,
+                    ..
+                } = ctx.member(name, data)
                 {
-                    changes.extend(inner.into_iter().map(|c| format!("{label}!{c}")));
+                    changes.extend(inner);
                     let size = m.bsd_name.len() + bytes.len();
                     let field = format!("{size:<10}");
                     if field.len() != 10 {
@@ -203,9 +202,11 @@ impl Handler for Ar {
                             String::from_utf8_lossy(&m.name)
                         ))
                     })?;
-                    changes.push(format!(
-                        "{}: member offsets updated",
-                        String::from_utf8_lossy(&m.name)
+                    changes.push(Change::gone(
+                        String::from_utf8_lossy(&m.name),
+                        "member offsets",
+                        "",
+                        "updated",
                     ));
                 }
                 _ => out.extend_from_slice(data),
@@ -256,7 +257,7 @@ fn sync_deb(
     headers: &mut [[u8; HEADER]],
     datas: &mut [Cow<[u8]>],
     ctx: &Context,
-    changes: &mut Vec<String>,
+    changes: &mut Vec<Change>,
 ) -> Result<(), FormatError> {
     let synced = {
         let names: Vec<&[u8]> = members.iter().map(|m| m.name.as_slice()).collect();
@@ -292,7 +293,7 @@ fn normalize_header(
     kind: Kind,
     ctx: &Context,
     label: &str,
-    changes: &mut Vec<String>,
+    changes: &mut Vec<Change>,
 ) -> Result<(), FormatError> {
     let (date, mode) = match kind {
         Kind::LongNames => return Ok(()),
@@ -321,14 +322,14 @@ fn set_field(
     value: &str,
     label: &str,
     what: &str,
-    changes: &mut Vec<String>,
+    changes: &mut Vec<Change>,
 ) {
     let width = range.len();
     let new = format!("{value:<width$}");
     let field = &mut header[range];
     if field != new.as_bytes() {
         let old = String::from_utf8_lossy(field).trim_end().to_string();
-        changes.push(format!("{label}: {what} {old:?} -> {value}"));
+        changes.push(Change::set(label, what, format!("{old:?}"), value));
         field.copy_from_slice(new.as_bytes());
     }
 }
@@ -566,7 +567,9 @@ mod tests {
 
     fn rewritten(input: &[u8]) -> (Vec<u8>, Vec<String>) {
         match run(input).unwrap() {
-            Outcome::Rewritten { bytes, changes } => (bytes, changes),
+            Outcome::Rewritten { bytes, changes } => {
+                (bytes, changes.iter().map(ToString::to_string).collect())
+            }
             Outcome::Unchanged => panic!("expected a rewrite"),
         }
     }

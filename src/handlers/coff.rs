@@ -45,10 +45,10 @@
 //! untouched. Other "anonymous" objects (`Version` 1, e.g. MSVC `/GL`
 //! link-time-code-generation objects) are not claimed.
 
-use crate::config::Context;
-use crate::error::FormatError;
+use crate::handler::Context;
+use crate::handler::FormatError;
+use crate::handler::{Change, Handler, Outcome};
 use crate::handlers::dates::Civil;
-use crate::handlers::{Handler, Outcome};
 
 /// The COFF object and import-object handler.
 pub struct Coff;
@@ -340,11 +340,11 @@ impl Handler for Coff {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        if input.len() as u64 > ctx.config.max_size {
+        if input.len() as u64 > ctx.settings.max_size {
             return Err(FormatError::TooLarge(format!(
                 "{} bytes, larger than the {}-byte limit",
                 input.len(),
-                ctx.config.max_size
+                ctx.settings.max_size
             )));
         }
         let head = &input[..input.len().min(crate::handlers::SNIFF_LEN)];
@@ -379,10 +379,11 @@ impl Handler for Coff {
         bytes[stamp_at..stamp_at + 4].copy_from_slice(&new.to_le_bytes());
         Ok(Outcome::Rewritten {
             bytes,
-            changes: vec![format!(
-                "{what}: TimeDateStamp {} -> {}",
+            changes: vec![Change::set(
+                what,
+                "TimeDateStamp",
                 stamp(u64::from(old)),
-                stamp(u64::from(new))
+                stamp(u64::from(new)),
             )],
         })
     }
@@ -482,7 +483,11 @@ mod tests {
         };
         assert_eq!(u32_at(&bytes, 8), Some(EPOCH as u32));
         assert_eq!(bytes[12..], a[12..]);
-        assert!(changes[0].starts_with("import object header (foo_add from foo.dll)"));
+        assert!(
+            changes[0]
+                .to_string()
+                .starts_with("import object header (foo_add from foo.dll)")
+        );
     }
 
     #[test]

@@ -83,9 +83,9 @@ use std::ops::Range;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::config::Context;
-use crate::error::FormatError;
-use crate::handlers::{Handler, Member as HandlerMember, Outcome, dispatch};
+use crate::handler::Context;
+use crate::handler::FormatError;
+use crate::handler::{Change, Handler, Member as HandlerMember, Nested, Outcome};
 
 mod header;
 
@@ -135,7 +135,7 @@ impl Handler for Cpio {
             return Ok(Outcome::Unchanged);
         }
         if changes.is_empty() {
-            changes.push("alignment padding set to zeros".to_string());
+            changes.push(Change::remark("", "alignment padding set to zeros"));
         }
         Ok(Outcome::Rewritten {
             bytes: out,
@@ -184,7 +184,7 @@ fn key(name: &[u8]) -> Vec<&[u8]> {
 
 /// Decides the order and the hard-link data of one archive (the rules are in
 /// the module header), with a note per kind of change made.
-fn plan(input: &[u8], entries: &[&Entry], ctx: &Context, changes: &mut Vec<String>) -> Plan {
+fn plan(input: &[u8], entries: &[&Entry], ctx: &Context, changes: &mut Vec<Change>) -> Plan {
     let keep = Plan {
         order: (0..entries.len()).collect(),
         data: entries.iter().map(|e| e.data.clone()).collect(),
@@ -232,7 +232,7 @@ fn plan(input: &[u8], entries: &[&Entry], ctx: &Context, changes: &mut Vec<Strin
         let own = |i: usize| {
             let e = entries[i];
             let name = Path::new(OsStr::from_bytes(&input[e.name.clone()]));
-            nested(&input[e.data.clone()], name, ctx, "", &mut Vec::new())
+            nested(&input[e.data.clone()], name, ctx, &mut Vec::new())
         };
         let first = own(links[0]);
         links[1..].iter().all(|&i| own(i) == first)
@@ -260,10 +260,12 @@ fn plan(input: &[u8], entries: &[&Entry], ctx: &Context, changes: &mut Vec<Strin
             if carriers != [last] {
                 let name = |i: usize| String::from_utf8_lossy(&input[entries[i].name.clone()]);
                 let from: Vec<_> = carriers.iter().map(|&c| name(c)).collect();
-                notes.push(format!(
-                    "{}: carries the data of its hard links (was with {})",
+                notes.push(Change::remark(
                     name(last),
-                    from.join(", ")
+                    format!(
+                        "carries the data of its hard links (was with {})",
+                        from.join(", ")
+                    ),
                 ));
             }
         } else if !same(links) {
@@ -271,7 +273,10 @@ fn plan(input: &[u8], entries: &[&Entry], ctx: &Context, changes: &mut Vec<Strin
         }
     }
     if order != keep.order {
-        changes.push("entries sorted by name, directories before their contents".to_string());
+        changes.push(Change::remark(
+            "",
+            "entries sorted by name, directories before their contents",
+        ));
     }
     changes.extend(notes);
     Plan { order, data }
@@ -283,7 +288,7 @@ fn write_archive(
     input: &[u8],
     entries: &[&Entry],
     ctx: &Context,
-    changes: &mut Vec<String>,
+    changes: &mut Vec<Change>,
 ) -> Result<(), FormatError> {
     let plan = plan(input, entries, ctx, changes);
     // Renumbered in output order; hard links never span two archives.
@@ -316,7 +321,7 @@ impl Header<'_> {
         f: Field,
         value: u64,
         what: &str,
-        changes: &mut Vec<String>,
+        changes: &mut Vec<Change>,
     ) -> Result<(), FormatError> {
         let Some(r) = self.format.range(f) else {
             return Ok(());
@@ -335,7 +340,7 @@ impl Header<'_> {
                     _ => FormatError::Unsupported(msg),
                 }
             })?;
-        changes.push(format!("{label}: {what} {old} -> {value}"));
+        changes.push(Change::set(label, what, old, value));
         Ok(())
     }
 }
@@ -349,7 +354,7 @@ fn write_entry(
     data: Range<usize>,
     ino: u64,
     ctx: &Context,
-    changes: &mut Vec<String>,
+    changes: &mut Vec<Change>,
 ) -> Result<(), FormatError> {
     let label = String::from_utf8_lossy(&input[e.name.clone()]).into_owned();
     let fmt = e.format;
@@ -357,7 +362,7 @@ fn write_entry(
     let mut inner = Vec::new();
     let body = if kind == S_IFREG {
         let name = Path::new(OsStr::from_bytes(&input[e.name.clone()]));
-        nested(&input[data], name, ctx, &label, &mut inner)
+        nested(&input[data], name, ctx, &mut inner)
     } else {
         Cow::Borrowed(&input[data])
     };
@@ -404,23 +409,20 @@ fn nested<'a>(
     data: &'a [u8],
     name: &Path,
     ctx: &Context,
-    label: &str,
-    changes: &mut Vec<String>,
+    changes: &mut Vec<Change>,
 ) -> Cow<'a, [u8]> {
-    if data.is_empty() || data.len() as u64 > ctx.config.max_size {
+    if data.is_empty() {
         return Cow::Borrowed(data);
     }
-    let Some((
-        _,
-        Ok(Outcome::Rewritten {
-            bytes,
-            changes: inner,
-        }),
-    )) = dispatch(data, &ctx.nested(name))
+    let Nested::Rewritten {
+        bytes,
+        changes: inner,
+        ..
+    } = ctx.member(name, data)
     else {
         return Cow::Borrowed(data);
     };
-    changes.extend(inner.into_iter().map(|c| format!("{label}!{c}")));
+    changes.extend(inner);
     Cow::Owned(bytes)
 }
 

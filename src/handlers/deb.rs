@@ -25,12 +25,12 @@ use std::path::Path;
 
 use md5::{Digest, Md5};
 
-use crate::config::Context;
-use crate::error::FormatError;
+use crate::handler::Context;
+use crate::handler::FormatError;
+use crate::handler::{Change, Handler, Member};
 use crate::handlers::compressed::stream_of;
 use crate::handlers::gzip::{self, Gzip};
 use crate::handlers::tar::{self, Tar};
-use crate::handlers::{Handler, Member};
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 
@@ -64,7 +64,7 @@ fn untar<'a>(
             return Ok(Some(std::borrow::Cow::Owned(bytes)));
         }
     } else if let Some(codec) = stream_of(data) {
-        let bytes = codec.unpack(data, ctx.config.max_size)?;
+        let bytes = codec.unpack(data, ctx.settings.max_size)?;
         if is_tar(&bytes) {
             return Ok(Some(std::borrow::Cow::Owned(bytes)));
         }
@@ -209,7 +209,7 @@ pub(crate) fn check_layout(names: &[&[u8]], ctx: &Context) -> Result<(), FormatE
 pub(crate) struct Replacement {
     pub index: usize,
     pub bytes: Vec<u8>,
-    pub notes: Vec<String>,
+    pub notes: Vec<Change>,
 }
 
 /// For a package whose members are `names`, with contents `old` before
@@ -272,7 +272,10 @@ pub(crate) fn sync_md5sums(
                 )));
             }
             patched[digest].copy_from_slice(after.as_bytes());
-            notes.push(format!("{control_name}!md5sums: MD5 of {name} updated"));
+            notes.push(
+                Change::gone("md5sums", format!("MD5 of {name}"), "", "updated")
+                    .inside(&*control_name),
+            );
         }
     }
     if notes.is_empty() {
@@ -281,7 +284,7 @@ pub(crate) fn sync_md5sums(
     let bytes = if is_tar(control) {
         Ok(patched)
     } else if let Some(codec) = stream_of(control) {
-        codec.repack(control, &patched, ctx.config.max_size)
+        codec.repack(control, &patched, ctx.settings.max_size)
     } else {
         gzip::with_payload(control, &patched, ctx)
     }

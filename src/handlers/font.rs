@@ -48,9 +48,9 @@
 
 use std::collections::HashSet;
 
-use crate::config::Context;
-use crate::error::FormatError;
-use crate::handlers::{Handler, Outcome};
+use crate::handler::Context;
+use crate::handler::FormatError;
+use crate::handler::{Change, Handler, Outcome};
 
 /// The sfnt font and collection handler.
 pub struct Font;
@@ -320,8 +320,8 @@ fn faces(input: &[u8]) -> Result<(Vec<Face>, usize), FormatError> {
     Ok((faces, header_end))
 }
 
-/// Clamps a `LONGDATETIME` field; returns its note when it moved.
-fn clamp_date(out: &mut [u8], at: usize, field: &str, epoch: i64) -> Option<String> {
+/// Clamps a `LONGDATETIME` field; returns its old and new Unix times when it moved.
+fn clamp_date(out: &mut [u8], at: usize, epoch: i64) -> Option<(i64, i64)> {
     let raw = i64::from_be_bytes(out[at..at + 8].try_into().ok()?);
     let unix = raw.checked_sub(MAC_EPOCH_OFFSET)?;
     if unix <= epoch {
@@ -329,7 +329,7 @@ fn clamp_date(out: &mut [u8], at: usize, field: &str, epoch: i64) -> Option<Stri
     }
     let new = epoch + MAC_EPOCH_OFFSET;
     out[at..at + 8].copy_from_slice(&new.to_be_bytes());
-    Some(format!("head.{field} {unix} -> {epoch}"))
+    Some((unix, epoch))
 }
 
 impl Handler for Font {
@@ -346,7 +346,7 @@ impl Handler for Font {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        if input.len() as u64 > ctx.config.max_size {
+        if input.len() as u64 > ctx.settings.max_size {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));
         }
         let (faces, header_end) = faces(input)?;
@@ -393,13 +393,13 @@ impl Handler for Font {
         for &o in &owners {
             let h = faces[o].head.start;
             let label = if faces.len() > 1 {
-                format!("font {o}: ")
+                format!("font {o}")
             } else {
                 String::new()
             };
             for (at, field) in [(CREATED, "created"), (MODIFIED, "modified")] {
-                if let Some(note) = clamp_date(&mut out, h + at, field, epoch) {
-                    changes.push(format!("{label}{note}"));
+                if let Some((old, new)) = clamp_date(&mut out, h + at, epoch) {
+                    changes.push(Change::set(&*label, format!("head.{field}"), old, new));
                 }
             }
         }
@@ -575,7 +575,7 @@ mod tests {
         };
         assert_eq!(changes.len(), 2, "{changes:?}");
         assert!(
-            changes[0].starts_with("font 1: head.created"),
+            changes[0].to_string().starts_with("font 1: head.created"),
             "{changes:?}"
         );
         assert_eq!(bytes.len(), ttc.len());

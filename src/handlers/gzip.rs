@@ -33,9 +33,9 @@
 //! are offered to the dispatcher's sniffing (no format is named here; a tar, a
 //! cpio or anything another handler claims qualifies). When a handler claims
 //! them and the file has a single member, the member is inflated whole, bounded
-//! by `config.max_size` and by a ratio of [`MAX_RATIO`] inflated bytes per
+//! by `settings.max_size` and by a ratio of [`MAX_RATIO`] inflated bytes per
 //! compressed byte (beyond the first MiB), and handed to that handler (through
-//! `dispatch`, so `config.max_depth` applies). Only when that changes the
+//! the dispatcher, so `settings.max_depth` applies). Only when that changes the
 //! content is the member recompressed (flate2 with zlib-rs, so the bytes are a
 //! function of the content, the level and that library's version) at the level
 //! the input's XFL announces: 9 when it says "maximum compression" (2), 1 when
@@ -57,9 +57,9 @@ use std::path::{Path, PathBuf};
 use flate2::write::DeflateEncoder;
 use flate2::{Compression, Decompress, FlushDecompress, Status};
 
-use crate::config::Context;
-use crate::error::FormatError;
-use crate::handlers::{Handler, Member as HandlerMember, Outcome, SNIFF_LEN, dispatch, sniff};
+use crate::handler::Context;
+use crate::handler::FormatError;
+use crate::handler::{Change, Handler, Member as HandlerMember, Nested, Outcome, SNIFF_LEN};
 
 /// The gzip handler.
 pub struct Gzip;
@@ -145,16 +145,28 @@ impl Handler for Gzip {
             let n = i + 1;
             let clamped = ctx.clamp(u64::from(m.mtime));
             if clamped != u64::from(m.mtime) {
-                changes.push(format!("member {n}: mtime {} -> {clamped}", m.mtime));
+                changes.push(Change::set(
+                    format!("member {n}"),
+                    "mtime",
+                    m.mtime,
+                    clamped,
+                ));
             }
             if let Some(r) = &m.name {
-                changes.push(format!(
-                    "member {n}: name {:?} dropped",
-                    String::from_utf8_lossy(&input[r.clone()])
+                changes.push(Change::gone(
+                    format!("member {n}"),
+                    "name",
+                    format!("{:?}", String::from_utf8_lossy(&input[r.clone()])),
+                    "dropped",
                 ));
             }
             if m.comment.is_some() {
-                changes.push(format!("member {n}: comment dropped"));
+                changes.push(Change::gone(
+                    format!("member {n}"),
+                    "comment",
+                    "",
+                    "dropped",
+                ));
             }
         }
         if changes.is_empty() {
@@ -180,7 +192,7 @@ impl Handler for Gzip {
         input: &[u8],
         ctx: &Context,
     ) -> Option<Result<Vec<HandlerMember>, FormatError>> {
-        Some(decompress(input, ctx.config.max_size).map(|bytes| {
+        Some(decompress(input, ctx.settings.max_size).map(|bytes| {
             let name = ctx
                 .name
                 .file_name()
@@ -238,9 +250,6 @@ fn inner_name(outer: &Path) -> PathBuf {
 /// Whether some handler claims the first inflated bytes of the deflate stream
 /// at `pos`. Damage is not reported here: the full parse does that.
 fn payload_claimed(input: &[u8], pos: usize, inner: &Context) -> bool {
-    if inner.depth > inner.config.max_depth {
-        return false;
-    }
     let mut state = Decompress::new(false);
     let mut head = vec![0; SNIFF_LEN];
     let mut filled = 0;
@@ -257,7 +266,7 @@ fn payload_claimed(input: &[u8], pos: usize, inner: &Context) -> bool {
             Ok(_) => {}
         }
     }
-    filled > 0 && sniff(&head[..filled], inner).is_some()
+    filled > 0 && inner.dispatch.sniff(&head[..filled], inner).is_some()
 }
 
 /// Inflates the single member `m`, hands it to the dispatcher, and rebuilds
@@ -270,41 +279,41 @@ fn normalize_payload(
 ) -> Result<Option<Outcome>, FormatError> {
     let compressed = (m.body.end - m.body.start) as u64;
     let limit = ctx
-        .config
+        .settings
         .max_size
         .min(compressed.saturating_mul(MAX_RATIO).max(1 << 20));
     let Some(payload) = inflate(&input[m.body.clone()], limit) else {
         return Ok(None);
     };
-    let Some((
-        _,
-        Ok(Outcome::Rewritten {
-            bytes,
-            changes: notes,
-        }),
-    )) = dispatch(&payload, inner)
+    let Nested::Rewritten {
+        bytes,
+        changes: notes,
+        ..
+    } = inner.dispatch.member(&payload, inner)
     else {
         return Ok(None);
     };
     let mut changes = Vec::new();
     let clamped = ctx.clamp(u64::from(m.mtime));
     if clamped != u64::from(m.mtime) {
-        changes.push(format!("member 1: mtime {} -> {clamped}", m.mtime));
+        changes.push(Change::set("member 1", "mtime", m.mtime, clamped));
     }
     if let Some(r) = &m.name {
-        changes.push(format!(
-            "member 1: name {:?} dropped",
-            String::from_utf8_lossy(&input[r.clone()])
+        changes.push(Change::gone(
+            "member 1",
+            "name",
+            format!("{:?}", String::from_utf8_lossy(&input[r.clone()])),
+            "dropped",
         ));
     }
     if m.comment.is_some() {
-        changes.push("member 1: comment dropped".to_string());
+        changes.push(Change::gone("member 1", "comment", "", "dropped"));
     }
-    let label = inner.name.to_string_lossy();
-    changes.extend(notes.into_iter().map(|c| format!("{label}!{c}")));
+    changes.extend(notes);
     let (level, xfl) = level_for(m.xfl_os[0]);
-    changes.push(format!(
-        "member 1: recompressed at deflate level {level} after its content was normalized"
+    changes.push(Change::remark(
+        "member 1",
+        format!("recompressed at deflate level {level} after its content was normalized"),
     ));
     let mut header = m.clone();
     header.xfl_os[0] = xfl;
@@ -764,11 +773,13 @@ pub(crate) mod tests {
         assert_eq!(&payload[136..148], format!("{:011o}\0", 1_000).as_bytes());
         assert_eq!(&payload[512..517], b"hello");
         assert!(
-            changes.iter().any(|c| c.starts_with("x!a.txt: mtime")),
+            changes
+                .iter()
+                .any(|c| c.to_string().starts_with("x!a.txt: mtime")),
             "{changes:?}"
         );
         assert!(
-            changes.last().unwrap().contains("recompressed"),
+            changes.last().unwrap().to_string().contains("recompressed"),
             "{changes:?}"
         );
         assert_eq!(run(&bytes, 1_000).unwrap(), Outcome::Unchanged);
@@ -805,7 +816,7 @@ pub(crate) mod tests {
         assert!(a.len() as u64 * MAX_RATIO < inner.len() as u64);
         assert_eq!(run(&a, 1_000).unwrap(), Outcome::Unchanged);
         let mut cfg = Config::with_epoch(1_000);
-        cfg.max_size = 1 << 20;
+        cfg.settings.max_size = 1 << 20;
         let mut x: u32 = 1;
         let noise: Vec<u8> = (0..2 << 20)
             .map(|_| {

@@ -34,10 +34,10 @@
 
 use std::collections::HashSet;
 
-use crate::config::Context;
-use crate::error::FormatError;
+use crate::handler::Context;
+use crate::handler::FormatError;
+use crate::handler::{Change, Handler, Outcome};
 use crate::handlers::dates::{civil_from_days, days_from_civil};
-use crate::handlers::{Handler, Outcome};
 
 /// The ISO 9660 handler.
 pub struct Iso9660;
@@ -203,7 +203,7 @@ fn clamp17(field: &[u8], epoch: i64) -> Result<Option<([u8; 17], i64)>, FormatEr
 struct Plan<'a> {
     input: &'a [u8],
     out: Option<Vec<u8>>,
-    changes: Vec<String>,
+    changes: Vec<Change>,
     epoch: i64,
     block: usize,
 }
@@ -217,10 +217,11 @@ impl Plan<'_> {
         }
         let out = self.out.get_or_insert_with(|| self.input.to_vec());
         out[at..at + new.len()].copy_from_slice(new);
-        self.changes.push(format!(
-            "{} at {at:#x}: {instant} -> {}",
-            what(),
-            self.epoch
+        self.changes.push(Change::set(
+            format!("{} at {at:#x}", what()),
+            "",
+            instant,
+            self.epoch,
         ));
     }
 
@@ -430,7 +431,7 @@ impl Handler for Iso9660 {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        if input.len() as u64 > ctx.config.max_size {
+        if input.len() as u64 > ctx.settings.max_size {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));
         }
         let epoch = i64::try_from(ctx.epoch()).unwrap_or(i64::MAX);

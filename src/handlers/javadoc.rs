@@ -36,10 +36,10 @@
 
 use memchr::memmem;
 
-use crate::config::Context;
-use crate::error::FormatError;
+use crate::handler::Context;
+use crate::handler::FormatError;
+use crate::handler::{Change, Handler, Outcome};
 use crate::handlers::dates::{parse_iso, parse_java, replace_ranges};
-use crate::handlers::{Handler, Outcome};
 
 /// The javadoc HTML handler.
 pub struct Javadoc;
@@ -166,7 +166,7 @@ fn attributes(tag: &[u8]) -> Vec<(&[u8], std::ops::Range<usize>)> {
 }
 
 /// An edit: the byte range, the new text, the note.
-type Edit = (std::ops::Range<usize>, String, String);
+type Edit = (std::ops::Range<usize>, String, Change);
 
 /// The date of each generator comment in `head`.
 fn comment_edits(head: &[u8], epoch: u64, edits: &mut Vec<Edit>) {
@@ -188,7 +188,7 @@ fn comment_edits(head: &[u8], epoch: u64, edits: &mut Vec<Edit>) {
         if let Some(new) = date.clamped(epoch) {
             let start = body + on + 4 + lead;
             let old = String::from_utf8_lossy(text);
-            let note = format!("generator comment: {old} -> {new}");
+            let note = Change::set("generator comment", "", old, &new);
             edits.push((start..start + text.len(), new, note));
         }
     }
@@ -231,10 +231,11 @@ fn meta_edits(head: &[u8], epoch: u64, edits: &mut Vec<Edit>) {
             continue;
         };
         if let Some(new) = date.clamped(epoch) {
-            let note = format!(
-                "meta {}: {} -> {new}",
-                String::from_utf8_lossy(name),
-                String::from_utf8_lossy(text)
+            let note = Change::set(
+                format!("meta {}", String::from_utf8_lossy(name)),
+                "",
+                String::from_utf8_lossy(text),
+                &new,
             );
             edits.push((start + range.start..start + range.end, new, note));
         }
@@ -255,7 +256,7 @@ impl Handler for Javadoc {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        if input.len() as u64 > ctx.config.max_size {
+        if input.len() as u64 > ctx.settings.max_size {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));
         }
         let Some(comment) = prologue(input) else {
@@ -309,7 +310,10 @@ mod tests {
 
     fn rewritten(input: &str) -> (String, Vec<String>) {
         match run(input).unwrap() {
-            Outcome::Rewritten { bytes, changes } => (String::from_utf8(bytes).unwrap(), changes),
+            Outcome::Rewritten { bytes, changes } => (
+                String::from_utf8(bytes).unwrap(),
+                changes.iter().map(ToString::to_string).collect(),
+            ),
             Outcome::Unchanged => panic!("expected a rewrite"),
         }
     }

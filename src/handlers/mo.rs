@@ -41,10 +41,10 @@
 
 use std::ops::Range;
 
-use crate::config::Context;
-use crate::error::FormatError;
+use crate::handler::Context;
+use crate::handler::FormatError;
+use crate::handler::{Change, Handler, Outcome};
 use crate::handlers::dates::{parse_iso, replace_ranges};
-use crate::handlers::{Handler, Outcome};
 
 /// The gettext `.mo` handler.
 pub struct Mo;
@@ -383,7 +383,7 @@ fn read_sysdep(input: &[u8], cat: &mut Catalog) -> Result<u32, FormatError> {
 }
 
 /// The edits of one header string: `(range in the string, new text, note)`.
-fn header_edits(header: &[u8], ctx: &Context) -> Vec<(Range<usize>, String, String)> {
+fn header_edits(header: &[u8], ctx: &Context) -> Vec<(Range<usize>, String, Change)> {
     let mut edits = Vec::new();
     let mut pos = 0;
     for line in header.split(|&b| b == b'\n') {
@@ -414,7 +414,7 @@ fn header_edits(header: &[u8], ctx: &Context) -> Vec<(Range<usize>, String, Stri
                 edits.push((
                     at..at + text.len(),
                     new.clone(),
-                    format!("header {name}: {old} -> {new}"),
+                    Change::set(format!("header {name}"), "", old, new),
                 ));
             }
         }
@@ -437,7 +437,7 @@ impl Handler for Mo {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        if input.len() as u64 > ctx.config.max_size || input.len() > u32::MAX as usize {
+        if input.len() as u64 > ctx.settings.max_size || input.len() > u32::MAX as usize {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));
         }
         let cat = parse(input)?;

@@ -52,10 +52,10 @@ use std::ops::Range;
 use md5::{Digest, Md5};
 use memchr::memmem;
 
-use crate::config::Context;
-use crate::error::FormatError;
+use crate::handler::Context;
+use crate::handler::FormatError;
+use crate::handler::{Change, Handler, Outcome};
 use crate::handlers::dates::{Civil, days_from_civil, epoch_secs, is_later, parse_iso};
-use crate::handlers::{Handler, Outcome};
 
 /// The PDF handler.
 pub struct Pdf;
@@ -1144,7 +1144,7 @@ struct Plan<'a> {
     epoch: u64,
     /// In-place replacements of the same length.
     edits: Vec<(Range<usize>, Vec<u8>)>,
-    notes: Vec<(usize, String)>,
+    notes: Vec<(usize, Change)>,
     /// `/ID` arrays: the strings of each.
     ids: Vec<Vec<PdfStr>>,
     /// XMP identifiers: the hex digits of each value.
@@ -1153,7 +1153,7 @@ struct Plan<'a> {
 }
 
 impl Plan<'_> {
-    fn edit(&mut self, span: Range<usize>, new: Vec<u8>, note: impl FnOnce() -> String) {
+    fn edit(&mut self, span: Range<usize>, new: Vec<u8>, note: impl FnOnce() -> Change) {
         if self.b[span.clone()] != new[..] {
             self.notes.push((span.start, note()));
             self.edits.push((span, new));
@@ -1204,7 +1204,7 @@ impl Plan<'_> {
         );
         let at = s.span.start;
         self.edit(s.span.clone(), raw, || {
-            format!("{what} at {at:#x}: {old} -> {new}")
+            Change::set(format!("{what} at {at:#x}"), "", old, new)
         });
         Ok(())
     }
@@ -1250,7 +1250,7 @@ impl Plan<'_> {
                     let at = base + v.start;
                     let old = old.to_string();
                     self.edit(at..at + raw.len(), new.clone().into_bytes(), || {
-                        format!("XMP {tag} at {at:#x}: {old} -> {new}")
+                        Change::set(format!("XMP {tag} at {at:#x}"), "", old, new)
                     });
                 }
             }
@@ -1411,11 +1411,14 @@ impl Plan<'_> {
                         // can pair the field across two builds.
                         self.notes.push((
                             s.span.start,
-                            format!(
-                                "/ID string at {:#x}: {} -> {} (derived from the content)",
-                                s.span.start,
+                            Change::set(
+                                format!("/ID string at {:#x}", s.span.start),
+                                "",
                                 String::from_utf8_lossy(&out[s.span.clone()]),
-                                String::from_utf8_lossy(&new)
+                                format!(
+                                    "{} (derived from the content)",
+                                    String::from_utf8_lossy(&new)
+                                ),
                             ),
                         ));
                         out[s.span.clone()].copy_from_slice(&new);
@@ -1438,12 +1441,17 @@ impl Plan<'_> {
                 if changed && let Some(&p) = digits.first() {
                     self.notes.push((
                         p,
-                        format!(
-                            "XMP identifier at {p:#x}: {before} -> {} (derived from the content)",
-                            digits
-                                .iter()
-                                .map(|&q| char::from(out[q]))
-                                .collect::<String>()
+                        Change::set(
+                            format!("XMP identifier at {p:#x}"),
+                            "",
+                            before,
+                            format!(
+                                "{} (derived from the content)",
+                                digits
+                                    .iter()
+                                    .map(|&q| char::from(out[q]))
+                                    .collect::<String>()
+                            ),
                         ),
                     ));
                 }
@@ -1551,7 +1559,7 @@ impl Handler for Pdf {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        if input.len() as u64 > ctx.config.max_size {
+        if input.len() as u64 > ctx.settings.max_size {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));
         }
         let b = input;
@@ -1605,7 +1613,10 @@ impl Handler for Pdf {
         if out == b {
             return Ok(Outcome::Unchanged);
         }
-        plan.notes.sort();
+        plan.notes.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| a.1.to_string().cmp(&b.1.to_string()))
+        });
         Ok(Outcome::Rewritten {
             bytes: out,
             changes: plan.notes.into_iter().map(|(_, n)| n).collect(),

@@ -62,10 +62,10 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
-use crate::config::Context;
-use crate::error::FormatError;
+use crate::handler::Context;
+use crate::handler::FormatError;
+use crate::handler::{Change, Handler, Outcome};
 use crate::handlers::coff::{stamp, u16_at, u32_at};
-use crate::handlers::{Handler, Outcome};
 
 /// The PE image handler.
 pub struct Pe;
@@ -682,7 +682,7 @@ impl Handler for Pe {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        if input.len() as u64 > ctx.config.max_size || u32::try_from(input.len()).is_err() {
+        if input.len() as u64 > ctx.settings.max_size || u32::try_from(input.len()).is_err() {
             return Err(FormatError::TooLarge(format!(
                 "{} bytes, larger than the size limit or a PE image's 4 GiB",
                 input.len()
@@ -726,20 +726,18 @@ impl Handler for Pe {
             if old == new.as_slice() {
                 continue;
             }
-            let note = match p.field {
-                Field::Guid => format!("{} -> {}", guid_string(old), guid_string(&new)),
-                f if f.is_stamp() => format!(
-                    "{} -> {}",
+            let (was, now) = match p.field {
+                Field::Guid => (guid_string(old), guid_string(&new)),
+                f if f.is_stamp() => (
                     stamp(u64::from(u32_at(old, 0).unwrap_or_default())),
-                    stamp(u64::from(u32_at(&new, 0).unwrap_or_default()))
+                    stamp(u64::from(u32_at(&new, 0).unwrap_or_default())),
                 ),
-                _ => format!(
-                    "{} -> {}",
-                    u32_at(old, 0).unwrap_or_default(),
-                    u32_at(&new, 0).unwrap_or_default()
+                _ => (
+                    u32_at(old, 0).unwrap_or_default().to_string(),
+                    u32_at(&new, 0).unwrap_or_default().to_string(),
                 ),
             };
-            changes.push((p.at, format!("{} {note}", p.field.describe())));
+            changes.push((p.at, Change::set("", p.field.describe(), was, now)));
             out.get_or_insert_with(|| input.to_vec())[p.at..p.at + new.len()].copy_from_slice(&new);
         }
         if let Some(at) = checksum_at {
@@ -749,7 +747,12 @@ impl Handler for Pe {
                 if new != old {
                     changes.push((
                         at,
-                        format!("{} {old:#010x} -> {new:#010x}", Field::CheckSum.describe()),
+                        Change::set(
+                            "",
+                            Field::CheckSum.describe(),
+                            format!("{old:#010x}"),
+                            format!("{new:#010x}"),
+                        ),
                     ));
                     out.get_or_insert_with(|| input.to_vec())[at..at + 4]
                         .copy_from_slice(&new.to_le_bytes());
@@ -795,7 +798,9 @@ mod tests {
 
     fn rewrite(input: &[u8]) -> (Vec<u8>, Vec<String>) {
         match run(input).unwrap() {
-            Outcome::Rewritten { bytes, changes } => (bytes, changes),
+            Outcome::Rewritten { bytes, changes } => {
+                (bytes, changes.iter().map(ToString::to_string).collect())
+            }
             Outcome::Unchanged => panic!("expected a rewrite"),
         }
     }

@@ -35,10 +35,10 @@
 //! entries, the install paths and the `VERSION`/`EXE_FILES` items. The paths
 //! depend on the build's prefix, not on the clock.
 
-use crate::config::Context;
-use crate::error::FormatError;
+use crate::handler::Context;
+use crate::handler::FormatError;
+use crate::handler::{Change, Handler, Outcome, SNIFF_LEN};
 use crate::handlers::dates::{parse_perl, replace_ranges};
-use crate::handlers::{Handler, Outcome, SNIFF_LEN};
 
 /// The `perllocal.pod` handler.
 pub struct Perllocal;
@@ -148,7 +148,7 @@ impl Handler for Perllocal {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        if input.len() as u64 > ctx.config.max_size {
+        if input.len() as u64 > ctx.settings.max_size {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));
         }
         if !self.sniff(&input[..input.len().min(SNIFF_LEN)], ctx) {
@@ -169,7 +169,7 @@ impl Handler for Perllocal {
             let Some(new) = parse_perl(text).and_then(|d| d.clamped(ctx.epoch())) else {
                 continue;
             };
-            changes.push(format!("entry {}: {text} -> {new}", i + 1));
+            changes.push(Change::set(format!("entry {}", i + 1), "", text, &new));
             edits.push((r, new));
         }
         if changes.is_empty() {

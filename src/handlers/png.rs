@@ -32,10 +32,10 @@ use flate2::Compression;
 use flate2::read::ZlibDecoder;
 use flate2::write::ZlibEncoder;
 
-use crate::config::Context;
-use crate::error::FormatError;
+use crate::handler::Context;
+use crate::handler::FormatError;
+use crate::handler::{Change, Handler, Outcome};
 use crate::handlers::dates::{Date, days_from_civil, is_later, parse_any};
-use crate::handlers::{Handler, Outcome};
 
 /// The PNG handler.
 pub struct Png;
@@ -111,7 +111,7 @@ fn is_date_keyword(k: &[u8]) -> bool {
 
 /// The note for a `tIME` that is later than the epoch (to be removed), or
 /// `None` when it stays.
-fn late_time(d: &[u8], epoch: u64) -> Option<String> {
+fn late_time(d: &[u8], epoch: u64) -> Option<Change> {
     let &[y0, y1, month, day, hour, min, sec] = d else {
         return None;
     };
@@ -125,8 +125,14 @@ fn late_time(d: &[u8], epoch: u64) -> Option<String> {
         + i64::from(hour) * 3600
         + i64::from(min) * 60
         + i64::from(sec);
-    is_later(secs, epoch)
-        .then(|| format!("tIME {year:04}-{month:02}-{day:02} {hour:02}:{min:02}:{sec:02} removed"))
+    is_later(secs, epoch).then(|| {
+        Change::gone(
+            "",
+            "tIME",
+            format!("{year:04}-{month:02}-{day:02} {hour:02}:{min:02}:{sec:02}"),
+            "removed",
+        )
+    })
 }
 
 /// The clamped text, or `None` when it stays.
@@ -164,7 +170,7 @@ fn text_chunk(
     kind: [u8; 4],
     d: &[u8],
     epoch: u64,
-) -> Result<Option<(Vec<u8>, String)>, FormatError> {
+) -> Result<Option<(Vec<u8>, Change)>, FormatError> {
     let Some(nul) = d.iter().position(|&b| b == 0) else {
         return Err(FormatError::malformed(format!(
             "{} chunk without a keyword terminator",
@@ -230,10 +236,11 @@ fn text_chunk(
     } else {
         out.extend_from_slice(new.as_bytes());
     }
-    let note = format!(
-        "{} {kw}: {} -> {new}",
-        show(kind),
-        String::from_utf8_lossy(&text).trim()
+    let note = Change::set(
+        format!("{} {kw}", show(kind)),
+        "",
+        String::from_utf8_lossy(&text).trim(),
+        &new,
     );
     Ok(Some((out, note)))
 }
@@ -252,7 +259,7 @@ impl Handler for Png {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        if input.len() as u64 > ctx.config.max_size {
+        if input.len() as u64 > ctx.settings.max_size {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));
         }
         let (chunks, end) = parse(input)?;
@@ -338,7 +345,9 @@ mod tests {
 
     fn rewritten(input: &[u8]) -> (Vec<u8>, Vec<String>) {
         match run(input).unwrap() {
-            Outcome::Rewritten { bytes, changes } => (bytes, changes),
+            Outcome::Rewritten { bytes, changes } => {
+                (bytes, changes.iter().map(ToString::to_string).collect())
+            }
             Outcome::Unchanged => panic!("expected a rewrite"),
         }
     }

@@ -32,10 +32,10 @@
 //! given JDK and set of keys), and line endings (`\n`, `\r\n` or `\r`, as
 //! written).
 
-use crate::config::Context;
-use crate::error::FormatError;
+use crate::handler::Context;
+use crate::handler::FormatError;
+use crate::handler::{Change, Handler, Outcome, SNIFF_LEN};
 use crate::handlers::dates::{parse_java, replace_ranges};
-use crate::handlers::{Handler, Outcome, SNIFF_LEN};
 
 /// The Java `.properties` handler.
 pub struct Properties;
@@ -142,7 +142,7 @@ impl Handler for Properties {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        if input.len() as u64 > ctx.config.max_size {
+        if input.len() as u64 > ctx.settings.max_size {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));
         }
         let head = &input[..input.len().min(SNIFF_LEN)];
@@ -164,7 +164,7 @@ impl Handler for Properties {
             let Some(new) = parse_java(text).and_then(|d| d.clamped(ctx.epoch())) else {
                 continue;
             };
-            changes.push(format!("date comment: {text} -> {new}"));
+            changes.push(Change::set("date comment", "", text, &new));
             edits.push((r, new));
         }
         if changes.is_empty() {

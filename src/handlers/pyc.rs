@@ -102,9 +102,9 @@ use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use crate::config::Context;
-use crate::error::FormatError;
-use crate::handlers::{Handler, Outcome};
+use crate::handler::Context;
+use crate::handler::FormatError;
+use crate::handler::{Change, Handler, Outcome};
 
 /// The pyc handler.
 pub struct Pyc;
@@ -385,7 +385,7 @@ fn normalize(input: &[u8], ctx: &Context, code_only: bool) -> Result<Outcome, Fo
         let old = u32_at(input, mtime_at);
         let want = target_mtime(old, ctx);
         if want != old {
-            changes.push(format!("source mtime {old} -> {want}"));
+            changes.push(Change::set("", "source mtime", old, want));
             new_mtime = Some(want);
         }
     }
@@ -393,10 +393,16 @@ fn normalize(input: &[u8], ctx: &Context, code_only: bool) -> Result<Outcome, Fo
     if unreferenced > 0 || !scan.inert.is_empty() {
         let cleared = unreferenced + scan.inert.len();
         changes.push(match scan.moved_refs() {
-            0 => format!("marshal: FLAG_REF cleared on {cleared} unreferenced objects"),
-            moved => format!(
-                "marshal: FLAG_REF cleared on {cleared} unreferenced objects, \
-                 {moved} references renumbered"
+            0 => Change::remark(
+                "marshal",
+                format!("FLAG_REF cleared on {cleared} unreferenced objects"),
+            ),
+            moved => Change::remark(
+                "marshal",
+                format!(
+                    "FLAG_REF cleared on {cleared} unreferenced objects, \
+                     {moved} references renumbered"
+                ),
             ),
         });
     }
@@ -420,7 +426,7 @@ fn normalize(input: &[u8], ctx: &Context, code_only: bool) -> Result<Outcome, Fo
 fn target_mtime(old: u32, ctx: &Context) -> u32 {
     let t = ctx
         .companion_mtime
-        .or(ctx.config.final_mtime)
+        .or(ctx.settings.final_mtime)
         .unwrap_or_else(|| i64::try_from(ctx.clamp(u64::from(old))).unwrap_or(i64::MAX));
     u32::try_from(t & 0xffff_ffff).expect("masked to 32 bits")
 }
@@ -1321,10 +1327,8 @@ mod tests {
         early.push(b'N');
         assert_eq!(run(&early, None).unwrap(), Outcome::Unchanged);
         // --final-mtime wins over the clamp.
-        let config = Config {
-            final_mtime: Some(1),
-            ..Config::with_epoch(EPOCH)
-        };
+        let mut config = Config::with_epoch(EPOCH);
+        config.settings.final_mtime = Some(1);
         let ctx = config.context(Path::new("x.pyc"));
         let got = normalize(&input, &ctx, false).unwrap();
         assert_eq!(u32_at(got.bytes(&input), 8), 1);

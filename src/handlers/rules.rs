@@ -12,9 +12,7 @@
 //! is normalized by that handler only, and rules never see it. Rules are for
 //! the files no handler knows.
 
-use crate::config::Context;
-use crate::error::FormatError;
-use crate::handlers::{Handler, Outcome};
+use crate::handler::{Context, FormatError, Handler, Outcome};
 
 /// The user-date-rules handler.
 pub struct RulesHandler;
@@ -29,14 +27,14 @@ impl Handler for RulesHandler {
     }
 
     fn sniff(&self, _head: &[u8], ctx: &Context) -> bool {
-        ctx.config
+        ctx.settings
             .rules
             .as_ref()
             .is_some_and(|r| r.in_scope(ctx.scope_path()))
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        let Some(rules) = &ctx.config.rules else {
+        let Some(rules) = &ctx.settings.rules else {
             return Ok(Outcome::Unchanged);
         };
         Ok(

@@ -61,9 +61,9 @@ use std::ops::Range;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::config::Context;
-use crate::error::FormatError;
-use crate::handlers::{Handler, Member as HandlerMember, Outcome, dispatch};
+use crate::handler::Context;
+use crate::handler::FormatError;
+use crate::handler::{Change, Handler, Member as HandlerMember, Nested, Outcome};
 
 /// The tar handler.
 pub struct Tar;
@@ -161,7 +161,7 @@ impl Handler for Tar {
         let mut changes = Vec::new();
         let order = sort(&entries);
         if order.iter().enumerate().any(|(i, &j)| i != j) {
-            changes.push("entries sorted by name".to_string());
+            changes.push(Change::remark("", "entries sorted by name"));
         }
         let mut out = Vec::with_capacity(input.len());
         for &i in &order {
@@ -177,16 +177,16 @@ impl Handler for Tar {
                 last + trailer.len().max(2 * BLOCK)
             };
             out.resize(end, 0);
-            changes.push(format!(
-                "end of archive rewritten: {} zero bytes after the last entry",
-                end - last
+            changes.push(Change::remark(
+                "end of archive rewritten",
+                format!("{} zero bytes after the last entry", end - last),
             ));
         }
         if out == input {
             return Ok(Outcome::Unchanged);
         }
         if changes.is_empty() {
-            changes.push("headers rewritten".to_string());
+            changes.push(Change::remark("", "headers rewritten"));
         }
         Ok(Outcome::Rewritten {
             bytes: out,
@@ -238,28 +238,22 @@ fn write_entry(
     input: &[u8],
     entry: &Entry,
     ctx: &Context,
-    changes: &mut Vec<String>,
+    changes: &mut Vec<Change>,
 ) -> Result<(), FormatError> {
     let label = String::from_utf8_lossy(&entry.name).into_owned();
     let main = entry.main();
     let data = &input[main.data.clone()];
     let mut new_data: Option<Vec<u8>> = None;
     let mut nested = Vec::new();
-    if matches!(main.typeflag, b'0' | 0 | b'7')
-        && !entry.sparse
-        && !data.is_empty()
-        && data.len() as u64 <= ctx.config.max_size
-    {
+    if matches!(main.typeflag, b'0' | 0 | b'7') && !entry.sparse && !data.is_empty() {
         let name = Path::new(OsStr::from_bytes(&entry.name));
-        if let Some((
-            _,
-            Ok(Outcome::Rewritten {
-                bytes,
-                changes: inner,
-            }),
-        )) = dispatch(data, &ctx.nested(name))
+        if let Nested::Rewritten {
+            bytes,
+            changes: inner,
+            ..
+        } = ctx.member(name, data)
         {
-            nested.extend(inner.into_iter().map(|c| format!("{label}!{c}")));
+            nested.extend(inner);
             new_data = Some(bytes);
         }
     }
@@ -281,7 +275,7 @@ fn write_entry(
             let size = if pax_size == Some(n) { new_size } else { None };
             if let Some(records) = normalize_pax(&body, ctx, size, &label, changes)? {
                 if records.is_empty() {
-                    changes.push(format!("{label}: empty pax header dropped"));
+                    changes.push(Change::gone(&*label, "empty pax header", "", "dropped"));
                     continue;
                 }
                 set_number(&mut header[SIZE], records.len() as u64);
@@ -308,7 +302,7 @@ fn write_entry(
         out.extend_from_slice(&header);
         out.extend_from_slice(&input[part.ext.clone()]);
         if kept && input[part.data.end..part.end].iter().any(|&b| b != 0) {
-            changes.push(format!("{label}: non-zero padding cleared"));
+            changes.push(Change::gone(&*label, "non-zero padding", "", "cleared"));
         }
         out.extend_from_slice(&body);
         out.resize(out.len().next_multiple_of(BLOCK), 0);
@@ -323,7 +317,7 @@ fn normalize_header(
     dialect: Dialect,
     ctx: &Context,
     label: &str,
-    changes: &mut Vec<String>,
+    changes: &mut Vec<Change>,
 ) -> Result<bool, FormatError> {
     let mut dirty = false;
     let mut times = vec![("mtime", MTIME)];
@@ -336,7 +330,7 @@ fn normalize_header(
             Some(Num::Value(t)) if ctx.clamp(t) != t => {
                 let c = ctx.clamp(t);
                 set_number(&mut h[range], c);
-                changes.push(format!("{label}: {what} {t} -> {c}"));
+                changes.push(Change::set(label, what, t, c));
                 dirty = true;
             }
             Some(_) => {}
@@ -353,12 +347,12 @@ fn normalize_header(
             Some(Num::Value(0)) => {}
             Some(Num::Value(v)) => {
                 set_number(&mut h[range], 0);
-                changes.push(format!("{label}: {what} {v} -> 0"));
+                changes.push(Change::set(label, what, v, 0));
                 dirty = true;
             }
             Some(Num::Negative) => {
                 set_number(&mut h[range], 0);
-                changes.push(format!("{label}: {what} (negative) -> 0"));
+                changes.push(Change::set(label, what, "(negative)", 0));
                 dirty = true;
             }
             None => {
@@ -372,9 +366,11 @@ fn normalize_header(
     for (what, range) in [("uname", UNAME), ("gname", GNAME)] {
         let field = &mut h[range];
         if field.iter().any(|&b| b != 0) {
-            changes.push(format!(
-                "{label}: {what} {:?} -> \"\"",
-                String::from_utf8_lossy(until_nul(field))
+            changes.push(Change::set(
+                label,
+                what,
+                format!("{:?}", String::from_utf8_lossy(until_nul(field))),
+                "\"\"",
             ));
             field.fill(0);
             dirty = true;
@@ -384,7 +380,7 @@ fn normalize_header(
 }
 
 /// Removes the process id from `PaxHeaders.<pid>/` in a pax header's name.
-fn strip_pid(h: &mut [u8; BLOCK], label: &str, changes: &mut Vec<String>) -> bool {
+fn strip_pid(h: &mut [u8; BLOCK], label: &str, changes: &mut Vec<Change>) -> bool {
     const TAG: &[u8] = b"PaxHeaders.";
     let name = until_nul(&h[NAME]);
     let Some(at) = memchr::memmem::find(name, TAG) else {
@@ -402,8 +398,9 @@ fn strip_pid(h: &mut [u8; BLOCK], label: &str, changes: &mut Vec<String>) -> boo
     new.extend_from_slice(&name[digits_start + 1 + digits..]);
     new.resize(NAME.len(), 0);
     h[NAME].copy_from_slice(&new);
-    changes.push(format!(
-        "{label}: process id removed from the pax header name"
+    changes.push(Change::remark(
+        label,
+        "process id removed from the pax header name",
     ));
     true
 }
@@ -415,7 +412,7 @@ fn normalize_pax(
     ctx: &Context,
     size: Option<u64>,
     label: &str,
-    changes: &mut Vec<String>,
+    changes: &mut Vec<Change>,
 ) -> Result<Option<Vec<u8>>, FormatError> {
     let records = pax_records(data)
         .map_err(|e| FormatError::malformed(format!("{label}: pax header: {e}")))?;
@@ -423,9 +420,11 @@ fn normalize_pax(
     let mut out = Vec::with_capacity(data.len());
     for (key, value) in records {
         if DROPPED.contains(&key) {
-            changes.push(format!(
-                "{label}: pax {} dropped",
-                String::from_utf8_lossy(key)
+            changes.push(Change::gone(
+                label,
+                format!("pax {}", String::from_utf8_lossy(key)),
+                "",
+                "dropped",
             ));
             dirty = true;
             continue;
@@ -433,9 +432,11 @@ fn normalize_pax(
         let mut value = Cow::Borrowed(value);
         if key == b"mtime" {
             if let Some(clamped) = clamp_pax_time(&value, ctx) {
-                changes.push(format!(
-                    "{label}: pax mtime {} -> {clamped}",
-                    String::from_utf8_lossy(&value)
+                changes.push(Change::set(
+                    label,
+                    "pax mtime",
+                    String::from_utf8_lossy(&value),
+                    &clamped,
                 ));
                 value = Cow::Owned(clamped.into_bytes());
                 dirty = true;

@@ -17,9 +17,9 @@
 //! any rewrite; a mismatch, or data shorter than `ih_size`, is `Malformed` and
 //! the file is left untouched.
 
-use crate::config::Context;
-use crate::error::FormatError;
-use crate::handlers::{Handler, Outcome};
+use crate::handler::Context;
+use crate::handler::FormatError;
+use crate::handler::{Change, Handler, Outcome};
 
 /// The U-Boot legacy image handler.
 pub struct UImage;
@@ -54,7 +54,7 @@ impl Handler for UImage {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        if input.len() as u64 > ctx.config.max_size {
+        if input.len() as u64 > ctx.settings.max_size {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));
         }
         if input.len() < HEADER_LEN || !input.starts_with(&MAGIC) {
@@ -93,7 +93,7 @@ impl Handler for UImage {
         out[4..8].copy_from_slice(&crc.to_be_bytes());
         Ok(Outcome::Rewritten {
             bytes: out,
-            changes: vec![format!("ih_time {time} -> {clamped}")],
+            changes: vec![Change::set("", "ih_time", time, clamped)],
         })
     }
 }

@@ -418,13 +418,15 @@ fn cpio_corpus_pairs_are_sorted_and_newc_links_moved() {
                 panic!("{}: unchanged", src.display());
             };
             assert!(
-                changes.iter().any(|c| c.starts_with("entries sorted")),
+                changes
+                    .iter()
+                    .any(|c| c.to_string().starts_with("entries sorted")),
                 "{}: {changes:?}",
                 src.display()
             );
             moved += changes
                 .iter()
-                .filter(|c| c.contains("carries the data of its hard links"))
+                .filter(|c| c.to_string().contains("carries the data of its hard links"))
                 .count();
         }
         let newc = matches!(p.case.as_str(), "newc" | "crc");

@@ -398,7 +398,7 @@ fn properties_date_line_with_trailing_blanks_keeps_them() {
 #[test]
 fn properties_pom_body_is_claimed_by_content_as_a_jar_member() {
     use strip_nd::config::Config;
-    use strip_nd::handlers::{self, Outcome};
+    use strip_nd::handlers::Outcome;
     let body = fs::read(corpus("properties").join("pom.1.properties")).unwrap();
     let config = Config::with_epoch(crate::util::EPOCH);
     let jar = config.context(Path::new("demo.jar"));
@@ -408,7 +408,7 @@ fn properties_pom_body_is_claimed_by_content_as_a_jar_member() {
     ] {
         let ctx = jar.nested(Path::new(member));
         let Some(("properties", Ok(Outcome::Rewritten { bytes, .. }))) =
-            handlers::dispatch(&body, &ctx)
+            strip_nd::dispatch::dispatch(&body, &ctx)
         else {
             panic!("{member}: pom.properties not claimed and rewritten by the properties handler");
         };

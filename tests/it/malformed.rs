@@ -35,7 +35,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use strip_nd::config::Config;
-use strip_nd::handlers;
 
 use crate::util::{EPOCH, bin, corpus, need};
 
@@ -1788,7 +1787,7 @@ fn check_files(
                 continue;
             }
             let name = Path::new(&c.rel).file_name().unwrap();
-            match handlers::dispatch(&c.bytes, &config.context(Path::new(name))) {
+            match strip_nd::dispatch::dispatch(&c.bytes, &config.context(Path::new(name))) {
                 Some((h, Err(e))) => failures.push(format!(
                     "{}: {h} finds it malformed ({e}) but the report does not name it",
                     c.rel

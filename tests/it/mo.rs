@@ -8,7 +8,7 @@ use std::process::Command;
 
 use strip_nd::config::Config;
 use strip_nd::error::FormatError;
-use strip_nd::handlers::{self, Outcome};
+use strip_nd::handlers::Outcome;
 
 use crate::util::{EPOCH, corpus, need};
 
@@ -125,7 +125,7 @@ fn mutated_catalogs_msgunfmt_refuses_are_malformed_and_rewrites_stay_readable() 
             fs::write(&input, &m).unwrap();
             let before = listing(&input);
             refused += usize::from(before.is_none());
-            match handlers::dispatch(&m, &ctx) {
+            match strip_nd::dispatch::dispatch(&m, &ctx) {
                 None => unclaimed += 1,
                 Some((h, _)) if h != "mo" => failures.push(format!("{name}: claimed by {h}")),
                 Some((_, Err(FormatError::Malformed(why)))) => {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use strip_nd::config::Config;
-use strip_nd::handlers::{self, Outcome};
+use strip_nd::handlers::Outcome;
 
 use crate::corpus::{converge, pairs};
 use crate::util::{EPOCH, corpus, need, normalize, put, run, stderr, tool};
@@ -537,7 +537,7 @@ fn normalize_member(bytes: &[u8], name: &str) -> (Option<&'static str>, Vec<u8>)
     let config = Config::with_epoch(EPOCH);
     let archive = config.context(Path::new("lib.a"));
     let member = Path::new(name);
-    match handlers::dispatch(bytes, &archive.nested(member)) {
+    match strip_nd::dispatch::dispatch(bytes, &archive.nested(member)) {
         None => (None, bytes.to_vec()),
         Some((h, Ok(Outcome::Unchanged))) => (Some(h), bytes.to_vec()),
         Some((h, Ok(Outcome::Rewritten { bytes, .. }))) => (Some(h), bytes),

@@ -681,7 +681,7 @@ fn mutated_pycs_cpython_refuses_are_malformed_and_rewrites_load_equal() {
 
     use strip_nd::config::Config;
     use strip_nd::error::FormatError;
-    use strip_nd::handlers::{self, Outcome};
+    use strip_nd::handlers::Outcome;
 
     let interpreters = pyenv_interpreters();
     let tmp = tempfile::tempdir().unwrap();
@@ -706,7 +706,7 @@ fn mutated_pycs_cpython_refuses_are_malformed_and_rewrites_load_equal() {
             n += 1;
             let input = tmp.path().join(format!("{n}.in.pyc"));
             fs::write(&input, &m).unwrap();
-            let outcome = match handlers::dispatch(&m, &ctx) {
+            let outcome = match strip_nd::dispatch::dispatch(&m, &ctx) {
                 Some(("pyc", Ok(Outcome::Rewritten { bytes, .. }))) => {
                     let output = tmp.path().join(format!("{n}.out.pyc"));
                     fs::write(&output, bytes).unwrap();

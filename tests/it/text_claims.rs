@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use strip_nd::config::Config;
-use strip_nd::handlers::{self, Outcome, SNIFF_LEN};
+use strip_nd::handlers::{Outcome, SNIFF_LEN};
 
 use crate::util::{EPOCH, bin, need, stderr};
 
@@ -73,11 +73,11 @@ fn wrong_claims(path: &Path, bytes: &[u8]) -> Vec<String> {
     let head = &bytes[..bytes.len().min(SNIFF_LEN)];
     let mut out = Vec::new();
     for name in TEXT_HANDLERS {
-        let (_, h) = handlers::by_name(name).unwrap();
+        let (_, h) = strip_nd::dispatch::by_name(name).unwrap();
         if h.sniff(head, &ctx) {
             out.push(format!("{}: sniffed by {name}", path.display()));
         }
-        match handlers::run_guarded(h, bytes, &ctx) {
+        match strip_nd::dispatch::run_guarded(h, bytes, &ctx) {
             Ok(Outcome::Unchanged) => {}
             Ok(Outcome::Rewritten { changes, .. }) => out.push(format!(
                 "{}: rewritten by {name}.normalize: {changes:?}",
@@ -89,7 +89,7 @@ fn wrong_claims(path: &Path, bytes: &[u8]) -> Vec<String> {
             )),
         }
     }
-    if let Some((name, _)) = handlers::dispatch(bytes, &ctx)
+    if let Some((name, _)) = strip_nd::dispatch::dispatch(bytes, &ctx)
         && TEXT_HANDLERS.contains(&name)
     {
         out.push(format!("{}: claimed by {name} in dispatch", path.display()));

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use strip_nd::config::Config;
-use strip_nd::handlers::{self, Outcome};
+use strip_nd::handlers::Outcome;
 
 /// The epoch every test uses unless it says otherwise.
 pub const EPOCH: u64 = 315_532_800;
@@ -106,7 +106,7 @@ where
 pub fn normalize(bytes: &[u8], name: &str) -> Result<Vec<u8>, String> {
     let config = Config::with_epoch(EPOCH);
     let ctx = config.context(Path::new(name));
-    match handlers::dispatch(bytes, &ctx) {
+    match strip_nd::dispatch::dispatch(bytes, &ctx) {
         None => Err(format!("{name}: no handler claims it")),
         Some((_, Err(e))) => Err(format!("{name}: {e}")),
         Some((_, Ok(Outcome::Unchanged))) => Ok(bytes.to_vec()),
@@ -119,7 +119,7 @@ pub fn is_fixed_point(bytes: &[u8], name: &str) -> bool {
     let config = Config::with_epoch(EPOCH);
     let ctx = config.context(Path::new(name));
     matches!(
-        handlers::dispatch(bytes, &ctx),
+        strip_nd::dispatch::dispatch(bytes, &ctx),
         Some((_, Ok(Outcome::Unchanged)))
     )
 }

@@ -16,7 +16,7 @@
 use bzip2::{Action, Compress, Compression, Decompress, Status};
 
 use super::{Codec, Decoded, drive, truncated};
-use crate::error::FormatError;
+use crate::handler::FormatError;
 
 /// The bzip2 codec.
 pub struct Bzip2;

@@ -42,9 +42,10 @@ use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::config::Context;
-use crate::error::FormatError;
-use crate::handlers::{HEAD_LEN, Handler, Member, Outcome, dispatch, sniff};
+use crate::handler::Context;
+use crate::handler::FormatError;
+use crate::handler::{Change, Handler, Member, Nested, Outcome};
+use crate::handlers::HEAD_LEN;
 
 pub mod bzip2;
 pub mod xz;
@@ -127,7 +128,7 @@ fn inner_name(outer: &Path, suffixes: &[(&str, &str)]) -> PathBuf {
 /// How many bytes a payload of a `compressed`-byte stream may decompress to.
 fn limit(compressed: usize, ctx: &Context) -> usize {
     let limit = ctx
-        .config
+        .settings
         .max_size
         .min((compressed as u64).saturating_mul(MAX_RATIO).max(1 << 20));
     usize::try_from(limit).unwrap_or(usize::MAX)
@@ -189,14 +190,16 @@ impl<C: Codec> Handler for Compressed<C> {
         let _ = C::scan(input)?;
         let name = inner_name(ctx.name, C::SUFFIXES);
         let inner = ctx.nested(&name);
-        if inner.depth > inner.config.max_depth {
-            return Ok(Outcome::Unchanged);
-        }
         let mut head = Vec::new();
         // Damage within the head is reported; past it, only when the payload
         // is claimed and decompressed whole.
         let at_head = C::decode(input, &mut head, C::head_len(input).max(HEAD_LEN))?;
-        if head.is_empty() || sniff(&head[..head.len().min(HEAD_LEN)], &inner).is_none() {
+        if head.is_empty()
+            || inner
+                .dispatch
+                .sniff(&head[..head.len().min(HEAD_LEN)], &inner)
+                .is_none()
+        {
             return Ok(Outcome::Unchanged);
         }
         let limit = limit(input.len(), ctx);
@@ -207,13 +210,11 @@ impl<C: Codec> Handler for Compressed<C> {
             drop(head);
             Self::decompress(input, limit)?
         };
-        let Some((
-            _,
-            Ok(Outcome::Rewritten {
-                bytes,
-                changes: notes,
-            }),
-        )) = dispatch(&payload, &inner)
+        let Nested::Rewritten {
+            bytes,
+            changes: notes,
+            ..
+        } = inner.dispatch.member(&payload, &inner)
         else {
             return Ok(Outcome::Unchanged);
         };
@@ -225,10 +226,10 @@ impl<C: Codec> Handler for Compressed<C> {
                 )),
                 e => e,
             })?;
-        let label = name.to_string_lossy();
-        let mut changes: Vec<String> = notes.into_iter().map(|c| format!("{label}!{c}")).collect();
-        changes.push(format!(
-            "recompressed ({settings}) after its content was normalized"
+        let mut changes = notes;
+        changes.push(Change::remark(
+            "",
+            format!("recompressed ({settings}) after its content was normalized"),
         ));
         Ok(Outcome::Rewritten {
             bytes: out,
@@ -240,7 +241,7 @@ impl<C: Codec> Handler for Compressed<C> {
     /// `bzip2 -d` and `zstd -d` write it), named after the file without its
     /// suffix.
     fn members(&self, input: &[u8], ctx: &Context) -> Option<Result<Vec<Member>, FormatError>> {
-        let limit = usize::try_from(ctx.config.max_size).unwrap_or(usize::MAX);
+        let limit = usize::try_from(ctx.settings.max_size).unwrap_or(usize::MAX);
         Some(
             C::scan(input)
                 .and_then(|_| Self::decompress(input, limit))
@@ -368,7 +369,11 @@ mod tests {
                 panic!("{}: expected a rewrite", h.name())
             };
             assert!(
-                changes.last().unwrap().starts_with("recompressed"),
+                changes
+                    .last()
+                    .unwrap()
+                    .to_string()
+                    .starts_with("recompressed"),
                 "{changes:?}"
             );
             assert_eq!(bytes, pack(&tar_at_epoch()), "{}", h.name());
@@ -433,14 +438,14 @@ mod tests {
                 Err(FormatError::Malformed(_))
             ));
             let mut small = Config::with_epoch(1_000);
-            small.max_size = 4096;
+            small.settings.max_size = 4096;
             assert!(
                 matches!(run(h, &a, &small), Err(FormatError::TooLarge(_))),
                 "{}",
                 h.name()
             );
             let mut shallow = Config::with_epoch(1_000);
-            shallow.max_depth = 0;
+            shallow.settings.max_depth = 0;
             assert_eq!(run(h, &a, &shallow).unwrap(), Outcome::Unchanged);
         });
         // A bomb: far beyond MAX_RATIO, never expanded.

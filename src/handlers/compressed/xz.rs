@@ -29,7 +29,7 @@
 use liblzma::stream::{Action, Check, MtStreamBuilder, Status, Stream, TELL_UNSUPPORTED_CHECK};
 
 use super::{Codec, Decoded, drive, truncated};
-use crate::error::FormatError;
+use crate::handler::FormatError;
 
 /// The xz codec.
 pub struct Xz;

@@ -22,7 +22,7 @@ use zstd::zstd_safe::zstd_sys::{ZSTD_EndDirective, ZSTD_ErrorCode};
 use zstd::zstd_safe::{self, CCtx, CParameter, DCtx, InBuffer, OutBuffer};
 
 use super::{Codec, Decoded, truncated};
-use crate::error::FormatError;
+use crate::handler::FormatError;
 
 /// The zstd codec.
 pub struct Zstd;

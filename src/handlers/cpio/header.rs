@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use crate::error::FormatError;
+use crate::handler::FormatError;
 
 pub(super) const TRAILER: &[u8] = b"TRAILER!!!";
 pub(super) const S_IFMT: u64 = 0o170_000;

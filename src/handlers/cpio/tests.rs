@@ -110,7 +110,7 @@ fn rewritten(input: &[u8]) -> (Vec<u8>, Vec<String>) {
     match run(input).unwrap() {
         Outcome::Rewritten { bytes, changes } => {
             assert_eq!(run(&bytes).unwrap(), Outcome::Unchanged, "not idempotent");
-            (bytes, changes)
+            (bytes, changes.iter().map(ToString::to_string).collect())
         }
         Outcome::Unchanged => panic!("expected a rewrite"),
     }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::config::Context;
+use crate::handler::Context;
 use crate::handlers::dates::civil_from_days;
 use crate::handlers::dates::days_from_civil;
 

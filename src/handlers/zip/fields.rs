@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use super::EXTRA_ZIP64;
-use crate::error::FormatError;
+use crate::handler::FormatError;
 
 pub(super) fn malformed(msg: impl Into<String>) -> FormatError {
     FormatError::malformed(msg)

@@ -137,7 +137,7 @@
 //!
 //! Members are **not expanded** (kept as they are, silently: nothing about them
 //! changes) when they use another compression method (bzip2, LZMA, zstd...),
-//! when their uncompressed size exceeds `ctx.config.max_size`, when their
+//! when their uncompressed size exceeds `ctx.settings.max_size`, when their
 //! compression ratio is absurd (more than 1 MiB and more than 1000:1, past
 //! what deflate produces from real data: a zip bomb), or when they sit at the
 //! nesting limit. The CRC32 of a member that is not expanded is not verified
@@ -163,9 +163,9 @@
 //! * `TooLarge`: a rewrite that would need zip64 fields the input lacks (a
 //!   member or offset crossing 4 GiB).
 
-use crate::config::Context;
-use crate::error::FormatError;
-use crate::handlers::{Handler, Member as HandlerMember, Outcome};
+use crate::handler::Context;
+use crate::handler::FormatError;
+use crate::handler::{Handler, Member as HandlerMember, Outcome};
 
 mod deflate;
 mod dostime;
@@ -298,7 +298,7 @@ impl Handler for Zip {
                     let data = &input[e.data.clone()];
                     let expandable = !e.encrypted()
                         && (e.method == STORED || e.method == DEFLATED)
-                        && e.usize <= ctx.config.max_size
+                        && e.usize <= ctx.settings.max_size
                         && !(e.usize > BOMB_MIN_SIZE
                             && e.usize > e.csize.saturating_mul(BOMB_RATIO));
                     let bytes = if !expandable || e.method == STORED {

@@ -15,11 +15,11 @@ use super::{
     BOMB_MIN_SIZE, BOMB_RATIO, DEFLATED, DOS_DIRECTORY, EXTRA_NTFS, EXTRA_TIMESTAMP,
     EXTRA_UNIX_IDS, EXTRA_UNIX_NEW, EXTRA_UNIX_OLD, HOST_UNIX, S_IFLNK, S_IFMT, STORED,
 };
-use crate::config::Context;
-use crate::error::FormatError;
-use crate::handlers;
-use crate::handlers::Outcome;
-use crate::handlers::SNIFF_LEN;
+use crate::handler::Context;
+use crate::handler::FormatError;
+
+use crate::handler::SNIFF_LEN;
+use crate::handler::{Change, Nested};
 
 /// The earliest time of a compiled member whose source is in the archive:
 /// its source must be strictly earlier and not below [`DOS_FLOOR`].
@@ -79,7 +79,7 @@ fn sources_of(name: &[u8]) -> Vec<Vec<u8>> {
     }
     if name.ends_with(b".pyc") {
         let path = std::path::Path::new(std::ffi::OsStr::from_bytes(name));
-        return handlers::pyc::source_of(path)
+        return crate::handlers::pyc::source_of(path)
             .map(|p| p.into_os_string().into_vec())
             .into_iter()
             .collect();
@@ -138,7 +138,7 @@ pub(super) struct EntryPlan<'a> {
 #[derive(Debug)]
 pub(super) struct Plan<'a> {
     pub(super) entries: Vec<EntryPlan<'a>>,
-    pub(super) changes: Vec<String>,
+    pub(super) changes: Vec<Change>,
 }
 
 impl<'a> Archive<'a> {
@@ -184,23 +184,28 @@ impl<'a> Archive<'a> {
         let jar = self.entries.iter().any(|e| is_manifest(self.name(e)));
         let kept = |&i: &usize| !(jar && is_maven_leftover(self.name(&self.entries[i])));
         for &i in order.iter().filter(|i| !kept(i)) {
-            changes.push(format!(
-                "{}: dropped (a Maven compiler leftover whose name or content changes with every build)",
-                show(self.name(&self.entries[i]))
+            changes.push(Change::gone(
+                show(self.name(&self.entries[i])),
+                "",
+                "",
+                "dropped (a Maven compiler leftover whose name or content changes with every build)",
             ));
         }
         order.retain(kept);
         let mut by_local: Vec<usize> = (0..self.entries.len()).filter(kept).collect();
         by_local.sort_by_key(|&i| self.entries[i].local);
         if by_local != order {
-            changes.push("local headers: entries sorted by name".to_string());
+            changes.push(Change::remark("local headers", "entries sorted by name"));
         }
         if !order
             .iter()
             .copied()
             .eq((0..self.entries.len()).filter(kept))
         {
-            changes.push("central directory: entries sorted by name".to_string());
+            changes.push(Change::remark(
+                "central directory",
+                "entries sorted by name",
+            ));
         }
         let times = self.times(ctx);
         let mut inflater = Inflater::new();
@@ -267,7 +272,7 @@ impl<'a> Archive<'a> {
         ctx: &Context,
         times: &Times,
         inflater: &mut Inflater,
-        changes: &mut Vec<String>,
+        changes: &mut Vec<Change>,
     ) -> Result<EntryPlan<'a>, FormatError> {
         let e = &self.entries[index];
         let name = show(self.name(e));
@@ -278,22 +283,35 @@ impl<'a> Archive<'a> {
         let central_time = role.dos(e.central_time, ctx);
         if local_time != e.local_time && local_time != Role::Plain.dos(e.local_time, ctx) {
             notes.push(match role {
-                Role::Compiled => format!(
-                    "compiled form of a source in the archive: not before {}",
-                    DosTime::from_unix(COMPILED_FLOOR)
+                Role::Compiled => Change::remark(
+                    "",
+                    format!(
+                        "compiled form of a source in the archive: not before {}",
+                        DosTime::from_unix(COMPILED_FLOOR)
+                    ),
                 ),
-                _ => "source of a compiled member: kept strictly older than it".to_string(),
+                _ => Change::remark(
+                    "",
+                    "source of a compiled member: kept strictly older than it",
+                ),
             });
         }
         let same_times = e.local_time == e.central_time;
         if local_time != e.local_time {
             let which = if same_times { "" } else { "local " };
-            notes.push(format!("{which}DOS time {} -> {local_time}", e.local_time));
+            notes.push(Change::set(
+                "",
+                format!("{which}DOS time"),
+                e.local_time,
+                local_time,
+            ));
         }
         if central_time != e.central_time && !same_times {
-            notes.push(format!(
-                "central DOS time {} -> {central_time}",
-                e.central_time
+            notes.push(Change::set(
+                "",
+                "central DOS time",
+                e.central_time,
+                central_time,
             ));
         }
 
@@ -314,25 +332,36 @@ impl<'a> Archive<'a> {
         if local_notes == central_notes {
             notes.extend(local_notes);
         } else {
-            notes.extend(local_notes.into_iter().map(|n| format!("local {n}")));
-            notes.extend(central_notes.into_iter().map(|n| format!("central {n}")));
+            let side = |side: &str, mut n: Change| {
+                n.field = format!("{side} {}", n.field);
+                n
+            };
+            notes.extend(local_notes.into_iter().map(|n| side("local", n)));
+            notes.extend(central_notes.into_iter().map(|n| side("central", n)));
         }
 
         let made_by = (e.made_by & 0xff00) | (e.needed & 0x00ff);
         if made_by != e.made_by {
-            notes.push(format!(
-                "version made by {:#06x} -> {made_by:#06x}",
-                e.made_by
+            notes.push(Change::set(
+                "",
+                "version made by",
+                format!("{:#06x}", e.made_by),
+                format!("{made_by:#06x}"),
             ));
         }
         let external = normalize_external(e.made_by, e.external);
         if external != e.external {
-            notes.push(format!(
-                "external attributes {:#010x} -> {external:#010x}",
-                e.external
+            notes.push(Change::set(
+                "",
+                "external attributes",
+                format!("{:#010x}", e.external),
+                format!("{external:#010x}"),
             ));
         }
-        changes.extend(notes.into_iter().map(|n| format!("{name}: {n}")));
+        changes.extend(notes.into_iter().map(|mut n| {
+            n.at.place.clone_from(&name);
+            n
+        }));
 
         let new_data = self.member(e, &name, ctx, times, inflater, changes)?;
         Ok(EntryPlan {
@@ -356,20 +385,17 @@ impl<'a> Archive<'a> {
         ctx: &Context,
         times: &Times,
         inflater: &mut Inflater,
-        changes: &mut Vec<String>,
+        changes: &mut Vec<Change>,
     ) -> Result<Option<NewData>, FormatError> {
         let data = &self.input[e.data.clone()];
         let expandable = (e.method == STORED || e.method == DEFLATED)
-            && e.usize <= ctx.config.max_size
+            && e.usize <= ctx.settings.max_size
             && !(e.usize > BOMB_MIN_SIZE && e.usize > e.csize.saturating_mul(BOMB_RATIO));
         if !expandable {
             return Ok(None);
         }
         let bad = |msg: String| malformed(format!("entry {name}: {msg}"));
         let is_manifest = is_manifest(self.name(e));
-        if !is_manifest && ctx.depth >= ctx.config.max_depth {
-            return Ok(None);
-        }
         let path = PathBuf::from(name);
         let mut nested = ctx.nested(&path);
         if !is_manifest {
@@ -377,7 +403,7 @@ impl<'a> Archive<'a> {
                 STORED => Cow::Borrowed(&data[..data.len().min(SNIFF_LEN)]),
                 _ => Cow::Owned(inflater.head(data, SNIFF_LEN).map_err(bad)?),
             };
-            let Some(handler) = handlers::sniff(&head, &nested) else {
+            let Some(handler) = nested.dispatch.sniff(&head, &nested) else {
                 return Ok(None);
             };
             // A pyc records its source's time: the time that member gets here.
@@ -400,20 +426,18 @@ impl<'a> Archive<'a> {
         let new = if is_manifest {
             clean_manifest(&content).map(|(bytes, dropped)| {
                 for a in dropped {
-                    changes.push(format!("{name}: attribute {a} dropped"));
+                    changes.push(Change::gone(name, "attribute", a, "dropped"));
                 }
                 bytes
             })
         } else {
-            match handlers::dispatch(&content, &nested) {
-                Some((
-                    _,
-                    Ok(Outcome::Rewritten {
-                        bytes,
-                        changes: inner,
-                    }),
-                )) => {
-                    changes.extend(inner.into_iter().map(|n| format!("{name}!{n}")));
+            match nested.dispatch.member(&content, &nested) {
+                Nested::Rewritten {
+                    bytes,
+                    changes: inner,
+                    ..
+                } => {
+                    changes.extend(inner);
                     Some(bytes)
                 }
                 _ => None,
@@ -460,7 +484,7 @@ fn normalize_extra<'a>(
     extra: &'a [u8],
     ctx: &Context,
     role: Role,
-    notes: &mut Vec<String>,
+    notes: &mut Vec<Change>,
 ) -> Cow<'a, [u8]> {
     let (records, tail) = extra_records(extra);
     let mut out: Option<Vec<u8>> = None;
@@ -468,15 +492,30 @@ fn normalize_extra<'a>(
         let raw = &extra[data.start - 4..data.end];
         let new: Option<Cow<[u8]>> = match *id {
             EXTRA_NTFS => {
-                notes.push("NTFS times extra field (0x000a) dropped".into());
+                notes.push(Change::gone(
+                    "",
+                    "NTFS times extra field (0x000a)",
+                    "",
+                    "dropped",
+                ));
                 None
             }
             EXTRA_UNIX_OLD => {
-                notes.push("Info-ZIP Unix extra field (0x5855: times, uid, gid) dropped".into());
+                notes.push(Change::gone(
+                    "",
+                    "Info-ZIP Unix extra field (0x5855: times, uid, gid)",
+                    "",
+                    "dropped",
+                ));
                 None
             }
             EXTRA_UNIX_IDS | EXTRA_UNIX_NEW => {
-                notes.push(format!("Info-ZIP uid/gid extra field ({id:#06x}) dropped"));
+                notes.push(Change::gone(
+                    "",
+                    format!("Info-ZIP uid/gid extra field ({id:#06x})"),
+                    "",
+                    "dropped",
+                ));
                 None
             }
             EXTRA_TIMESTAMP => normalize_timestamp(&extra[data.clone()], ctx, role, notes)
@@ -507,7 +546,7 @@ fn normalize_timestamp(
     data: &[u8],
     ctx: &Context,
     role: Role,
-    notes: &mut Vec<String>,
+    notes: &mut Vec<Change>,
 ) -> Option<[u8; 9]> {
     let flags = data.first().copied().unwrap_or(0);
     let mtime = data
@@ -515,15 +554,25 @@ fn normalize_timestamp(
         .filter(|_| flags & 1 != 0)
         .map(|m| le32(m, 0));
     let Some(mtime) = mtime else {
-        notes.push("extended timestamp (0x5455) without a modification time dropped".into());
+        notes.push(Change::gone(
+            "",
+            "extended timestamp (0x5455) without a modification time",
+            "",
+            "dropped",
+        ));
         return None;
     };
     let clamped = role.ut(mtime, ctx);
     if clamped != mtime {
-        notes.push(format!("extended timestamp mtime {mtime} -> {clamped}"));
+        notes.push(Change::set("", "extended timestamp mtime", mtime, clamped));
     }
     if flags != 1 || data.len() != 5 {
-        notes.push("extended timestamp: access and creation times dropped".into());
+        notes.push(Change::gone(
+            "",
+            "extended timestamp: access and creation times",
+            "",
+            "dropped",
+        ));
     }
     let mut rec = [0x55, 0x54, 5, 0, 1, 0, 0, 0, 0];
     put32(&mut rec, 5, clamped);

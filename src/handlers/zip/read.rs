@@ -13,7 +13,7 @@ use super::{
     FLAG_UTF8, LOCAL_LEN, LOCAL_SIG, STORED, ZIP64_END_LEN, ZIP64_END_SIG, ZIP64_LOCATOR_LEN,
     ZIP64_LOCATOR_SIG,
 };
-use crate::error::FormatError;
+use crate::handler::FormatError;
 
 /// Where a data descriptor is and how it is written.
 #[derive(Debug, Clone, Copy)]

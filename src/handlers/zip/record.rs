@@ -28,7 +28,7 @@ use base64::Engine as _;
 use sha2::Digest as _;
 
 use super::{Archive, DEFLATED, Inflater, NewData, Plan, STORED, deflate, show, to_usize};
-use crate::error::FormatError;
+use crate::handler::{Change, FormatError};
 
 /// The rows' suffix that names the manifest.
 const RECORD: &[u8] = b".dist-info/RECORD";
@@ -116,7 +116,12 @@ pub(super) fn update(archive: &Archive, plan: &mut Plan) -> Result<(), FormatErr
             let shown = show(name);
             let Some(k_new) = new else {
                 edits.extend(lines.iter().map(|r| (r.line.clone(), Vec::new())));
-                notes.push(format!("{record_name}: row of dropped {shown} removed"));
+                notes.push(Change::gone(
+                    &*record_name,
+                    format!("row of dropped {shown}"),
+                    "",
+                    "removed",
+                ));
                 continue;
             };
             let entry_index = plan.entries[k_new].index;
@@ -130,7 +135,12 @@ pub(super) fn update(archive: &Archive, plan: &mut Plan) -> Result<(), FormatErr
             for row in lines {
                 edit_row(&record_name, &shown, row, &old, &new_bytes, &mut edits)?;
             }
-            notes.push(format!("{record_name}: hash and size of {shown} updated"));
+            notes.push(Change::gone(
+                &*record_name,
+                format!("hash and size of {shown}"),
+                "",
+                "updated",
+            ));
         }
         if edits.is_empty() {
             continue;
@@ -440,7 +450,7 @@ mod tests {
         assert!(
             plan.changes
                 .iter()
-                .any(|c| c.contains("row of dropped w/b.class removed"))
+                .any(|c| c.to_string().contains("row of dropped w/b.class removed"))
         );
     }
 

@@ -32,7 +32,7 @@ fn out(input: &[u8]) -> Vec<u8> {
 
 fn changes(input: &[u8]) -> Vec<String> {
     match run(input).unwrap() {
-        Outcome::Rewritten { changes, .. } => changes,
+        Outcome::Rewritten { changes, .. } => changes.iter().map(ToString::to_string).collect(),
         Outcome::Unchanged => Vec::new(),
     }
 }
@@ -402,14 +402,14 @@ fn nesting_stops_at_the_depth_limit_and_size_limits() {
         &Options::default(),
     );
     let mut cfg = Config::with_epoch(EPOCH);
-    cfg.max_depth = 0;
+    cfg.settings.max_depth = 0;
     assert_eq!(run_with(&outer, &cfg).unwrap(), Outcome::Unchanged);
-    cfg.max_depth = 1;
+    cfg.settings.max_depth = 1;
     assert!(matches!(
         run_with(&outer, &cfg).unwrap(),
         Outcome::Rewritten { .. }
     ));
-    cfg.max_size = inner.len() as u64 - 1;
+    cfg.settings.max_size = inner.len() as u64 - 1;
     assert_eq!(
         run_with(&outer, &cfg).unwrap(),
         Outcome::Unchanged,

@@ -9,7 +9,7 @@ use super::read::Archive;
 use super::{
     DEFLATED, DESCRIPTOR_SIG, ESCAPED, FLAG_DEFLATE_LEVEL, FLAG_DEFLATE_MAXIMUM, ZIP64_LOCATOR_LEN,
 };
-use crate::error::FormatError;
+use crate::handler::FormatError;
 
 fn too_large(what: &str) -> FormatError {
     FormatError::TooLarge(format!(

@@ -1,0 +1,515 @@
+//! The handler API: what a format handler is given and what it returns.
+//!
+//! This module is a leaf: it imports nothing else of the crate, so every
+//! handler can depend on it without depending on the table that holds the
+//! handlers, on the run's configuration or on each other.
+//!
+//! * [`Handler`] — one file format: sniff by magic, normalize as a pure function.
+//! * [`Outcome`] — unchanged, or new bytes with one typed [`Change`] per field.
+//! * [`Context`] — what a handler knows: the run's [`Settings`] (epoch, limits,
+//!   final mtime, date rules), the file's name and depth, and a [`Dispatch`]
+//!   through which archive handlers hand their members back to the table.
+//! * [`FormatError`] — why a file is left untouched.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How many leading bytes dispatch reads to pick a handler.
+pub const SNIFF_LEN: usize = 4096;
+
+/// The epoch used when neither `--epoch` nor `SOURCE_DATE_EPOCH` is given:
+/// 1980-01-01T00:00:00Z, the default of nixpkgs' stdenv (and the earliest DOS
+/// date; zip times themselves never go below 1980-01-02 02:00, see the zip handler).
+pub const DEFAULT_EPOCH: u64 = 315_532_800;
+
+/// Default nesting limit for archives inside archives.
+pub const DEFAULT_MAX_DEPTH: u32 = 8;
+
+/// Default size limit for one file or archive member: 4 GiB.
+pub const DEFAULT_MAX_SIZE: u64 = 4 << 30;
+
+/// A handler could not (or would not) normalize its input. The file is left untouched.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum FormatError {
+    /// The bytes do not follow the format's spec (truncated, bad checksum, trailing garbage...).
+    /// Fatal under `--strict`.
+    #[error("malformed: {0}")]
+    Malformed(String),
+    /// Valid, but a kind this handler deliberately leaves alone (encrypted, signed...).
+    #[error("left alone: {0}")]
+    Unsupported(String),
+    /// Larger than the configured limits, or nested too deep.
+    #[error("too large: {0}")]
+    TooLarge(String),
+}
+
+impl FormatError {
+    /// Shorthand for [`FormatError::Malformed`].
+    pub fn malformed(msg: impl Into<String>) -> Self {
+        Self::Malformed(msg.into())
+    }
+}
+
+/// Where a [`Change`] lies: the archive members it is nested in (outermost
+/// first), then the place inside the innermost file (`member 1`, `a.o`,
+/// `CreationDate at 0x1f`; empty when the file has one such field).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct At {
+    /// Member names, outermost first.
+    pub members: Vec<String>,
+    /// The place inside the innermost file.
+    pub place: String,
+}
+
+impl fmt::Display for At {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for m in &self.members {
+            write!(f, "{m}!")?;
+        }
+        f.write_str(&self.place)
+    }
+}
+
+/// What became of a changed field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum New {
+    /// It holds this value now.
+    To(String),
+    /// It went away, or was rewritten as a whole; the word says how
+    /// (`dropped`, `removed`, `cleared`, `updated`).
+    Gone(&'static str),
+    /// Nothing to show beyond the field itself (`recompressed at level 6 ...`).
+    Remark,
+}
+
+/// One field a handler changed: `{at}: {field} {old} -> {new}`.
+///
+/// [`Display`](fmt::Display) gives the text reports have always shown
+/// (`member 1: mtime 1700000000 -> 315532800`, `a.jar!b.gz!member 1: name
+/// "b" dropped`); `strip-nd diff` pairs the changes of two builds by
+/// `(at, field)` and compares their `old` values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Where the field is.
+    pub at: At,
+    /// Which field (`mtime`, `name`, `local DOS time`); empty when `at` names it.
+    pub field: String,
+    /// The old value as shown (`1700000000`, `"a.txt"`); empty when not shown.
+    pub old: String,
+    /// What it became.
+    pub new: New,
+}
+
+impl Change {
+    /// `place: field old -> new`.
+    pub fn set(
+        place: impl Into<String>,
+        field: impl Into<String>,
+        old: impl fmt::Display,
+        new: impl fmt::Display,
+    ) -> Self {
+        Self::with(place, field, old.to_string(), New::To(new.to_string()))
+    }
+
+    /// `place: field old <word>` (`dropped`, `removed`, `cleared`, `updated`).
+    pub fn gone(
+        place: impl Into<String>,
+        field: impl Into<String>,
+        old: impl Into<String>,
+        word: &'static str,
+    ) -> Self {
+        Self::with(place, field, old.into(), New::Gone(word))
+    }
+
+    /// `place: remark`, a change with no old or new value to show.
+    pub fn remark(place: impl Into<String>, remark: impl Into<String>) -> Self {
+        Self::with(place, remark, String::new(), New::Remark)
+    }
+
+    fn with(place: impl Into<String>, field: impl Into<String>, old: String, new: New) -> Self {
+        Self {
+            at: At {
+                members: Vec::new(),
+                place: place.into(),
+            },
+            field: field.into(),
+            old,
+            new,
+        }
+    }
+
+    /// The same change, seen from the archive that holds it as member `member`.
+    #[must_use]
+    pub fn inside(mut self, member: impl Into<String>) -> Self {
+        self.at.members.insert(0, member.into());
+        self
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.at)?;
+        if !self.at.place.is_empty() {
+            f.write_str(": ")?;
+        }
+        let mut sep = "";
+        for part in [&self.field, &self.old] {
+            if !part.is_empty() {
+                write!(f, "{sep}{part}")?;
+                sep = " ";
+            }
+        }
+        match &self.new {
+            New::To(v) => write!(f, " -> {v}"),
+            New::Gone(word) => write!(f, "{sep}{word}"),
+            New::Remark => Ok(()),
+        }
+    }
+}
+
+/// A change equals the text it prints as (so a test can say what it expects
+/// to read in a report).
+impl PartialEq<str> for Change {
+    fn eq(&self, other: &str) -> bool {
+        self.to_string().as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Change {
+    fn eq(&self, other: &&str) -> bool {
+        self.to_string().as_str() == *other
+    }
+}
+
+impl PartialEq<String> for Change {
+    fn eq(&self, other: &String) -> bool {
+        self.to_string().as_str() == other.as_str()
+    }
+}
+
+/// The result of normalizing one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing nondeterministic was found; the file must not be touched.
+    Unchanged,
+    /// The normalized bytes, and one change per field, in file order.
+    Rewritten {
+        /// The new file contents.
+        bytes: Vec<u8>,
+        /// What changed.
+        changes: Vec<Change>,
+    },
+}
+
+impl Outcome {
+    /// The output bytes: the new ones, or `input` when unchanged.
+    pub fn bytes<'a>(&'a self, input: &'a [u8]) -> &'a [u8] {
+        match self {
+            Outcome::Unchanged => input,
+            Outcome::Rewritten { bytes, .. } => bytes,
+        }
+    }
+
+    /// The changes as the text reports show (empty when unchanged).
+    pub fn notes(&self) -> Vec<String> {
+        match self {
+            Outcome::Unchanged => Vec::new(),
+            Outcome::Rewritten { changes, .. } => changes.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+/// A member of an archive, for [`Handler::members`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Its name (path) inside the archive.
+    pub name: String,
+    /// Its contents, uncompressed.
+    pub bytes: Vec<u8>,
+}
+
+/// One file format.
+pub trait Handler: Sync {
+    /// Short name used in reports and in `--handlers`.
+    fn name(&self) -> &'static str;
+    /// One line for `--list-handlers`: the format, its spec and how it is recognized.
+    fn describe(&self) -> &'static str;
+    /// Whether this handler claims a file starting with `head` (at most
+    /// [`Handler::sniff_len`] bytes, fewer for short files). `ctx.name` may
+    /// narrow a match but must never decide it alone.
+    fn sniff(&self, head: &[u8], ctx: &Context) -> bool;
+    /// How many head bytes [`Handler::sniff`] is given: [`SNIFF_LEN`] unless a
+    /// format's magic lies further in.
+    fn sniff_len(&self) -> usize {
+        SNIFF_LEN
+    }
+    /// Normalizes a whole file. Must be deterministic, idempotent and must not
+    /// touch the file system. Members go back through [`Context::dispatch`].
+    fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError>;
+    /// Whether the handler is on without being asked for.
+    fn enabled_by_default(&self) -> bool {
+        true
+    }
+    /// For formats that hold files (archives, compressed streams): the members
+    /// of `input` in stored order, so `strip-nd diff` can compare two builds
+    /// member by member. `None` for formats that hold no files.
+    fn members(&self, _input: &[u8], _ctx: &Context) -> Option<Result<Vec<Member>, FormatError>> {
+        None
+    }
+    /// Another file whose metadata this handler needs to normalize the file at
+    /// `path` (a `.pyc` records its source's mtime). Handlers never touch the
+    /// file system: the engine stats the companion and passes what it found in
+    /// [`Context::companion_mtime`].
+    fn companion(&self, path: &Path) -> Option<PathBuf> {
+        let _ = path;
+        None
+    }
+}
+
+impl fmt::Debug for dyn Handler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A file rewritten by date rules: its new bytes and one change per date.
+pub type RulesRewrite = (Vec<u8>, Vec<Change>);
+
+/// User date rules, as the `rules` handler applies them (see `crate::rules`).
+pub trait DateRules: Send + Sync {
+    /// Whether some rule's scope matches `path`.
+    fn in_scope(&self, path: &Path) -> bool;
+    /// The rewritten file and one change per date replaced; `None` when no
+    /// rule changes anything; `Err` (why) when the file is left alone.
+    fn apply(&self, path: &Path, input: &[u8]) -> Result<Option<RulesRewrite>, String>;
+}
+
+/// The settings of a run that handlers need.
+#[derive(Clone)]
+pub struct Settings {
+    /// Every timestamp written is clamped to this value (seconds since 1970, UTC).
+    pub epoch: u64,
+    /// Archives nested deeper than this are passed through untouched.
+    pub max_depth: u32,
+    /// Files or members larger than this are passed through untouched.
+    pub max_size: u64,
+    /// The mtime every file will end with after the run, when something
+    /// outside strip-nd sets it (Nix sets 1 when it registers an output).
+    /// Handlers that record another file's mtime (pyc) record this value.
+    pub final_mtime: Option<i64>,
+    /// User date rules (`--rules`, `STRIP_ND_RULES`); `None` when none are given.
+    pub rules: Option<Arc<dyn DateRules>>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            epoch: DEFAULT_EPOCH,
+            max_depth: DEFAULT_MAX_DEPTH,
+            max_size: DEFAULT_MAX_SIZE,
+            final_mtime: None,
+            rules: None,
+        }
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("epoch", &self.epoch)
+            .field("max_depth", &self.max_depth)
+            .field("max_size", &self.max_size)
+            .field("final_mtime", &self.final_mtime)
+            .field("rules", &self.rules.is_some())
+            .finish()
+    }
+}
+
+/// What became of a member handed to [`Dispatch::member`].
+#[derive(Debug)]
+pub enum Nested {
+    /// No enabled handler claims it.
+    NotClaimed,
+    /// The named handler claimed it and found nothing to change.
+    Unchanged(&'static str),
+    /// The named handler rewrote it; the changes are already placed inside
+    /// the member ([`Change::inside`]).
+    Rewritten {
+        /// The claiming handler.
+        handler: &'static str,
+        /// The member's new contents.
+        bytes: Vec<u8>,
+        /// What changed, with the member's name in front.
+        changes: Vec<Change>,
+    },
+    /// The named handler left it untouched, for this reason. The dispatcher
+    /// has already reported it; the caller keeps the member as it is.
+    Failed(&'static str, FormatError),
+}
+
+/// The handler table as handlers see it: archive handlers hand each member
+/// back through this, and the table applies the limits (size, depth), the
+/// panic guard and the name prefix once, for every format.
+pub trait Dispatch: Sync {
+    /// The first enabled handler that claims a file starting with `head`.
+    fn sniff(&self, head: &[u8], ctx: &Context) -> Option<&'static dyn Handler>;
+    /// Normalizes `input`, the member called `ctx.name` of the file one level
+    /// up (`ctx` comes from [`Context::nested`]).
+    fn member(&self, input: &[u8], ctx: &Context) -> Nested;
+}
+
+/// What a handler knows about the file it is normalizing.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    /// Run-wide settings.
+    pub settings: &'a Settings,
+    /// The table, for members.
+    pub dispatch: &'a dyn Dispatch,
+    /// The file's path (top level) or member name (inside an archive). Names may
+    /// narrow a match but never decide it alone.
+    pub name: &'a Path,
+    /// 0 for a file on disk, n for a member nested n archives deep.
+    pub depth: u32,
+    /// The context of the file this one is a member of.
+    pub parent: Option<&'a Context<'a>>,
+    /// A top-level file's path relative to the root it was found under (its
+    /// file name when the root is the file itself); `None` for members and
+    /// for contexts made outside a run. Date rules match their scope on it.
+    pub relative: Option<&'a Path>,
+    /// The mtime the file named by [`Handler::companion`] will have when the
+    /// run is over; `None` when the handler names no companion, the companion
+    /// does not exist, or the file is a member.
+    pub companion_mtime: Option<i64>,
+}
+
+impl fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("settings", self.settings)
+            .field("name", &self.name)
+            .field("depth", &self.depth)
+            .field("relative", &self.relative)
+            .field("companion_mtime", &self.companion_mtime)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Context<'a> {
+    /// The context of a top-level file.
+    pub fn new(settings: &'a Settings, dispatch: &'a dyn Dispatch, name: &'a Path) -> Self {
+        Self {
+            settings,
+            dispatch,
+            name,
+            depth: 0,
+            parent: None,
+            relative: None,
+            companion_mtime: None,
+        }
+    }
+
+    /// The clamp target for timestamps.
+    pub fn epoch(&self) -> u64 {
+        self.settings.epoch
+    }
+
+    /// Clamps a timestamp: later values become the epoch, earlier ones stay.
+    pub fn clamp(&self, t: u64) -> u64 {
+        t.min(self.settings.epoch)
+    }
+
+    /// The context for a member of the current file.
+    #[must_use]
+    pub fn nested(&'a self, name: &'a Path) -> Context<'a> {
+        Context {
+            settings: self.settings,
+            dispatch: self.dispatch,
+            name,
+            depth: self.depth + 1,
+            parent: Some(self),
+            relative: None,
+            companion_mtime: None,
+        }
+    }
+
+    /// Hands member `name` of the current file back to the table.
+    pub fn member(&self, name: &Path, input: &[u8]) -> Nested {
+        self.dispatch.member(input, &self.nested(name))
+    }
+
+    /// The first enabled handler that claims member `name` starting with `head`.
+    pub fn sniff_member(&self, name: &Path, head: &[u8]) -> Option<&'static dyn Handler> {
+        self.dispatch.sniff(head, &self.nested(name))
+    }
+
+    /// The path date-rule scopes are matched against: the path relative to
+    /// its root for a top-level file, the member path inside an archive.
+    pub fn scope_path(&self) -> &'a Path {
+        self.relative.unwrap_or(self.name)
+    }
+
+    /// The member names from the top-level file down to this one (empty
+    /// for a top-level file).
+    pub fn members(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut at = Some(self);
+        while let Some(c) = at {
+            if c.parent.is_some() {
+                names.push(c.name.to_string_lossy().into_owned());
+            }
+            at = c.parent;
+        }
+        names.reverse();
+        names
+    }
+}
+
+/// A [`Dispatch`] that claims nothing: for contexts of a single format.
+pub struct NoDispatch;
+
+impl Dispatch for NoDispatch {
+    fn sniff(&self, _head: &[u8], _ctx: &Context) -> Option<&'static dyn Handler> {
+        None
+    }
+
+    fn member(&self, _input: &[u8], _ctx: &Context) -> Nested {
+        Nested::NotClaimed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_print_as_the_notes_reports_have_always_shown() {
+        let c = Change::set("member 1", "mtime", 1_700_000_000, 315_532_800);
+        assert_eq!(c.to_string(), "member 1: mtime 1700000000 -> 315532800");
+        let c = Change::gone("member 1", "name", "\"b\"", "dropped").inside("x.tar");
+        assert_eq!(c.to_string(), "x.tar!member 1: name \"b\" dropped");
+        let c = Change::gone("", "", "", "dropped");
+        assert_eq!(c.to_string(), "dropped");
+        let c = Change::set("", "source mtime", 5, 1)
+            .inside("a")
+            .inside("top.pyc");
+        assert_eq!(c.to_string(), "top.pyc!a!source mtime 5 -> 1");
+        let c = Change::set("CreationDate at 0x10", "", "D:2020", "D:1980");
+        assert_eq!(c.to_string(), "CreationDate at 0x10: D:2020 -> D:1980");
+        let c = Change::remark("member 1", "recompressed at deflate level 9");
+        assert_eq!(c.to_string(), "member 1: recompressed at deflate level 9");
+        let c = Change::gone("a", "non-zero padding", "", "cleared");
+        assert_eq!(c.to_string(), "a: non-zero padding cleared");
+    }
+
+    #[test]
+    fn a_nested_context_knows_its_path_and_depth() {
+        let settings = Settings::default();
+        let top = Context::new(&settings, &NoDispatch, Path::new("out/a.jar"));
+        let inner = top.nested(Path::new("b.zip"));
+        let innermost = inner.nested(Path::new("c.class"));
+        assert_eq!(innermost.depth, 2);
+        assert_eq!(innermost.members(), ["b.zip", "c.class"]);
+        assert!(top.members().is_empty());
+    }
+}
