@@ -10,7 +10,9 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 
-use crate::handler::{Context, Dispatch, FormatError, Handler, Nested, Outcome};
+use crate::handler::{
+    Context, Dispatch, FormatError, Handler, Nested, NestedWritten, Outcome, Sink, Source, Written,
+};
 use crate::handlers::HANDLERS;
 
 /// A set of enabled handlers (a bit per entry of [`HANDLERS`]).
@@ -172,17 +174,7 @@ pub fn run_guarded(
     match result {
         Ok(Ok(Outcome::Rewritten { bytes, .. })) if bytes == input => Ok(Outcome::Unchanged),
         Ok(other) => other,
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(FormatError::Malformed(format!(
-                "handler {} panicked ({msg}); this is a bug in strip-nd, please report it",
-                handler.name()
-            )))
-        }
+        Err(panic) => Err(panicked(handler, &*panic)),
     }
 }
 
@@ -206,9 +198,49 @@ pub fn dispatch(
     Some((handler.name(), run_guarded(handler, input, ctx)))
 }
 
+/// Like [`run_guarded`] for [`Handler::normalize_to`].
+pub fn run_guarded_to(
+    handler: &dyn Handler,
+    input: &dyn Source,
+    out: &mut dyn Sink,
+    ctx: &Context,
+) -> Result<Written, FormatError> {
+    catch_unwind(AssertUnwindSafe(|| handler.normalize_to(input, out, ctx)))
+        .unwrap_or_else(|panic| Err(panicked(handler, &*panic)))
+}
+
+fn panicked(handler: &dyn Handler, panic: &(dyn std::any::Any + Send)) -> FormatError {
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    FormatError::Malformed(format!(
+        "handler {} panicked ({msg}); this is a bug in strip-nd, please report it",
+        handler.name()
+    ))
+}
+
 /// Whether a [`FormatError`] came from the panic guard.
 pub fn is_panic(e: &FormatError) -> bool {
     matches!(e, FormatError::Malformed(m) if m.contains(" panicked (") && m.ends_with("this is a bug in strip-nd, please report it"))
+}
+
+/// Why a member of `len` bytes cannot be normalized at `ctx`, if it cannot.
+fn over_limits(len: u64, ctx: &Context) -> Option<FormatError> {
+    let settings = ctx.settings;
+    if ctx.depth > settings.max_depth {
+        return Some(FormatError::TooLarge(format!(
+            "nested deeper than {} archives",
+            settings.max_depth
+        )));
+    }
+    (len > settings.max_size).then(|| {
+        FormatError::TooLarge(format!(
+            "{len} bytes, larger than the {}-byte limit",
+            settings.max_size
+        ))
+    })
 }
 
 impl Dispatch for Table {
@@ -221,25 +253,8 @@ impl Dispatch for Table {
             return Nested::NotClaimed;
         };
         let name = handler.name();
-        let settings = ctx.settings;
-        if ctx.depth > settings.max_depth {
-            return Nested::Failed(
-                name,
-                FormatError::TooLarge(format!(
-                    "nested deeper than {} archives",
-                    settings.max_depth
-                )),
-            );
-        }
-        if input.len() as u64 > settings.max_size {
-            return Nested::Failed(
-                name,
-                FormatError::TooLarge(format!(
-                    "{} bytes, larger than the {}-byte limit",
-                    input.len(),
-                    settings.max_size
-                )),
-            );
+        if let Some(e) = over_limits(input.len() as u64, ctx) {
+            return Nested::Failed(name, e);
         }
         match run_guarded(handler, input, ctx) {
             Ok(Outcome::Unchanged) => Nested::Unchanged(name),
@@ -252,6 +267,69 @@ impl Dispatch for Table {
                 }
             }
             Err(e) => Nested::Failed(name, e),
+        }
+    }
+
+    fn member_to(&self, input: &dyn Source, out: &mut dyn Sink, ctx: &Context) -> NestedWritten {
+        let len = input.len();
+        if len <= ctx.settings.in_memory {
+            let Ok(bytes) = input.read_vec(0, usize::try_from(len).unwrap_or(usize::MAX)) else {
+                return NestedWritten::NotClaimed;
+            };
+            return match Dispatch::member(self, &bytes, ctx) {
+                Nested::NotClaimed => NestedWritten::NotClaimed,
+                Nested::Unchanged(h) => NestedWritten::Unchanged(h),
+                Nested::Failed(h, e) => NestedWritten::Failed(h, e),
+                Nested::Rewritten {
+                    handler,
+                    bytes,
+                    changes,
+                } => match out.write_all(&bytes) {
+                    Ok(()) => NestedWritten::Rewritten(handler, changes),
+                    Err(e) => NestedWritten::Failed(
+                        handler,
+                        FormatError::TooLarge(format!("cannot write to scratch space: {e}")),
+                    ),
+                },
+            };
+        }
+        let head_len = self
+            .entries
+            .iter()
+            .map(|h| h.sniff_len())
+            .max()
+            .unwrap_or(0)
+            .min(usize::try_from(len).unwrap_or(usize::MAX));
+        let Ok(head) = input.read_vec(0, head_len) else {
+            return NestedWritten::NotClaimed;
+        };
+        let Some(handler) = Table::sniff(self, &head, ctx) else {
+            return NestedWritten::NotClaimed;
+        };
+        let name = handler.name();
+        if let Some(e) = over_limits(len, ctx) {
+            return NestedWritten::Failed(name, e);
+        }
+        if !handler.streams() {
+            return NestedWritten::Failed(
+                name,
+                FormatError::TooLarge(format!(
+                    "{len} bytes, more than the {}-byte in-memory limit, and the {name} handler \
+                     reads its input whole",
+                    ctx.settings.in_memory
+                )),
+            );
+        }
+        match run_guarded_to(handler, input, out, ctx) {
+            Ok(Written::Unchanged) => NestedWritten::Unchanged(name),
+            Ok(Written::Rewritten(changes)) => {
+                let label = ctx.name.to_string_lossy();
+                NestedWritten::Rewritten(
+                    name,
+                    changes.into_iter().map(|c| c.inside(&*label)).collect(),
+                )
+            }
+            Err(e) => NestedWritten::Failed(name, e),
         }
     }
 }
@@ -283,6 +361,17 @@ impl<'t> Recorder<'t> {
         }
     }
 
+    fn record(&self, ctx: &Context, handler: &'static str, error: &FormatError) {
+        self.untouched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Untouched {
+                members: ctx.members(),
+                handler,
+                error: error.clone(),
+            });
+    }
+
     /// What was recorded, each member once, in the order first seen.
     pub fn into_untouched(self) -> Vec<Untouched> {
         let mut all = self
@@ -303,14 +392,15 @@ impl Dispatch for Recorder<'_> {
     fn member(&self, input: &[u8], ctx: &Context) -> Nested {
         let nested = self.table.member(input, ctx);
         if let Nested::Failed(handler, error) = &nested {
-            self.untouched
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(Untouched {
-                    members: ctx.members(),
-                    handler,
-                    error: error.clone(),
-                });
+            self.record(ctx, handler, error);
+        }
+        nested
+    }
+
+    fn member_to(&self, input: &dyn Source, out: &mut dyn Sink, ctx: &Context) -> NestedWritten {
+        let nested = self.table.member_to(input, out, ctx);
+        if let NestedWritten::Failed(handler, error) = &nested {
+            self.record(ctx, handler, error);
         }
         nested
     }

@@ -12,6 +12,7 @@
 //! * [`FormatError`] — why a file is left untouched.
 
 use std::fmt;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -28,6 +29,11 @@ pub const DEFAULT_MAX_DEPTH: u32 = 8;
 
 /// Default size limit for one file or archive member: 4 GiB.
 pub const DEFAULT_MAX_SIZE: u64 = 4 << 30;
+
+/// Default for [`Settings::in_memory`]: files and members up to 32 MiB are
+/// held whole in memory; larger ones are read by position and written
+/// through a [`Sink`] ([`Handler::normalize_to`]), or spilled to [`Scratch`].
+pub const DEFAULT_IN_MEMORY: u64 = 32 << 20;
 
 /// A handler could not (or would not) normalize its input. The file is left untouched.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
@@ -229,6 +235,121 @@ pub struct Member {
     pub bytes: Vec<u8>,
 }
 
+/// Bytes a handler reads by position: a file on disk, a scratch file, or a
+/// slice in memory. Large inputs are never copied whole into memory.
+pub trait Source: Sync {
+    /// The input's length in bytes.
+    fn len(&self) -> u64;
+    /// Whether the input is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Fills `buf` with the bytes at `offset`; an error when they run out.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+    /// The whole input, when it is already in memory.
+    fn as_slice(&self) -> Option<&[u8]> {
+        None
+    }
+    /// `len` bytes at `offset`, read into a new buffer.
+    fn read_vec(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        if let Some(all) = self.as_slice() {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX);
+            return all
+                .get(start..start.saturating_add(len))
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| io::ErrorKind::UnexpectedEof.into());
+        }
+        let mut buf = vec![0; len];
+        self.read_at(offset, &mut buf)?;
+        Ok(buf)
+    }
+}
+
+impl Source for [u8] {
+    fn len(&self) -> u64 {
+        <[u8]>::len(self) as u64
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let start = usize::try_from(offset).map_err(|_| io::ErrorKind::UnexpectedEof)?;
+        let bytes = self
+            .get(start..start.saturating_add(buf.len()))
+            .ok_or(io::ErrorKind::UnexpectedEof)?;
+        buf.copy_from_slice(bytes);
+        Ok(())
+    }
+
+    fn as_slice(&self) -> Option<&[u8]> {
+        Some(self)
+    }
+}
+
+/// How many bytes [`Sink::copy_from`] moves per read.
+pub const COPY_CHUNK: usize = 1 << 20;
+
+/// Where a streamed output goes: written in order, with ranges of the input
+/// copied across without being held in memory.
+pub trait Sink: Write {
+    /// Appends `len` bytes of `src` starting at `offset`.
+    fn copy_from(&mut self, src: &dyn Source, offset: u64, len: u64) -> io::Result<()> {
+        if let Some(all) = src.as_slice() {
+            let start = usize::try_from(offset).map_err(|_| io::ErrorKind::UnexpectedEof)?;
+            let end = usize::try_from(offset + len).map_err(|_| io::ErrorKind::UnexpectedEof)?;
+            return self.write_all(all.get(start..end).ok_or(io::ErrorKind::UnexpectedEof)?);
+        }
+        let mut buf = vec![0; COPY_CHUNK.min(usize::try_from(len).unwrap_or(COPY_CHUNK))];
+        let mut done = 0;
+        while done < len {
+            let n = buf
+                .len()
+                .min(usize::try_from(len - done).unwrap_or(usize::MAX));
+            src.read_at(offset + done, &mut buf[..n])?;
+            self.write_all(&buf[..n])?;
+            done += n as u64;
+        }
+        Ok(())
+    }
+}
+
+impl Sink for Vec<u8> {}
+
+/// A scratch file: written once through [`Sink`], then read back by
+/// position through [`Source`] (a member too large to hold in memory: the
+/// tar inside a 3 GB `.tar.gz`, say).
+pub trait Scratch: Source + Sink + Send {
+    /// The bytes written so far, readable from now on.
+    fn finish(&mut self) -> io::Result<()>;
+}
+
+/// Makes scratch files; the engine's puts them in the temp directory and
+/// removes them when they are dropped. Handlers never touch the file system
+/// otherwise.
+pub trait Spill: Sync {
+    /// A new, empty scratch file.
+    fn scratch(&self) -> io::Result<Box<dyn Scratch>>;
+}
+
+/// A [`Spill`] with no scratch space: members too large for memory are
+/// left as they are (contexts made outside a run).
+pub struct NoSpill;
+
+impl Spill for NoSpill {
+    fn scratch(&self) -> io::Result<Box<dyn Scratch>> {
+        Err(io::Error::other(
+            "no scratch space for large members in this context",
+        ))
+    }
+}
+
+/// The result of [`Handler::normalize_to`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// Nothing to change: what was written to the sink is to be discarded.
+    Unchanged,
+    /// The sink holds the new file; one change per field.
+    Rewritten(Vec<Change>),
+}
+
 /// One file format.
 pub trait Handler: Sync {
     /// Short name used in reports and in `--handlers`.
@@ -247,6 +368,42 @@ pub trait Handler: Sync {
     /// Normalizes a whole file. Must be deterministic, idempotent and must not
     /// touch the file system. Members go back through [`Context::dispatch`].
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError>;
+    /// Whether [`Handler::normalize_to`] reads its input by position
+    /// (memory bounded by the budget, not by the file) rather than whole.
+    fn streams(&self) -> bool {
+        false
+    }
+    /// Normalizes a file read by position, writing the new file to `out`.
+    /// Must give the same bytes and changes as [`Handler::normalize`]. The
+    /// default reads the input whole and calls `normalize`; handlers for
+    /// formats that grow large (gzip, tar, zip) override it and set
+    /// [`Handler::streams`].
+    fn normalize_to(
+        &self,
+        input: &dyn Source,
+        out: &mut dyn Sink,
+        ctx: &Context,
+    ) -> Result<Written, FormatError> {
+        let owned;
+        let bytes = if let Some(b) = input.as_slice() {
+            b
+        } else {
+            let len = usize::try_from(input.len())
+                .map_err(|_| FormatError::TooLarge("does not fit in memory".into()))?;
+            owned = input
+                .read_vec(0, len)
+                .map_err(|e| FormatError::malformed(format!("read failed: {e}")))?;
+            &owned[..]
+        };
+        match self.normalize(bytes, ctx)? {
+            Outcome::Unchanged => Ok(Written::Unchanged),
+            Outcome::Rewritten { bytes, changes } => {
+                out.write_all(&bytes)
+                    .map_err(|e| FormatError::malformed(format!("write failed: {e}")))?;
+                Ok(Written::Rewritten(changes))
+            }
+        }
+    }
     /// Whether the handler is on without being asked for.
     fn enabled_by_default(&self) -> bool {
         true
@@ -294,6 +451,9 @@ pub struct Settings {
     pub max_depth: u32,
     /// Files or members larger than this are passed through untouched.
     pub max_size: u64,
+    /// Files and members up to this size are held whole in memory; larger
+    /// ones are streamed ([`Handler::normalize_to`]) or spilled to scratch.
+    pub in_memory: u64,
     /// The mtime every file will end with after the run, when something
     /// outside strip-nd sets it (Nix sets 1 when it registers an output).
     /// Handlers that record another file's mtime (pyc) record this value.
@@ -308,6 +468,7 @@ impl Default for Settings {
             epoch: DEFAULT_EPOCH,
             max_depth: DEFAULT_MAX_DEPTH,
             max_size: DEFAULT_MAX_SIZE,
+            in_memory: DEFAULT_IN_MEMORY,
             final_mtime: None,
             rules: None,
         }
@@ -320,6 +481,7 @@ impl fmt::Debug for Settings {
             .field("epoch", &self.epoch)
             .field("max_depth", &self.max_depth)
             .field("max_size", &self.max_size)
+            .field("in_memory", &self.in_memory)
             .field("final_mtime", &self.final_mtime)
             .field("rules", &self.rules.is_some())
             .finish()
@@ -357,6 +519,23 @@ pub trait Dispatch: Sync {
     /// Normalizes `input`, the member called `ctx.name` of the file one level
     /// up (`ctx` comes from [`Context::nested`]).
     fn member(&self, input: &[u8], ctx: &Context) -> Nested;
+    /// Like [`Dispatch::member`] for a member too large for memory, read by
+    /// position (a scratch file, usually) and written to `out`. The changes
+    /// of [`NestedWritten::Rewritten`] are already placed inside the member.
+    fn member_to(&self, input: &dyn Source, out: &mut dyn Sink, ctx: &Context) -> NestedWritten;
+}
+
+/// What became of a member handed to [`Dispatch::member_to`].
+#[derive(Debug)]
+pub enum NestedWritten {
+    /// No enabled handler claims it.
+    NotClaimed,
+    /// The named handler claimed it and found nothing to change (discard `out`).
+    Unchanged(&'static str),
+    /// `out` holds the member's new contents.
+    Rewritten(&'static str, Vec<Change>),
+    /// Left untouched for this reason, already reported (discard `out`).
+    Failed(&'static str, FormatError),
 }
 
 /// What a handler knows about the file it is normalizing.
@@ -366,6 +545,8 @@ pub struct Context<'a> {
     pub settings: &'a Settings,
     /// The table, for members.
     pub dispatch: &'a dyn Dispatch,
+    /// Scratch space for members too large for memory.
+    pub spill: &'a dyn Spill,
     /// The file's path (top level) or member name (inside an archive). Names may
     /// narrow a match but never decide it alone.
     pub name: &'a Path,
@@ -401,6 +582,7 @@ impl<'a> Context<'a> {
         Self {
             settings,
             dispatch,
+            spill: &NoSpill,
             name,
             depth: 0,
             parent: None,
@@ -425,6 +607,7 @@ impl<'a> Context<'a> {
         Context {
             settings: self.settings,
             dispatch: self.dispatch,
+            spill: self.spill,
             name,
             depth: self.depth + 1,
             parent: Some(self),
@@ -475,6 +658,10 @@ impl Dispatch for NoDispatch {
 
     fn member(&self, _input: &[u8], _ctx: &Context) -> Nested {
         Nested::NotClaimed
+    }
+
+    fn member_to(&self, _input: &dyn Source, _out: &mut dyn Sink, _ctx: &Context) -> NestedWritten {
+        NestedWritten::NotClaimed
     }
 }
 

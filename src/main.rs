@@ -599,6 +599,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             epoch,
             max_depth: cli.max_depth,
             max_size: cli.max_size,
+            in_memory: strip_nd::handler::DEFAULT_IN_MEMORY,
             final_mtime,
             rules: rules.map(|r| r as Arc<dyn DateRules>),
         },
