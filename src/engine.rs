@@ -24,8 +24,8 @@ use crate::nar::{self, HashFormat};
 use crate::recover::{DirGuard, Journals, lock_roots, recover};
 use crate::replace::replace_linked;
 use crate::report::{
-    FileChange, HandlerStats, Note, RecoveryReport, Report, ReportPath, RootReport, SelfCheck,
-    SelfCheckStatus,
+    EpochSource, FileChange, HandlerStats, Mode, Note, RecoveryReport, Report, ReportPath,
+    RootReport, SelfCheck, SelfCheckStatus,
 };
 use crate::walk::{Entry, Order, walk};
 
@@ -35,7 +35,7 @@ pub struct Options {
     /// Handler settings.
     pub config: Config,
     /// Where the epoch came from, for the report.
-    pub epoch_source: &'static str,
+    pub epoch_source: EpochSource,
     /// Worker threads.
     pub jobs: usize,
     /// Only report what would change.
@@ -53,7 +53,7 @@ impl Options {
     pub fn new(config: Config) -> Self {
         Self {
             config,
-            epoch_source: "default",
+            epoch_source: EpochSource::Default,
             jobs: std::thread::available_parallelism().map_or(1, usize::from),
             check: false,
             mtimes: true,
@@ -771,7 +771,11 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
             restored_modes: recovery.restored.iter().map(|p| show(p)).collect(),
             rejoined_links: recovery.rejoined.iter().map(|p| show(p)).collect(),
         },
-        mode: if opts.check { "check" } else { "normalize" },
+        mode: if opts.check {
+            Mode::Check
+        } else {
+            Mode::Normalize
+        },
         epoch,
         epoch_source: opts.epoch_source,
         jobs: opts.jobs,
@@ -804,6 +808,7 @@ mod tests {
     use super::*;
     use crate::dispatch::{HandlerSet, Table};
     use crate::handler::{Change, Handler, Settings};
+    use crate::report::ExitCode;
 
     /// A deliberately broken handler: it is not idempotent, so the self-check
     /// must catch it.
@@ -845,7 +850,7 @@ mod tests {
         };
         let report = run(&[dir.path().to_owned()], &Options::new(config)).unwrap();
         assert_eq!(report.self_check.status, SelfCheckStatus::Mismatch);
-        assert_eq!(report.exit_code(false), 3);
+        assert_eq!(report.exit_code(false), ExitCode::SelfCheck);
         assert_eq!(report.self_check.changed.len(), 1);
         assert!(report.self_check.changed[0].path.ends_with("/g"));
         assert_eq!(report.self_check.changed[0].handler, "grows");
@@ -926,7 +931,7 @@ mod tests {
         };
         let report = run(&[dir.path().to_owned()], &Options::new(config)).unwrap();
         assert_eq!(report.self_check.status, SelfCheckStatus::Ok, "{report:#?}");
-        assert_eq!(report.exit_code(true), 0, "{report:#?}");
+        assert_eq!(report.exit_code(true), ExitCode::Success, "{report:#?}");
         // The second pass had work to check in every handler of the table.
         for h in crate::handlers::HANDLERS {
             let stats = report.per_handler.get(h.name());

@@ -16,7 +16,7 @@
 //! * [`mtime`] clamps timestamps on the file system.
 //! * [`nar`] serializes and hashes a tree exactly like `nix-store --dump` / `nix hash path`.
 //! * [`rules`] compiles user date rules (`--rules`) for the `rules` handler.
-//! * [`engine`] ties them together and produces a [`report::Report`].
+//! * [`engine`] ties them together and produces a [`report::Report`]; [`summary`] prints it.
 //! * [`cargo_checksum`] keeps vendored crates' `.cargo-checksum.json` true to the files rewritten.
 //! * [`diff`] explains why two builds differ (`strip-nd diff`, Nix's diff-hook).
 
@@ -35,6 +35,7 @@ pub mod recover;
 pub mod replace;
 pub mod report;
 pub mod rules;
+pub mod summary;
 pub mod walk;
 
 pub use config::Config;

@@ -2,7 +2,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
@@ -13,7 +12,7 @@ use strip_nd::engine::{self, Options};
 use strip_nd::handler::{DateRules, Settings};
 use strip_nd::handlers::HANDLERS;
 use strip_nd::nar::{self, HashFormat};
-use strip_nd::report::{Report, SelfCheckStatus};
+use strip_nd::report::{EpochSource, ExitCode};
 use strip_nd::rules::Rules;
 
 /// mimalloc instead of glibc's malloc: a run keeps a few small records per
@@ -225,19 +224,19 @@ impl std::fmt::Display for Usage {
 
 impl std::error::Error for Usage {}
 
-fn epoch(cli: Option<u64>) -> anyhow::Result<(u64, &'static str)> {
+fn epoch(cli: Option<u64>) -> anyhow::Result<(u64, EpochSource)> {
     if let Some(e) = cli {
-        return Ok((e, "--epoch"));
+        return Ok((e, EpochSource::Flag));
     }
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) if !v.trim().is_empty() => match v.trim().parse::<u64>() {
-            Ok(e) => Ok((e, "SOURCE_DATE_EPOCH")),
+            Ok(e) => Ok((e, EpochSource::SourceDateEpoch)),
             Err(_) => Err(Usage(format!(
                 "SOURCE_DATE_EPOCH={v:?} is not a number of seconds since 1970"
             ))
             .into()),
         },
-        _ => Ok((DEFAULT_EPOCH, "default")),
+        _ => Ok((DEFAULT_EPOCH, EpochSource::Default)),
     }
 }
 
@@ -296,214 +295,7 @@ fn hash(args: &HashArgs) -> anyhow::Result<ExitCode> {
     };
     let digest = nar::hash_with(&args.path, jobs(args.jobs))?;
     println!("{}", nar::format_hash(&digest, format));
-    Ok(ExitCode::SUCCESS)
-}
-
-fn print_problems(e: &mut impl Write, r: &Report) {
-    // Leftovers of a killed run are always shown: they say a run died here.
-    let verb = |done: &'static str, todo: &'static str| {
-        if r.mode == "check" { todo } else { done }
-    };
-    for p in &r.recovered.removed_temps {
-        let v = verb("removed", "would remove");
-        let _ = writeln!(e, "strip-nd: {v} {p}: a temp file left by a killed run");
-    }
-    for p in &r.recovered.restored_modes {
-        let v = verb("restored", "would restore");
-        let _ = writeln!(
-            e,
-            "strip-nd: {v} the mode of {p}: a killed run had made it writable"
-        );
-    }
-    for p in &r.recovered.rejoined_links {
-        let v = verb("rejoined", "would rejoin");
-        let _ = writeln!(
-            e,
-            "strip-nd: {v} {p} to its hardlink group: a killed run had split it"
-        );
-    }
-    for n in &r.malformed {
-        let _ = writeln!(
-            e,
-            "strip-nd: warning: {}: {} handler: {}; left untouched",
-            n.path,
-            n.handler.unwrap_or("?"),
-            n.reason
-        );
-    }
-    for err in &r.errors {
-        let _ = writeln!(e, "strip-nd: error: {err}");
-    }
-    for c in &r.self_check.changed {
-        let _ = writeln!(
-            e,
-            "strip-nd: self-check: {} changed again by the {} handler: {}",
-            c.path,
-            c.handler,
-            c.changes.join("; ")
-        );
-    }
-    if r.self_check.status == SelfCheckStatus::Mismatch {
-        let _ = writeln!(
-            e,
-            "strip-nd: SELF-CHECK FAILED: normalizing the output a second time changed it \
-             (NAR hash {:?} -> {:?}); this is a strip-nd bug, please report it",
-            r.self_check.before, r.self_check.after
-        );
-    }
-}
-
-fn print_details(e: &mut impl Write, r: &Report, verbose: u8) {
-    let verb = if r.mode == "check" {
-        "would rewrite"
-    } else {
-        "rewrote"
-    };
-    if r.mode == "check" || verbose > 0 {
-        for c in &r.changes {
-            let _ = writeln!(
-                e,
-                "{verb} {} [{}]: {}",
-                c.path,
-                c.handler,
-                c.changes.join("; ")
-            );
-        }
-    }
-    if verbose > 0 {
-        for n in &r.skipped {
-            let _ = writeln!(e, "skipped {}: {}", n.path, n.reason);
-        }
-        for p in &r.mtime_paths {
-            let _ = writeln!(e, "mtime {p}: clamped to {}", r.epoch);
-        }
-    }
-}
-
-fn print_totals(e: &mut impl Write, r: &Report, verbose: u8) {
-    let verb = if r.mode == "check" {
-        "would rewrite"
-    } else {
-        "rewrote"
-    };
-    let per: Vec<String> = r
-        .per_handler
-        .iter()
-        .filter(|(_, s)| s.rewritten > 0)
-        .map(|(h, s)| format!("{h} {}", s.rewritten))
-        .collect();
-    let _ = writeln!(
-        e,
-        "strip-nd: {} files seen, {verb} {}{}, {} malformed, {} skipped, {} mtimes {}; epoch {} ({})",
-        r.files_seen,
-        r.changes.len(),
-        if per.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", per.join(", "))
-        },
-        r.malformed.len(),
-        r.skipped.len(),
-        r.mtimes_clamped,
-        if r.mode == "check" {
-            "to clamp"
-        } else {
-            "clamped"
-        },
-        r.epoch,
-        r.epoch_source,
-    );
-    if !r.skipped.is_empty() && verbose == 0 {
-        let mut reasons: std::collections::BTreeMap<&str, usize> =
-            std::collections::BTreeMap::new();
-        for n in &r.skipped {
-            *reasons
-                .entry(n.reason.split(',').next().unwrap_or(""))
-                .or_default() += 1;
-        }
-        for (why, count) in reasons {
-            let _ = writeln!(e, "strip-nd:   skipped {count}: {why} (-v lists them)");
-        }
-    }
-    for root in &r.roots {
-        match (&root.nar_hash, &root.nar_error) {
-            (Some(h), _) => {
-                let _ = writeln!(e, "strip-nd: {} {h}", root.path);
-            }
-            (None, Some(err)) => {
-                let _ = writeln!(e, "strip-nd: {}: no NAR hash: {err}", root.path);
-            }
-            (None, None) => {}
-        }
-    }
-    let check = match r.self_check.status {
-        SelfCheckStatus::Ok => format!(
-            "self-check ok ({} threads, reverse order)",
-            r.self_check.jobs
-        ),
-        SelfCheckStatus::Mismatch => "self-check FAILED".into(),
-        SelfCheckStatus::NotRun => "self-check not run".into(),
-        SelfCheckStatus::Incomplete => {
-            "self-check incomplete (a root could not be NAR-hashed)".into()
-        }
-    };
-    let phases: Vec<String> = r
-        .phases_ms
-        .iter()
-        .map(|(p, ms)| format!("{p} {ms}"))
-        .collect();
-    let _ = writeln!(
-        e,
-        "strip-nd: {check}; {} ms ({})",
-        r.elapsed_ms,
-        phases.join(", ")
-    );
-}
-
-/// One line per root: what a build log needs, and nothing more.
-fn print_oneline(e: &mut impl Write, r: &Report) {
-    let per: Vec<String> = r
-        .per_handler
-        .iter()
-        .filter(|(_, s)| s.rewritten > 0)
-        .map(|(h, s)| format!("{h} {}", s.rewritten))
-        .collect();
-    let check = match r.self_check.status {
-        SelfCheckStatus::Ok => "self-check ok",
-        SelfCheckStatus::Mismatch => "self-check FAILED",
-        SelfCheckStatus::NotRun => "no self-check",
-        SelfCheckStatus::Incomplete => "self-check incomplete",
-    };
-    for root in &r.roots {
-        let _ = writeln!(
-            e,
-            "strip-nd: {}: {} files, rewrote {}{}, {} malformed, {} skipped, {} mtimes clamped, {check}, {}, {} ms",
-            root.path,
-            r.files_seen,
-            r.changes.len(),
-            if per.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", per.join(", "))
-            },
-            r.malformed.len(),
-            r.skipped.len(),
-            r.mtimes_clamped,
-            root.nar_hash.as_deref().unwrap_or("no NAR hash"),
-            r.elapsed_ms,
-        );
-    }
-}
-
-fn print_summary(r: &Report, verbose: u8, quiet: bool, oneline: bool) {
-    let mut e = std::io::stderr().lock();
-    print_problems(&mut e, r);
-    if oneline {
-        print_oneline(&mut e, r);
-    } else if !quiet {
-        print_details(&mut e, r, verbose);
-        print_totals(&mut e, r, verbose);
-    }
+    Ok(ExitCode::Success)
 }
 
 fn diff(args: &DiffArgs) -> anyhow::Result<ExitCode> {
@@ -521,7 +313,11 @@ fn diff(args: &DiffArgs) -> anyhow::Result<ExitCode> {
     } else {
         strip_nd::diff::print(&report, &mut std::io::stdout().lock())?;
     }
-    Ok(ExitCode::from(u8::from(!report.identical)))
+    Ok(if report.identical {
+        ExitCode::Success
+    } else {
+        ExitCode::Failure
+    })
 }
 
 fn diff_hook(args: &DiffHookArgs) -> ExitCode {
@@ -543,7 +339,7 @@ fn diff_hook(args: &DiffHookArgs) -> ExitCode {
             let _ = writeln!(err, "strip-nd diff-hook: cannot compare: {e}");
         }
     }
-    ExitCode::SUCCESS
+    ExitCode::Success
 }
 
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
@@ -564,11 +360,11 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 script = text.replace("strip__subcmd__nd", "strip__nd").into_bytes();
             }
             std::io::stdout().lock().write_all(&script)?;
-            return Ok(ExitCode::SUCCESS);
+            return Ok(ExitCode::Success);
         }
         Some(Command::Man) => {
             clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout().lock())?;
-            return Ok(ExitCode::SUCCESS);
+            return Ok(ExitCode::Success);
         }
         None => {}
     }
@@ -586,7 +382,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     };
     if cli.list_handlers {
         list_handlers(handlers);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitCode::Success);
     }
     let final_mtime = match cli.final_mtime {
         Some(m) => {
@@ -626,22 +422,22 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
     }
-    print_summary(&report, cli.verbose, cli.quiet, cli.oneline);
-    Ok(ExitCode::from(report.exit_code(cli.strict)))
+    strip_nd::summary::print(&report, cli.verbose, cli.quiet, cli.oneline);
+    Ok(report.exit_code(cli.strict))
 }
 
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match run(&cli) {
+    let code = match run(&cli) {
         Ok(code) => code,
         Err(e) => {
-            let code = if e.downcast_ref::<Usage>().is_some() {
-                2
-            } else {
-                1
-            };
             eprintln!("strip-nd: error: {e:#}");
-            ExitCode::from(code)
+            if e.downcast_ref::<Usage>().is_some() {
+                ExitCode::Usage
+            } else {
+                ExitCode::Failure
+            }
         }
-    }
+    };
+    code.into()
 }

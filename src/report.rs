@@ -172,15 +172,50 @@ impl RecoveryReport {
     }
 }
 
+/// What a run was asked to do.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Rewrite files (the default).
+    Normalize,
+    /// Only say what would change (`--check`).
+    Check,
+}
+
+/// Where the epoch came from. Serialized as the name the user gave it
+/// (`--epoch`, `SOURCE_DATE_EPOCH`), as reports have always shown it.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub enum EpochSource {
+    /// `--epoch N`.
+    #[serde(rename = "--epoch")]
+    Flag,
+    /// The `SOURCE_DATE_EPOCH` environment variable.
+    #[serde(rename = "SOURCE_DATE_EPOCH")]
+    SourceDateEpoch,
+    /// Neither: 1980-01-01.
+    #[serde(rename = "default")]
+    Default,
+}
+
+impl std::fmt::Display for EpochSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Flag => "--epoch",
+            Self::SourceDateEpoch => "SOURCE_DATE_EPOCH",
+            Self::Default => "default",
+        })
+    }
+}
+
 /// Everything a run did.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Report {
     /// `normalize` or `check`.
-    pub mode: &'static str,
+    pub mode: Mode,
     /// The epoch timestamps were clamped to.
     pub epoch: u64,
-    /// Where the epoch came from: `--epoch`, `SOURCE_DATE_EPOCH` or `default`.
-    pub epoch_source: &'static str,
+    /// Where the epoch came from.
+    pub epoch_source: EpochSource,
     /// Worker threads of the main pass.
     pub jobs: usize,
     /// Enabled handlers, in dispatch order.
@@ -214,19 +249,45 @@ pub struct Report {
     pub phases_ms: Vec<(&'static str, u64)>,
 }
 
+/// How `strip-nd` exits (the CLI's `--help` lists them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitCode {
+    /// Done; with `--check`, nothing would change; `diff`: the trees are identical.
+    Success = 0,
+    /// An I/O error, a malformed file under `--strict`, work found by
+    /// `--check`; `diff`: the trees differ.
+    Failure = 1,
+    /// A usage error: a bad flag, epoch, rules file or path.
+    Usage = 2,
+    /// The self-check failed: normalizing the output again changed it.
+    SelfCheck = 3,
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(code: ExitCode) -> Self {
+        Self::from(code as u8)
+    }
+}
+
 impl Report {
-    /// The exit code: 3 on a self-check mismatch; 1 on I/O errors, on malformed
-    /// files under `strict`, or under `--check` when anything would change; else 0.
-    pub fn exit_code(&self, strict: bool) -> u8 {
+    /// The exit code: self-check on a mismatch; failure on I/O errors, on
+    /// malformed files under `strict`, or under `--check` when anything
+    /// would change; else success.
+    pub fn exit_code(&self, strict: bool) -> ExitCode {
         if self.self_check.status == SelfCheckStatus::Mismatch {
-            return 3;
+            return ExitCode::SelfCheck;
         }
         let failed = !self.errors.is_empty()
             || (strict && !self.malformed.is_empty())
-            || (self.mode == "check"
+            || (self.mode == Mode::Check
                 && (!self.changes.is_empty()
                     || self.mtimes_clamped > 0
                     || !self.recovered.is_empty()));
-        u8::from(failed)
+        if failed {
+            ExitCode::Failure
+        } else {
+            ExitCode::Success
+        }
     }
 }

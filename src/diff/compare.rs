@@ -8,7 +8,7 @@ use std::path::Path;
 use super::hints::{RefTimes, hints};
 use super::notes::align_notes;
 use super::raw::raw_diff;
-use super::{Difference, MEMBERS, Verdict};
+use super::{DiffKind, Difference, MEMBERS, Verdict};
 use crate::config::Config;
 use crate::handler::{Change, Handler, Member, Outcome};
 
@@ -28,7 +28,7 @@ pub(super) fn analyse(
     let hb = config.table.sniff(b, &ctx);
     let mut d = Difference {
         path: path.to_string(),
-        kind: "contents",
+        kind: DiffKind::Contents,
         handler: None,
         fields: Vec::new(),
         verdict: Some(Verdict::NotFixed),

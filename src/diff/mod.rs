@@ -70,13 +70,45 @@ pub enum Verdict {
     NotFixed,
 }
 
+/// What differs between the two sides at one path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiffKind {
+    /// Present in A only.
+    OnlyInA,
+    /// Present in B only.
+    OnlyInB,
+    /// A file on one side, a directory or symlink on the other.
+    Type,
+    /// The executable bit.
+    Executable,
+    /// Where a symlink points.
+    SymlinkTarget,
+    /// The contents of a file (or member).
+    Contents,
+}
+
+impl DiffKind {
+    /// The name reports print (`only-in-a`, `contents`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OnlyInA => "only-in-a",
+            Self::OnlyInB => "only-in-b",
+            Self::Type => "type",
+            Self::Executable => "executable",
+            Self::SymlinkTarget => "symlink-target",
+            Self::Contents => "contents",
+        }
+    }
+}
+
 /// One difference between the trees.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Difference {
     /// The path relative to the roots; members of archives follow a `!`.
     pub path: String,
-    /// `only-in-a`, `only-in-b`, `type`, `executable`, `symlink-target` or `contents`.
-    pub kind: &'static str,
+    /// What differs.
+    pub kind: DiffKind,
     /// The handler that claims the file, if any.
     pub handler: Option<&'static str>,
     /// What differs, in the format's terms (`mtime 1772600767 vs 1818065472`).

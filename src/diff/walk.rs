@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::compare::analyse;
 use super::hints::RefTimes;
-use super::{ANALYSE_MAX, Difference};
+use super::{ANALYSE_MAX, DiffKind, Difference};
 use crate::config::Config;
 use crate::error::Error;
 use crate::nar;
@@ -213,7 +213,7 @@ impl Walk<'_> {
         }
     }
 
-    fn simple(&mut self, path: String, kind: &'static str, field: String) {
+    fn simple(&mut self, path: String, kind: DiffKind, field: String) {
         self.out.push(Difference {
             path,
             kind,
@@ -232,7 +232,7 @@ impl Walk<'_> {
             serialize_one(&mut self.a, a)?;
             serialize_one(&mut self.b, b)?;
             let field = format!("{} vs {}", kind_name(&a.meta), kind_name(&b.meta));
-            self.simple(rel, "type", field);
+            self.simple(rel, DiffKind::Type, field);
         } else if fa.is_dir() {
             self.dirs(a, b)?;
         } else if fa.is_symlink() {
@@ -246,7 +246,7 @@ impl Walk<'_> {
                     ta.display().to_string(),
                     tb.display().to_string()
                 );
-                self.simple(rel, "symlink-target", field);
+                self.simple(rel, DiffKind::SymlinkTarget, field);
             }
         } else if fa.is_file() && fb.is_file() {
             if is_exec(&a.meta) != is_exec(&b.meta) {
@@ -255,7 +255,7 @@ impl Walk<'_> {
                     if is_exec(&a.meta) { "yes" } else { "no" },
                     if is_exec(&b.meta) { "yes" } else { "no" }
                 );
-                self.simple(rel.clone(), "executable", field);
+                self.simple(rel.clone(), DiffKind::Executable, field);
             }
             let da = read_into(&mut self.a, a)?;
             let db = read_into(&mut self.b, b)?;
@@ -270,7 +270,7 @@ impl Walk<'_> {
                     if !same_contents(&a.path, &b.path)? {
                         self.simple(
                             rel,
-                            "contents",
+                            DiffKind::Contents,
                             "contents differ (too large to analyse)".into(),
                         );
                     }
@@ -309,7 +309,7 @@ impl Walk<'_> {
                     let rel = self.rel(&pa);
                     self.simple(
                         rel,
-                        "only-in-a",
+                        DiffKind::OnlyInA,
                         format!("{} only in A", kind_name(&n.meta)),
                     );
                 }
@@ -319,7 +319,7 @@ impl Walk<'_> {
                     let rel = self.rel(&pa);
                     self.simple(
                         rel,
-                        "only-in-b",
+                        DiffKind::OnlyInB,
                         format!("{} only in B", kind_name(&n.meta)),
                     );
                 }
