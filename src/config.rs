@@ -32,6 +32,14 @@ impl Config {
         Context::new(&self.settings, &self.table, name)
     }
 
+    /// The same config, with panics of nested handlers left to propagate
+    /// (see [`Table::catch_panics`]): for property tests and fuzzing.
+    #[must_use]
+    pub fn panicking(mut self) -> Self {
+        self.table.catch_panics = false;
+        self
+    }
+
     /// The clamp target for timestamps.
     pub fn epoch(&self) -> u64 {
         self.settings.epoch

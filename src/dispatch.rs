@@ -124,6 +124,10 @@ pub struct Table {
     pub entries: &'static [&'static dyn Handler],
     /// Which entries may claim files.
     pub enabled: HandlerSet,
+    /// Whether a member's handler that panics is turned into a malformed
+    /// member (a run must survive a bug). Property tests and fuzz targets
+    /// turn it off, so a panic in a nested handler fails them.
+    pub catch_panics: bool,
 }
 
 impl Default for Table {
@@ -131,6 +135,7 @@ impl Default for Table {
         Self {
             entries: HANDLERS,
             enabled: HandlerSet::default(),
+            catch_panics: true,
         }
     }
 }
@@ -256,7 +261,12 @@ impl Dispatch for Table {
         if let Some(e) = over_limits(input.len() as u64, ctx) {
             return Nested::Failed(name, e);
         }
-        match run_guarded(handler, input, ctx) {
+        let result = if self.catch_panics {
+            run_guarded(handler, input, ctx)
+        } else {
+            handler.normalize(input, ctx)
+        };
+        match result {
             Ok(Outcome::Unchanged) => Nested::Unchanged(name),
             Ok(Outcome::Rewritten { bytes, changes }) => {
                 let label = ctx.name.to_string_lossy();
@@ -320,7 +330,12 @@ impl Dispatch for Table {
                 )),
             );
         }
-        match run_guarded_to(handler, input, out, ctx) {
+        let result = if self.catch_panics {
+            run_guarded_to(handler, input, out, ctx)
+        } else {
+            handler.normalize_to(input, out, ctx)
+        };
+        match result {
             Ok(Written::Unchanged) => NestedWritten::Unchanged(name),
             Ok(Written::Rewritten(changes)) => {
                 let label = ctx.name.to_string_lossy();
@@ -408,7 +423,113 @@ impl Dispatch for Recorder<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::handler::{Change, Settings};
+
+    /// An "archive": `wrap` then one member, handed back to the table.
+    struct Wrap;
+    /// A handler with a bug: it panics on `boom`.
+    struct Boom;
+
+    impl Handler for Wrap {
+        fn name(&self) -> &'static str {
+            "wrap"
+        }
+        fn describe(&self) -> &'static str {
+            "test archive"
+        }
+        fn sniff(&self, head: &[u8], _: &Context) -> bool {
+            head.starts_with(b"wrap")
+        }
+        fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
+            Ok(match ctx.member(Path::new("m"), &input[4..]) {
+                Nested::Rewritten { bytes, changes, .. } => Outcome::Rewritten {
+                    bytes: [b"wrap", &bytes[..]].concat(),
+                    changes,
+                },
+                _ => Outcome::Unchanged,
+            })
+        }
+    }
+
+    impl Handler for Boom {
+        fn name(&self) -> &'static str {
+            "boom"
+        }
+        fn describe(&self) -> &'static str {
+            "test handler that panics"
+        }
+        fn sniff(&self, head: &[u8], _: &Context) -> bool {
+            head.starts_with(b"boom") || head.starts_with(b"late")
+        }
+        fn normalize(&self, input: &[u8], _: &Context) -> Result<Outcome, FormatError> {
+            assert!(!input.starts_with(b"boom"), "a bug");
+            Ok(Outcome::Rewritten {
+                bytes: b"early".to_vec(),
+                changes: vec![Change::set("", "stamp", "late", "early")],
+            })
+        }
+    }
+
+    static TABLE: &[&dyn Handler] = &[&Wrap, &Boom];
+
+    fn table(catch_panics: bool) -> Table {
+        Table {
+            entries: TABLE,
+            enabled: HandlerSet(0b11),
+            catch_panics,
+        }
+    }
+
+    #[test]
+    fn members_are_prefixed_and_their_failures_recorded() {
+        let settings = Settings::default();
+        let table = table(true);
+        let recorder = Recorder::new(&table);
+        let ctx = Context::new(&settings, &recorder, Path::new("a.wrap"));
+        let out = Wrap.normalize(b"wraplate", &ctx).unwrap();
+        assert_eq!(out.notes(), ["m!stamp late -> early"]);
+        assert_eq!(
+            Wrap.normalize(b"wrapboom", &ctx).unwrap(),
+            Outcome::Unchanged
+        );
+        let untouched = recorder.into_untouched();
+        assert_eq!(untouched.len(), 1, "{untouched:?}");
+        assert_eq!(untouched[0].members, ["m"]);
+        assert_eq!(untouched[0].handler, "boom");
+        assert!(is_panic(&untouched[0].error), "{:?}", untouched[0].error);
+    }
+
+    #[test]
+    fn without_the_guard_a_nested_panic_reaches_the_caller() {
+        let settings = Settings::default();
+        let table = table(false);
+        let ctx = Context::new(&settings, &table, Path::new("a.wrap"));
+        let caught = catch_unwind(AssertUnwindSafe(|| Wrap.normalize(b"wrapboom", &ctx)));
+        assert!(caught.is_err(), "the nested panic was swallowed");
+    }
+
+    #[test]
+    fn members_past_the_depth_limit_are_refused() {
+        let settings = Settings {
+            max_depth: 0,
+            ..Settings::default()
+        };
+        let table = table(true);
+        let recorder = Recorder::new(&table);
+        let ctx = Context::new(&settings, &recorder, Path::new("a.wrap"));
+        assert_eq!(
+            Wrap.normalize(b"wraplate", &ctx).unwrap(),
+            Outcome::Unchanged
+        );
+        let untouched = recorder.into_untouched();
+        assert!(
+            matches!(&untouched[..], [u] if matches!(&u.error, FormatError::TooLarge(m) if m.contains("nested deeper"))),
+            "{untouched:?}"
+        );
+    }
 
     #[test]
     fn spec_adjusts_or_replaces_the_default_set() {

@@ -844,7 +844,7 @@ mod tests {
         let config = Config {
             table: Table {
                 entries: BROKEN,
-                enabled: HandlerSet::default(),
+                ..Table::default()
             },
             ..Config::default()
         };

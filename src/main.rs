@@ -400,8 +400,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             rules: rules.map(|r| r as Arc<dyn DateRules>),
         },
         table: Table {
-            entries: HANDLERS,
             enabled: handlers,
+            ..Table::default()
         },
     };
     let opts = Options {

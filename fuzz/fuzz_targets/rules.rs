@@ -31,7 +31,7 @@ format = "%b %e %Y"
 fn config() -> &'static Config {
     static CONFIG: OnceLock<Config> = OnceLock::new();
     CONFIG.get_or_init(|| {
-        let mut config = Config::with_epoch(1_000_000_000);
+        let mut config = Config::with_epoch(1_000_000_000).panicking();
         config.settings.rules =
             Some(Arc::new(Rules::parse(RULES, 1_000_000_000).expect("valid rules")));
         config

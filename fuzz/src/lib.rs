@@ -1,5 +1,6 @@
 //! The property every fuzz target checks: a handler never panics, and any
 //! output it rewrites is a fixed point (normalizing it again changes nothing).
+//! Nested handlers' panics propagate too ([`Config::panicking`]).
 
 use std::path::Path;
 
@@ -8,7 +9,7 @@ use strip_nd::handlers::{Handler, Outcome};
 
 /// Runs `handler` on `data` and asserts idempotence of any rewrite.
 pub fn check(handler: &dyn Handler, data: &[u8]) {
-    check_with(handler, data, &Config::with_epoch(1_000_000_000), Path::new("fuzz"));
+    check_with(handler, data, &Config::with_epoch(1_000_000_000).panicking(), Path::new("fuzz"));
 }
 
 /// The same, with a given config and file name.

@@ -1987,3 +1987,68 @@ fn malformed_inputs_are_left_untouched_reported_or_still_valid() {
         failures.join("\n")
     );
 }
+
+/// A member a handler refuses inside an archive that is otherwise fine is
+/// reported by its path inside the archive (`x.zip!bad.gz`), with the
+/// handler and the reason, and `--strict` fails on it; the good member
+/// beside it is still normalized. Before the dispatcher reported members,
+/// the refusal was dropped without a word.
+#[test]
+fn a_malformed_member_is_reported_by_its_path_inside_the_archive() {
+    let gz = |mtime: u32| {
+        let mut e = flate2::GzBuilder::new()
+            .mtime(mtime)
+            .write(Vec::new(), flate2::Compression::default());
+        e.write_all(b"payload\n").unwrap();
+        e.finish().unwrap()
+    };
+    let good = gz(1_900_000_000);
+    let mut bad = gz(1_900_000_000);
+    let n = bad.len();
+    bad[n - 8..n - 4].copy_from_slice(&0u32.to_le_bytes()); // CRC32 no longer matches
+    let (archive, _) = zip(&[("good.gz", &good, false), ("bad.gz", &bad, false)]);
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("x.zip"), &archive).unwrap();
+    for strict in [false, true] {
+        let mut cmd = bin();
+        cmd.args(["--check", "--json"]);
+        if strict {
+            cmd.arg("--strict");
+        }
+        let out = cmd.arg(dir.path()).output().unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let malformed = report["malformed"].as_array().unwrap();
+        assert!(
+            malformed.iter().any(|m| {
+                m["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("x.zip!bad.gz"))
+                    && m["handler"] == "gzip"
+                    && m["reason"].as_str().is_some_and(|r| r.contains("CRC"))
+            }),
+            "{report:#}"
+        );
+        let changes = report["changes"].as_array().unwrap();
+        assert!(
+            changes.iter().any(|c| c["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n.as_str().unwrap().starts_with("good.gz!member 1: mtime"))),
+            "{report:#}"
+        );
+        // --check exits 1 anyway (there is work); what --strict changes is
+        // that the malformed member is an error too, which stderr says.
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("x.zip!bad.gz: gzip handler"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -52,7 +52,7 @@ fn gz(members: &[Vec<u8>], level: u32, noise: &Noise) -> Vec<u8> {
 }
 
 fn normalize(input: &[u8]) -> Result<Outcome, strip_nd::FormatError> {
-    let config = Config::with_epoch(EPOCH);
+    let config = Config::with_epoch(EPOCH).panicking();
     Gzip.normalize(input, &config.context(Path::new("p.gz")))
 }
 
@@ -283,7 +283,7 @@ mod pyc {
     }
 
     fn normalize(input: &[u8]) -> Result<Outcome, strip_nd::FormatError> {
-        let config = Config::with_epoch(EPOCH);
+        let config = Config::with_epoch(EPOCH).panicking();
         Pyc.normalize(input, &config.context(Path::new("m.pyc")))
     }
 
@@ -336,7 +336,7 @@ mod archives {
     const EPOCH: u64 = 1_000_000_000;
 
     fn run(h: &dyn Handler, input: &[u8]) -> Result<Outcome, strip_nd::FormatError> {
-        let config = Config::with_epoch(EPOCH);
+        let config = Config::with_epoch(EPOCH).panicking();
         h.normalize(input, &config.context(Path::new("p")))
     }
 
@@ -1045,7 +1045,7 @@ mod zip_props {
     }
 
     fn normalize(input: &[u8]) -> Result<Outcome, strip_nd::FormatError> {
-        let config = Config::with_epoch(EPOCH);
+        let config = Config::with_epoch(EPOCH).panicking();
         Zip.normalize(input, &config.context(Path::new("p.zip")))
     }
 
@@ -1150,7 +1150,7 @@ mod pe_coff {
     use super::EPOCH;
 
     fn run(h: &dyn Handler, input: &[u8]) -> Result<Outcome, FormatError> {
-        let config = Config::with_epoch(EPOCH);
+        let config = Config::with_epoch(EPOCH).panicking();
         h.normalize(input, &config.context(Path::new("p")))
     }
 
@@ -1439,7 +1439,7 @@ mod pe_coff {
             a in any::<u32>(),
             b in any::<u32>(),
         ) {
-            let config = Config::with_epoch(EPOCH);
+            let config = Config::with_epoch(EPOCH).panicking();
             let ctx = config.context(Path::new("x.o"));
             let x = object(machine, a, &sections, symbols);
             prop_assert!(Coff.sniff(&x, &ctx) && !Pe.sniff(&x, &ctx));
@@ -1548,7 +1548,7 @@ mod dates {
     }
 
     fn run(h: &dyn Handler, input: &[u8]) -> Result<Outcome, strip_nd::FormatError> {
-        let config = Config::with_epoch(EPOCH);
+        let config = Config::with_epoch(EPOCH).panicking();
         h.normalize(input, &config.context(Path::new("p")))
     }
 
@@ -1950,7 +1950,7 @@ format = "%Y-%m-%d %H:%M:%S"
 "#;
 
     fn config() -> Config {
-        let mut config = Config::with_epoch(EPOCH);
+        let mut config = Config::with_epoch(EPOCH).panicking();
         config.settings.rules = Some(Arc::new(Rules::parse(RULES, EPOCH).unwrap()));
         config
     }
@@ -2053,7 +2053,7 @@ mod font {
     }
 
     fn run(input: &[u8]) -> Result<Outcome, strip_nd::FormatError> {
-        let config = Config::with_epoch(EPOCH);
+        let config = Config::with_epoch(EPOCH).panicking();
         Font.normalize(input, &config.context(Path::new("p.ttf")))
     }
 
@@ -2141,7 +2141,7 @@ mod iso {
     }
 
     fn run(input: &[u8]) -> Result<Outcome, strip_nd::FormatError> {
-        let config = Config::with_epoch(EPOCH);
+        let config = Config::with_epoch(EPOCH).panicking();
         Iso9660.normalize(input, &config.context(Path::new("x.iso")))
     }
 
@@ -2339,7 +2339,7 @@ mod pdf {
     }
 
     fn run(input: &[u8]) -> Result<Outcome, strip_nd::FormatError> {
-        let config = Config::with_epoch(EPOCH);
+        let config = Config::with_epoch(EPOCH).panicking();
         Pdf.normalize(input, &config.context(Path::new("d.pdf")))
     }
 
