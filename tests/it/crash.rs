@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::{EPOCH, bin, run, stderr};
+use crate::util::{EPOCH, Rng, bin, run, stderr};
 
 /// A gzip member whose header records `mtime`: strip-nd rewrites it.
 fn gz(content: &[u8], mtime: u32) -> Vec<u8> {
@@ -116,17 +116,6 @@ fn temps(snap: &BTreeMap<PathBuf, Node>) -> Vec<&PathBuf> {
         .collect()
 }
 
-/// A tiny seeded generator (xorshift64*): the campaign is the same every run.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
-    }
-}
-
 #[test]
 #[ignore = "slow: kill -9 campaign"]
 fn a_run_killed_at_any_moment_is_finished_by_the_next_one() {
@@ -152,7 +141,7 @@ fn a_run_killed_at_any_moment_is_finished_by_the_next_one() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let delay = rng.below(u64::try_from(duration.as_micros()).unwrap());
+        let delay = rng.below(usize::try_from(duration.as_micros()).unwrap()) as u64;
         std::thread::sleep(Duration::from_micros(delay));
         child.kill().unwrap(); // SIGKILL
         let status = child.wait().unwrap();

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use strip_nd::config::Config;
 
-use crate::util::{EPOCH, bin, corpus, need};
+use crate::util::{EPOCH, Rng, bin, corpus, need};
 
 /// How long one run of the binary may take before it counts as a hang.
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -46,20 +46,6 @@ const TIMEOUT: Duration = Duration::from_secs(90);
 /// gzip handler's payload bound (256 times the compressed size) allows about
 /// 70 MiB per bomb and thread.
 const MAX_RSS_MIB: u64 = 256;
-
-/// A tiny seeded generator (xorshift64*): the same cases every run.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// The real program that reads a format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -10,24 +10,7 @@ use strip_nd::config::Config;
 use strip_nd::error::FormatError;
 use strip_nd::handlers::Outcome;
 
-use crate::util::{EPOCH, corpus, need};
-
-/// A small deterministic generator (xorshift64*), so the campaign is the
-/// same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use crate::util::{EPOCH, Rng, corpus, need};
 
 fn u32_at(d: &[u8], at: usize, be: bool) -> usize {
     let b: [u8; 4] = d[at..at + 4].try_into().unwrap();
