@@ -98,6 +98,15 @@ struct Cli {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_SIZE)]
     max_size: u64,
 
+    /// Memory the workers may hold at once, e.g. 256M (K, M, G, T: powers of
+    /// 1024). Before normalizing a file a worker reserves its estimated peak
+    /// and waits while that would exceed the budget; a file larger than the
+    /// whole budget runs alone. Results never depend on it. Default: a quarter
+    /// of `MemAvailable`, at least 256M and at most 8G, since a Nix builder runs
+    /// several builds' fixups at once.
+    #[arg(long, value_name = "BYTES", value_parser = strip_nd::budget::parse_bytes)]
+    memory: Option<u64>,
+
     /// The mtime every file will end with after the run, as Nix sets 1 when it
     /// registers an output: a .pyc records it as its source's mtime, so Python
     /// does not find it stale (the Nix setup hook is to pass 1).
@@ -609,6 +618,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         mtimes: !cli.no_mtimes,
         self_check: !cli.no_self_check,
         list_mtimes: cli.verbose > 0,
+        memory: cli.memory.unwrap_or_else(strip_nd::budget::default_bytes),
     };
     if cli.paths.is_empty() {
         bail!(Usage("no PATH given".into()));
