@@ -18,7 +18,14 @@ use strip_nd::rules::Rules;
 /// rewritten file while it allocates and frees whole-file buffers, and glibc
 /// lets each retained record pin the freed buffer pages around it, so its peak
 /// RSS grew with the tree (161 MB on the man tree, 443 MB on four copies).
-/// mimalloc keeps small and large allocations in separate pages.
+/// mimalloc keeps small and large allocations in separate pages. Its v2
+/// (the `v2` feature) rather than v3: v3 keeps freed pages committed for a
+/// while before purging them, and under the churn of whole-file buffers that
+/// took four copies of the man tree (`benches/memory.sh`) to 114-120 MB peak
+/// RSS, where v2 peaks at 64 MB (and `strip-nd hash` of it at 51 MB, not
+/// 105 MB). With v3 tuned by `MIMALLOC_PURGE_DELAY=0
+/// MIMALLOC_ARENA_EAGER_COMMIT=0` the run peaks at 48 MB: the live data
+/// grows by about 110 bytes per file, the rest is freed memory kept mapped.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
