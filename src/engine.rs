@@ -592,13 +592,15 @@ fn hash_roots(roots: &[PathBuf], jobs: usize) -> Vec<Result<String, String>> {
         .collect()
 }
 
-fn changes_of(p: &Pass) -> Vec<FileChange> {
-    p.changes
-        .iter()
+/// The report's form of a pass's changes, moved rather than copied: they
+/// are the one list that grows with the files rewritten.
+fn changes_of(changes: Vec<(PathBuf, &'static str, Vec<String>)>) -> Vec<FileChange> {
+    changes
+        .into_iter()
         .map(|(path, handler, changes)| FileChange {
-            path: show(path),
+            path: show(&path),
             handler,
-            changes: changes.clone(),
+            changes,
         })
         .collect()
 }
@@ -655,7 +657,7 @@ fn self_check(
     phases.done("self-check normalize");
     let after = hash_roots(roots, opts.jobs);
     phases.done("self-check hash again");
-    let changed = changes_of(&second);
+    let changed = changes_of(second.changes);
     let status = if before.iter().any(Result::is_err) || after.iter().any(Result::is_err) {
         if changed.is_empty() {
             SelfCheckStatus::Incomplete
@@ -765,8 +767,8 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
         jobs: opts.jobs,
         handlers: config.handlers.names(),
         files_seen: main.seen,
-        per_handler: main.stats.clone(),
-        changes: changes_of(&main),
+        per_handler: main.stats,
+        changes: changes_of(main.changes),
         malformed: main.malformed.into_iter().map(|(_, n)| n).collect(),
         skipped: main.skipped.into_iter().map(|(_, n)| n).collect(),
         errors: main.errors.iter().map(ToString::to_string).collect(),
