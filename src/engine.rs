@@ -526,11 +526,29 @@ impl PassSettings<'_> {
 /// so threads rarely contend for a directory's lock when replacing files.
 const BATCH: usize = 64;
 
+/// A batch also ends once its regular files reach this many bytes: big files
+/// then go to different threads (as the memory budget allows) instead of
+/// queueing on one behind their neighbours, which left a tree of a few big
+/// files on one thread whatever `-j`.
+const BATCH_BYTES: u64 = 16 << 20;
+
 /// One normalization pass over all roots.
 fn pass(roots: &[PathBuf], order: Order, settings: &PassSettings) -> Pass {
     let mut entries = roots.iter().flat_map(|r| walk(r, order));
     let batches = std::iter::from_fn(move || {
-        let batch: Vec<_> = entries.by_ref().take(BATCH).collect();
+        let mut batch = Vec::new();
+        let mut bytes = 0u64;
+        for entry in entries.by_ref() {
+            if let Ok(e) = &entry {
+                if e.meta.is_file() {
+                    bytes = bytes.saturating_add(e.meta.len());
+                }
+            }
+            batch.push(entry);
+            if batch.len() == BATCH || bytes >= BATCH_BYTES {
+                break;
+            }
+        }
         (!batch.is_empty()).then_some(batch)
     });
     let mut out = batches
