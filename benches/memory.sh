@@ -162,6 +162,12 @@ done
 rm -rf "$run" && mkdir -p "$run"
 for c in "${cases[@]}"; do cp "$in/${file[$c]}" "$run/"; done
 measure "all five, -j2" "$total_floor" "$run"
+# The issue's worst case: two .tar.gz at once; the budget decides whether
+# both are in memory together.
+rm -rf "$run" && mkdir -p "$run/a" "$run/b"
+cp "$in/big.tar.gz" "$run/a/" && cp "$in/big.tar.gz" "$run/b/"
+f=$(floor tar.gz "$run/a/big.tar.gz")
+measure "two tar.gz, -j2" "$(python3 -c "print(2 * $f)")" "$run"
 rm -rf "$run"
 fi
 [[ $parts == *" man "* ]] || exit 0
