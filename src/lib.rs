@@ -16,10 +16,12 @@
 //! * [`mtime`] clamps timestamps on the file system.
 //! * [`nar`] serializes and hashes a tree exactly like `nix-store --dump` / `nix hash path`.
 //! * [`rules`] compiles user date rules (`--rules`) for the `rules` handler.
-//! * [`engine`] ties them together and produces a [`report::Report`]; [`summary`] prints it.
+//! * [`engine`] ties them together and produces a [`report::Report`]; [`summary`] prints it;
+//!   [`budget`] bounds how many bytes its workers hold at once.
 //! * [`cargo_checksum`] keeps vendored crates' `.cargo-checksum.json` true to the files rewritten.
 //! * [`diff`] explains why two builds differ (`strip-nd diff`, Nix's diff-hook).
 
+pub mod budget;
 pub mod cargo_checksum;
 pub mod config;
 pub mod diff;

@@ -19,7 +19,14 @@ use strip_nd::rules::Rules;
 /// rewritten file while it allocates and frees whole-file buffers, and glibc
 /// lets each retained record pin the freed buffer pages around it, so its peak
 /// RSS grew with the tree (161 MB on the man tree, 443 MB on four copies).
-/// mimalloc keeps small and large allocations in separate pages.
+/// mimalloc keeps small and large allocations in separate pages. Its v2
+/// (the `v2` feature) rather than v3: v3 keeps freed pages committed for a
+/// while before purging them, and under the churn of whole-file buffers that
+/// took four copies of the man tree (`benches/memory.sh`) to 114-120 MB peak
+/// RSS, where v2 peaks at 64 MB (and `strip-nd hash` of it at 51 MB, not
+/// 105 MB). With v3 tuned by `MIMALLOC_PURGE_DELAY=0
+/// MIMALLOC_ARENA_EAGER_COMMIT=0` the run peaks at 48 MB: the live data
+/// grows by about 110 bytes per file, the rest is freed memory kept mapped.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -98,6 +105,15 @@ struct Cli {
     /// Files and members larger than this many bytes are left as they are.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_SIZE)]
     max_size: u64,
+
+    /// Memory the workers may hold at once, e.g. 256M (K, M, G, T: powers of
+    /// 1024). Before normalizing a file a worker reserves its estimated peak
+    /// and waits while that would exceed the budget; a file larger than the
+    /// whole budget runs alone. Results never depend on it. Default: a quarter
+    /// of `MemAvailable`, at least 256M and at most 8G, since a Nix builder runs
+    /// several builds' fixups at once.
+    #[arg(long, value_name = "BYTES", value_parser = strip_nd::budget::parse_bytes)]
+    memory: Option<u64>,
 
     /// The mtime every file will end with after the run, as Nix sets 1 when it
     /// registers an output: a .pyc records it as its source's mtime, so Python
@@ -412,6 +428,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         mtimes: !cli.no_mtimes,
         self_check: !cli.no_self_check,
         list_mtimes: cli.verbose > 0,
+        memory: cli.memory.unwrap_or_else(strip_nd::budget::default_bytes),
     };
     if cli.paths.is_empty() {
         bail!(Usage("no PATH given".into()));

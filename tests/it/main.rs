@@ -16,6 +16,7 @@ mod font;
 mod iso;
 mod malformed;
 mod manifests;
+mod memory;
 mod mo;
 mod nar;
 mod nix;
