@@ -15,6 +15,7 @@
 //! * [`replace`] writes results atomically (temp file in the same directory, then rename).
 //! * [`mtime`] clamps timestamps on the file system.
 //! * [`nar`] serializes and hashes a tree exactly like `nix-store --dump` / `nix hash path`.
+//! * [`dates`] holds calendar arithmetic and the textual date formats the handlers meet.
 //! * [`rules`] compiles user date rules (`--rules`) for the `rules` handler.
 //! * [`engine`] ties them together and produces a [`report::Report`].
 //! * [`cargo_checksum`] keeps vendored crates' `.cargo-checksum.json` true to the files rewritten.
@@ -22,6 +23,7 @@
 
 pub mod cargo_checksum;
 pub mod config;
+pub mod dates;
 pub mod diff;
 pub mod dispatch;
 pub mod engine;

@@ -45,10 +45,10 @@
 //! untouched. Other "anonymous" objects (`Version` 1, e.g. MSVC `/GL`
 //! link-time-code-generation objects) are not claimed.
 
+use crate::dates::Civil;
 use crate::handler::Context;
 use crate::handler::FormatError;
 use crate::handler::{Change, Handler, Outcome};
-use crate::handlers::dates::Civil;
 
 /// The COFF object and import-object handler.
 pub struct Coff;

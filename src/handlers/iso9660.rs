@@ -34,10 +34,10 @@
 
 use std::collections::HashSet;
 
+use crate::dates::{civil_from_days, days_from_civil};
 use crate::handler::Context;
 use crate::handler::FormatError;
 use crate::handler::{Change, Handler, Outcome};
-use crate::handlers::dates::{civil_from_days, days_from_civil};
 
 /// The ISO 9660 handler.
 pub struct Iso9660;

@@ -7,7 +7,7 @@
 //! `POT-Creation-Date:` and `PO-Revision-Date:` line, including the repeated
 //! ones of catalogs merged by `msgcat` (one header block per source catalog).
 //! A value later than the epoch becomes the epoch written the same way (same
-//! fields, precision and separators, zone `+0000`, see [`super::dates`]):
+//! fields, precision and separators, zone `+0000`, see [`crate::dates`]):
 //! `2026-03-04 05:06+0100` becomes `1980-01-01 00:00+0000`. The placeholder
 //! `YEAR-MO-DA HO:MI+ZONE` and any value that is not a date are left alone.
 //!
@@ -41,10 +41,10 @@
 
 use std::ops::Range;
 
+use crate::dates::{parse_iso, replace_ranges};
 use crate::handler::Context;
 use crate::handler::FormatError;
 use crate::handler::{Change, Handler, Outcome};
-use crate::handlers::dates::{parse_iso, replace_ranges};
 
 /// The gettext `.mo` handler.
 pub struct Mo;

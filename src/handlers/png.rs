@@ -14,7 +14,7 @@
 //!   (`ImageMagick`'s `date:create`, `date:modify`, `date:timestamp`), in
 //!   `tEXt`, `zTXt` and `iTXt`: a date later than the epoch becomes the epoch
 //!   written the same way (ISO 8601 as `ImageMagick` writes it, RFC 1123 as the
-//!   PNG spec suggests for `Creation Time`, see [`super::dates`]). Compressed
+//!   PNG spec suggests for `Creation Time`, see [`crate::dates`]). Compressed
 //!   text (`zTXt`, compressed `iTXt`) is inflated, edited and deflated again
 //!   with zlib at the default level, so equal text gives equal bytes.
 //!   A value that is not a recognized date is left alone.
@@ -32,10 +32,10 @@ use flate2::Compression;
 use flate2::read::ZlibDecoder;
 use flate2::write::ZlibEncoder;
 
+use crate::dates::{Date, days_from_civil, is_later, parse_any};
 use crate::handler::Context;
 use crate::handler::FormatError;
 use crate::handler::{Change, Handler, Outcome};
-use crate::handlers::dates::{Date, days_from_civil, is_later, parse_any};
 
 /// The PNG handler.
 pub struct Png;
