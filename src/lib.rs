@@ -41,4 +41,4 @@ pub mod walk;
 
 pub use config::Config;
 pub use error::Error;
-pub use handler::{Change, Context, DEFAULT_EPOCH, FormatError, Handler, Outcome};
+pub use handler::{Change, Context, DEFAULT_EPOCH, Epoch, FormatError, Handler, Outcome};

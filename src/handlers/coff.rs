@@ -371,7 +371,7 @@ impl Handler for Coff {
             }
         };
         let old = u32_at(input, stamp_at).unwrap_or_default();
-        let new = ctx.clamp(u64::from(old)) as u32; // <= old, so it fits
+        let new = ctx.epoch_value().clamp_u32(old);
         if new == old {
             return Ok(Outcome::Unchanged);
         }

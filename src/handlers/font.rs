@@ -386,8 +386,8 @@ impl Handler for Font {
                 })?;
             owners.push(owner);
         }
-        let epoch = i64::try_from(ctx.epoch()).unwrap_or(i64::MAX - MAC_EPOCH_OFFSET);
-        let epoch = epoch.min(i64::MAX - MAC_EPOCH_OFFSET);
+        // Room for the offset: `clamp_date` adds it to write the Mac time.
+        let epoch = ctx.epoch_value().as_i64().min(i64::MAX - MAC_EPOCH_OFFSET);
         let mut out = input.to_vec();
         let mut changes = Vec::new();
         for &o in &owners {

@@ -434,7 +434,7 @@ impl Handler for Iso9660 {
         if input.len() as u64 > ctx.settings.max_size {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));
         }
-        let epoch = i64::try_from(ctx.epoch()).unwrap_or(i64::MAX);
+        let epoch = ctx.epoch_value().as_i64();
         // Read the descriptors up to the terminator.
         let mut trees = Vec::new();
         let mut block = None;

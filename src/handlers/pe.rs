@@ -720,7 +720,7 @@ impl Handler for Pe {
                 Field::Age => 1u32.to_le_bytes().to_vec(),
                 _ => {
                     let t = u32_at(old, 0).unwrap_or_default();
-                    (ctx.clamp(u64::from(t)) as u32).to_le_bytes().to_vec() // <= t: fits
+                    ctx.epoch_value().clamp_u32(t).to_le_bytes().to_vec()
                 }
             };
             if old == new.as_slice() {

@@ -427,7 +427,7 @@ fn target_mtime(old: u32, ctx: &Context) -> u32 {
     let t = ctx
         .companion_mtime
         .or(ctx.settings.final_mtime)
-        .unwrap_or_else(|| i64::try_from(ctx.clamp(u64::from(old))).unwrap_or(i64::MAX));
+        .unwrap_or_else(|| ctx.epoch_value().clamp_i64(i64::from(old)));
     u32::try_from(t & 0xffff_ffff).expect("masked to 32 bits")
 }
 

@@ -77,7 +77,7 @@ impl Handler for UImage {
                 ))
             })?;
         let time = be32(input, 8);
-        let clamped = ctx.clamp(u64::from(time)) as u32; // <= time, so it fits
+        let clamped = ctx.epoch_value().clamp_u32(time);
         if clamped == time {
             return Ok(Outcome::Unchanged);
         }
