@@ -8,6 +8,7 @@
 //!         report ◀── self-check: NAR hash, normalize again, NAR hash again ◀── mtime pass
 //! ```
 //!
+//! * [`bytes`] reads and writes fixed-width integers at an offset, checked.
 //! * [`walk`] lists the regular files under each root in a stable order, never following links.
 //! * [`handler`] is the handler API (a leaf): [`Handler`], [`Outcome`], typed [`Change`]s, [`Context`].
 //! * [`handlers`] holds the static handler table; each handler is a pure function of bytes.
@@ -21,6 +22,7 @@
 //! * [`cargo_checksum`] keeps vendored crates' `.cargo-checksum.json` true to the files rewritten.
 //! * [`diff`] explains why two builds differ (`strip-nd diff`, Nix's diff-hook).
 
+pub mod bytes;
 pub mod cargo_checksum;
 pub mod config;
 pub mod dates;

@@ -32,6 +32,7 @@ use flate2::Compression;
 use flate2::read::ZlibDecoder;
 use flate2::write::ZlibEncoder;
 
+use crate::bytes::u32_be;
 use crate::dates::{Date, days_from_civil, is_later, parse_any};
 use crate::handler::Context;
 use crate::handler::FormatError;
@@ -61,7 +62,7 @@ fn parse(input: &[u8]) -> Result<(Vec<Chunk>, usize), FormatError> {
         let head = input.get(pos..pos + 8).ok_or_else(|| {
             FormatError::malformed(format!("truncated chunk header at offset {pos} (no IEND)"))
         })?;
-        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let len = u32_be(head, 0).expect("8 bytes taken");
         if len > 0x7fff_ffff {
             return Err(FormatError::malformed(format!(
                 "chunk length {len} at offset {pos} exceeds 2^31-1"
@@ -75,10 +76,9 @@ fn parse(input: &[u8]) -> Result<(Vec<Chunk>, usize), FormatError> {
         }
         let data = pos + 8..pos + 8 + len as usize;
         let crc_at = data.end;
-        let stored = input.get(crc_at..crc_at + 4).ok_or_else(|| {
+        let stored = u32_be(input, crc_at).ok_or_else(|| {
             FormatError::malformed(format!("truncated {} chunk at offset {pos}", show(kind)))
         })?;
-        let stored = u32::from_be_bytes([stored[0], stored[1], stored[2], stored[3]]);
         let actual = crc32fast::hash(&input[pos + 4..crc_at]);
         if stored != actual {
             return Err(FormatError::malformed(format!(
