@@ -24,6 +24,60 @@ pub const SNIFF_LEN: usize = 4096;
 /// date; zip times themselves never go below 1980-01-02 02:00, see the zip handler).
 pub const DEFAULT_EPOCH: u64 = 315_532_800;
 
+/// A clamp target: seconds since 1970 UTC, with the conversions every
+/// handler needs in one place, so that none writes its own saturating cast.
+///
+/// The epoch is a `u64` (as `SOURCE_DATE_EPOCH` is read); fields are `u32`,
+/// `i64` or other widths. Clamping a field only ever lowers it, so the result
+/// of [`Epoch::clamp_u32`] always fits the field it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Epoch(u64);
+
+impl Epoch {
+    /// The epoch `secs` seconds after 1970-01-01T00:00:00Z.
+    #[must_use]
+    pub const fn new(secs: u64) -> Self {
+        Self(secs)
+    }
+
+    /// The seconds since 1970, as given.
+    #[must_use]
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    /// The seconds since 1970 as `i64`, saturating at `i64::MAX` (no real
+    /// epoch comes near it).
+    #[must_use]
+    pub fn as_i64(self) -> i64 {
+        i64::try_from(self.0).unwrap_or(i64::MAX)
+    }
+
+    /// `t` clamped: a later value becomes the epoch, an earlier one stays.
+    #[must_use]
+    pub fn clamp(self, t: u64) -> u64 {
+        t.min(self.0)
+    }
+
+    /// A 32-bit unsigned field clamped; the result is at most `t`, so it fits.
+    #[must_use]
+    pub fn clamp_u32(self, t: u32) -> u32 {
+        u32::try_from(self.clamp(u64::from(t))).unwrap_or(t)
+    }
+
+    /// A signed field clamped; the result is at most `t`.
+    #[must_use]
+    pub fn clamp_i64(self, t: i64) -> i64 {
+        t.min(self.as_i64())
+    }
+}
+
+impl From<u64> for Epoch {
+    fn from(secs: u64) -> Self {
+        Self(secs)
+    }
+}
+
 /// Default nesting limit for archives inside archives.
 pub const DEFAULT_MAX_DEPTH: u32 = 8;
 
@@ -596,9 +650,14 @@ impl<'a> Context<'a> {
         self.settings.epoch
     }
 
+    /// The clamp target as an [`Epoch`], with its conversions to field widths.
+    pub fn epoch_value(&self) -> Epoch {
+        Epoch::new(self.settings.epoch)
+    }
+
     /// Clamps a timestamp: later values become the epoch, earlier ones stay.
     pub fn clamp(&self, t: u64) -> u64 {
-        t.min(self.settings.epoch)
+        self.epoch_value().clamp(t)
     }
 
     /// The context for a member of the current file.
@@ -698,5 +757,22 @@ mod tests {
         assert_eq!(innermost.depth, 2);
         assert_eq!(innermost.members(), ["b.zip", "c.class"]);
         assert!(top.members().is_empty());
+    }
+
+    #[test]
+    fn epoch_conversions_saturate_and_clamps_only_lower() {
+        let e = Epoch::new(1_000);
+        assert_eq!(e.as_u64(), 1_000);
+        assert_eq!(e.as_i64(), 1_000);
+        assert_eq!(Epoch::new(u64::MAX).as_i64(), i64::MAX);
+        assert_eq!(e.clamp(999), 999);
+        assert_eq!(e.clamp(1_001), 1_000);
+        assert_eq!(e.clamp_u32(7), 7);
+        assert_eq!(e.clamp_u32(u32::MAX), 1_000);
+        // An epoch past the field's range leaves every value of the field alone.
+        assert_eq!(Epoch::new(u64::MAX).clamp_u32(u32::MAX), u32::MAX);
+        assert_eq!(e.clamp_i64(-5), -5);
+        assert_eq!(e.clamp_i64(i64::MAX), 1_000);
+        assert_eq!(Epoch::new(u64::MAX).clamp_i64(i64::MAX), i64::MAX);
     }
 }

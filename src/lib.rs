@@ -8,6 +8,7 @@
 //!         report ◀── self-check: NAR hash, normalize again, NAR hash again ◀── mtime pass
 //! ```
 //!
+//! * [`bytes`] reads and writes fixed-width integers at an offset, checked.
 //! * [`walk`] lists the regular files under each root in a stable order, never following links.
 //! * [`handler`] is the handler API (a leaf): [`Handler`], [`Outcome`], typed [`Change`]s, [`Context`].
 //! * [`handlers`] holds the static handler table; each handler is a pure function of bytes.
@@ -15,6 +16,7 @@
 //! * [`replace`] writes results atomically (temp file in the same directory, then rename).
 //! * [`mtime`] clamps timestamps on the file system.
 //! * [`nar`] serializes and hashes a tree exactly like `nix-store --dump` / `nix hash path`.
+//! * [`dates`] holds calendar arithmetic and the textual date formats the handlers meet.
 //! * [`rules`] compiles user date rules (`--rules`) for the `rules` handler.
 //! * [`engine`] ties them together and produces a [`report::Report`]; [`summary`] prints it;
 //!   [`budget`] bounds how many bytes its workers hold at once.
@@ -22,8 +24,10 @@
 //! * [`diff`] explains why two builds differ (`strip-nd diff`, Nix's diff-hook).
 
 pub mod budget;
+pub mod bytes;
 pub mod cargo_checksum;
 pub mod config;
+pub mod dates;
 pub mod diff;
 pub mod dispatch;
 pub mod engine;
@@ -42,4 +46,4 @@ pub mod walk;
 
 pub use config::Config;
 pub use error::Error;
-pub use handler::{Change, Context, DEFAULT_EPOCH, FormatError, Handler, Outcome};
+pub use handler::{Change, Context, DEFAULT_EPOCH, Epoch, FormatError, Handler, Outcome};

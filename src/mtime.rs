@@ -7,6 +7,7 @@ use std::path::Path;
 use filetime::FileTime;
 
 use crate::error::Error;
+use crate::handler::Epoch;
 use crate::walk::{Order, walk};
 
 /// What the pass did (or, with `apply == false`, would do).
@@ -25,7 +26,7 @@ pub struct MtimeStats {
 /// file and symlink as it went; only directories must wait until all the
 /// files in them are replaced. Other entries are not even `lstat`ed.
 pub fn clamp_dirs(root: &Path, epoch: u64, apply: bool, keep_paths: bool, stats: &mut MtimeStats) {
-    let target = FileTime::from_unix_time(i64::try_from(epoch).unwrap_or(i64::MAX), 0);
+    let target = FileTime::from_unix_time(Epoch::new(epoch).as_i64(), 0);
     let dirs = walkdir::WalkDir::new(root)
         .follow_links(false)
         .follow_root_links(false)
@@ -68,7 +69,7 @@ pub fn clamp_dirs(root: &Path, epoch: u64, apply: bool, keep_paths: bool, stats:
 /// Clamps mtimes under `root` to `epoch`. Children come before their parents,
 /// so a directory's own clamp is never undone by work inside it.
 pub fn clamp_tree(root: &Path, epoch: u64, apply: bool, keep_paths: bool, stats: &mut MtimeStats) {
-    let target = FileTime::from_unix_time(i64::try_from(epoch).unwrap_or(i64::MAX), 0);
+    let target = FileTime::from_unix_time(Epoch::new(epoch).as_i64(), 0);
     for entry in walk(root, Order::ContentsFirst) {
         let entry = match entry {
             Ok(e) => e,

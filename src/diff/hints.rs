@@ -5,7 +5,7 @@ use regex::bytes::Regex;
 
 use super::raw::is_text;
 use super::{HINTS, NEAR};
-use crate::handlers::dates::Civil;
+use crate::dates::Civil;
 
 /// The times a value may be "near": each build's time and the epoch.
 pub(super) struct RefTimes {
@@ -29,10 +29,10 @@ fn date_patterns() -> &'static [Regex; 3] {
 }
 
 /// Days since 1970 of a captured year, month and day (the one calendar
-/// routine of the crate, in `handlers::dates`).
+/// routine of the crate, in `dates`).
 pub(super) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let part = |v: i64| u32::try_from(v).unwrap_or(0);
-    crate::handlers::dates::days_from_civil(y, part(m), part(d))
+    crate::dates::days_from_civil(y, part(m), part(d))
 }
 
 fn num(m: Option<regex::bytes::Match>) -> i64 {

@@ -31,6 +31,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::handler::Epoch;
 use crate::nar;
 use crate::nar::HashFormat;
 
@@ -148,7 +149,7 @@ pub fn diff(a: &Path, b: &Path, config: &Config) -> Result<DiffReport, Error> {
     let nb = node(b)?;
     let refs = RefTimes {
         builds: [build_time(&na.meta), build_time(&nb.meta)],
-        epoch: i64::try_from(config.settings.epoch).unwrap_or(i64::MAX),
+        epoch: Epoch::new(config.settings.epoch).as_i64(),
     };
     let mut walk = Walk {
         a: Side {

@@ -1,7 +1,7 @@
 use super::hints::{days_from_civil, timestamps};
 use super::raw::raw_diff;
 use super::*;
-use crate::handlers::dates::Civil;
+use crate::dates::Civil;
 
 #[test]
 fn changes_pair_by_place_and_field() {

@@ -45,10 +45,11 @@
 //! untouched. Other "anonymous" objects (`Version` 1, e.g. MSVC `/GL`
 //! link-time-code-generation objects) are not claimed.
 
+use crate::bytes::{u16_le, u32_le};
+use crate::dates::Civil;
 use crate::handler::Context;
 use crate::handler::FormatError;
 use crate::handler::{Change, Handler, Outcome};
-use crate::handlers::dates::Civil;
 
 /// The COFF object and import-object handler.
 pub struct Coff;
@@ -111,20 +112,6 @@ pub fn machine_name(machine: u16) -> Option<&'static str> {
         .map(|(_, n)| *n)
 }
 
-/// The little-endian u16 at `at`, if `b` holds it (also used by `pe`).
-pub(crate) fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-
-/// The little-endian u32 at `at`, if `b` holds it (also used by `pe`).
-pub(crate) fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
 /// Formats a timestamp for change notes: seconds and the UTC date.
 pub fn stamp(t: u64) -> String {
     format!("{t} ({})", Civil::utc(i64::try_from(t).unwrap_or(i64::MAX)))
@@ -132,22 +119,22 @@ pub fn stamp(t: u64) -> String {
 
 /// The layout of `head`, if it looks like one this handler claims.
 pub fn sniff_kind(head: &[u8]) -> Option<Kind> {
-    let sig1 = u16_at(head, 0)?;
-    let sig2 = u16_at(head, 2)?;
+    let sig1 = u16_le(head, 0)?;
+    let sig2 = u16_le(head, 2)?;
     if sig1 == 0 && sig2 == 0xffff {
-        let version = u16_at(head, 4)?;
-        machine_name(u16_at(head, 6)?)?;
+        let version = u16_le(head, 4)?;
+        machine_name(u16_le(head, 6)?)?;
         return match version {
             0 => {
-                let ty = u16_at(head, 18)?;
+                let ty = u16_le(head, 18)?;
                 let valid = ty & IMPORT_TYPE_MASK != 3
                     && (ty >> 2) & 0x7 <= IMPORT_NAME_TYPE_MAX
                     && ty >> 5 == 0;
                 valid.then_some(Kind::Import)
             }
             2 if head.get(12..28)? == BIGOBJ_CLASS_ID => {
-                let nsec = u32_at(head, 44)? as usize;
-                let symtab = u32_at(head, 48)? as usize;
+                let nsec = u32_le(head, 44)? as usize;
+                let symtab = u32_le(head, 48)? as usize;
                 let sections_end = BIGOBJ_HEADER + nsec.checked_mul(SECTION_HEADER)?;
                 let plausible = nsec <= MAX_BIGOBJ_SECTIONS
                     && (symtab == 0 || symtab >= sections_end)
@@ -159,9 +146,9 @@ pub fn sniff_kind(head: &[u8]) -> Option<Kind> {
     }
     machine_name(sig1)?;
     let nsec = usize::from(sig2);
-    let symtab = u32_at(head, 8)? as usize;
-    let nsyms = u32_at(head, 12)? as usize;
-    let opt = u16_at(head, 16)?;
+    let symtab = u32_le(head, 8)? as usize;
+    let nsyms = u32_le(head, 12)? as usize;
+    let opt = u16_le(head, 16)?;
     let sections_end = HEADER + nsec * SECTION_HEADER;
     if nsec == 0 || nsec > MAX_SECTIONS || opt != 0 {
         return None;
@@ -194,8 +181,8 @@ fn sections_plausible(head: &[u8], start: usize, nsec: usize, sections_end: usiz
         if !name_plausible(&h[..8]) {
             return false;
         }
-        let raw = u32_at(h, 20).unwrap_or_default() as usize;
-        let relocs = u32_at(h, 24).unwrap_or_default() as usize;
+        let raw = u32_le(h, 20).unwrap_or_default() as usize;
+        let relocs = u32_le(h, 24).unwrap_or_default() as usize;
         if (raw != 0 && raw < sections_end) || (relocs != 0 && relocs < sections_end) {
             return false;
         }
@@ -252,10 +239,10 @@ fn check_object(
     )?;
     for i in 0..nsec {
         let h = &input[start + i * SECTION_HEADER..start + (i + 1) * SECTION_HEADER];
-        let size = u32_at(h, 16).unwrap_or_default() as usize;
-        let raw = u32_at(h, 20).unwrap_or_default() as usize;
-        let relocs = u32_at(h, 24).unwrap_or_default() as usize;
-        let nrelocs = usize::from(u16_at(h, 32).unwrap_or_default());
+        let size = u32_le(h, 16).unwrap_or_default() as usize;
+        let raw = u32_le(h, 20).unwrap_or_default() as usize;
+        let relocs = u32_le(h, 24).unwrap_or_default() as usize;
+        let nrelocs = usize::from(u16_le(h, 32).unwrap_or_default());
         let name = String::from_utf8_lossy(&h[..8]);
         let name = name.trim_end_matches('\0');
         if raw != 0 {
@@ -281,7 +268,7 @@ fn check_object(
         // The string table follows the symbols, its size field (which counts
         // itself) even when it holds no name: binutils ("file too short") and
         // LLVM ("Invalid data") refuse an object that ends after the symbols.
-        let size = u32_at(input, strings)
+        let size = u32_le(input, strings)
             .ok_or_else(|| malformed("string table", "missing or truncated size field"))?
             as usize;
         if size < 4 && size != 0 {
@@ -299,7 +286,7 @@ fn check_object(
 
 /// Checks an import object's size and names; returns "symbol from dll".
 fn check_import(input: &[u8]) -> Result<String, FormatError> {
-    let size = u32_at(input, 12).unwrap_or_default() as usize;
+    let size = u32_le(input, 12).unwrap_or_default() as usize;
     if HEADER.checked_add(size) != Some(input.len()) {
         return Err(malformed(
             "import object",
@@ -352,16 +339,16 @@ impl Handler for Coff {
             .ok_or_else(|| FormatError::malformed("not a COFF object or import object"))?;
         let (stamp_at, what) = match kind {
             Kind::Object => {
-                let nsec = usize::from(u16_at(input, 2).unwrap_or_default());
-                let symtab = u32_at(input, 8).unwrap_or_default() as usize;
-                let nsyms = u32_at(input, 12).unwrap_or_default() as usize;
+                let nsec = usize::from(u16_le(input, 2).unwrap_or_default());
+                let symtab = u32_le(input, 8).unwrap_or_default() as usize;
+                let nsyms = u32_le(input, 12).unwrap_or_default() as usize;
                 check_object(input, HEADER, nsec, symtab, nsyms, SYMBOL)?;
                 (4, "COFF header".to_string())
             }
             Kind::BigObj => {
-                let nsec = u32_at(input, 44).unwrap_or_default() as usize;
-                let symtab = u32_at(input, 48).unwrap_or_default() as usize;
-                let nsyms = u32_at(input, 52).unwrap_or_default() as usize;
+                let nsec = u32_le(input, 44).unwrap_or_default() as usize;
+                let symtab = u32_le(input, 48).unwrap_or_default() as usize;
+                let nsyms = u32_le(input, 52).unwrap_or_default() as usize;
                 check_object(input, BIGOBJ_HEADER, nsec, symtab, nsyms, BIGOBJ_SYMBOL)?;
                 (8, "bigobj header".to_string())
             }
@@ -370,8 +357,8 @@ impl Handler for Coff {
                 (8, format!("import object header ({names})"))
             }
         };
-        let old = u32_at(input, stamp_at).unwrap_or_default();
-        let new = ctx.clamp(u64::from(old)) as u32; // <= old, so it fits
+        let old = u32_le(input, stamp_at).unwrap_or_default();
+        let new = ctx.epoch_value().clamp_u32(old);
         if new == old {
             return Ok(Outcome::Unchanged);
         }
@@ -455,7 +442,7 @@ mod tests {
         let Outcome::Rewritten { bytes, changes } = run(&a).unwrap() else {
             panic!("expected a rewrite")
         };
-        assert_eq!(u32_at(&bytes, 4), Some(EPOCH as u32));
+        assert_eq!(u32_le(&bytes, 4), Some(EPOCH as u32));
         assert_eq!(bytes[..4], a[..4]);
         assert_eq!(bytes[8..], a[8..]);
         assert_eq!(
@@ -481,7 +468,7 @@ mod tests {
         let Outcome::Rewritten { bytes, changes } = run(&a).unwrap() else {
             panic!("expected a rewrite")
         };
-        assert_eq!(u32_at(&bytes, 8), Some(EPOCH as u32));
+        assert_eq!(u32_le(&bytes, 8), Some(EPOCH as u32));
         assert_eq!(bytes[12..], a[12..]);
         assert!(
             changes[0]

@@ -48,6 +48,7 @@
 
 use std::collections::HashSet;
 
+use crate::bytes::{i64_be, put_i64_be, put_u32_be, u16_be, u32_be};
 use crate::handler::Context;
 use crate::handler::FormatError;
 use crate::handler::{Change, Handler, Outcome};
@@ -77,22 +78,6 @@ const MAX_FONTS: usize = 4096;
 
 const SFNT_VERSIONS: [[u8; 4]; 3] = [[0, 1, 0, 0], *b"OTTO", *b"true"];
 
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes(
-        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
-fn put32(b: &mut [u8], at: usize, v: u32) {
-    b[at..at + 4].copy_from_slice(&v.to_be_bytes());
-}
-
 /// The OpenType table checksum: big-endian u32s, the last one zero-padded.
 pub fn checksum(data: &[u8]) -> u32 {
     let mut sum = 0u32;
@@ -111,12 +96,8 @@ pub fn checksum(data: &[u8]) -> u32 {
 
 /// The checksum of a `head` table with `checkSumAdjustment` taken as 0.
 fn head_checksum(head: &[u8]) -> u32 {
-    checksum(head).wrapping_sub(u32::from_be_bytes([
-        head[ADJUSTMENT],
-        head[ADJUSTMENT + 1],
-        head[ADJUSTMENT + 2],
-        head[ADJUSTMENT + 3],
-    ]))
+    let adjustment = u32_be(head, ADJUSTMENT).expect("a head table holds checkSumAdjustment");
+    checksum(head).wrapping_sub(adjustment)
 }
 
 /// Whether `head` starts like a font or collection this handler reads.
@@ -125,7 +106,8 @@ fn plausible(head: &[u8]) -> bool {
         return false;
     };
     let dir = if tag == b"ttcf" {
-        let (Some(major), Some(n), Some(first)) = (be16(head, 4), be32(head, 8), be32(head, 12))
+        let (Some(major), Some(n), Some(first)) =
+            (u16_be(head, 4), u32_be(head, 8), u32_be(head, 12))
         else {
             return false;
         };
@@ -145,7 +127,7 @@ fn plausible(head: &[u8]) -> bool {
     if !SFNT_VERSIONS.iter().any(|v| dir.starts_with(v)) {
         return false;
     }
-    let Some(n) = be16(dir, 4) else {
+    let Some(n) = u16_be(dir, 4) else {
         return false;
     };
     // Real fonts have a few dozen tables; text would need at least 0x0909.
@@ -180,7 +162,7 @@ impl Face {
     fn font_checksum(&self, b: &[u8]) -> u32 {
         let dir = &b[self.dir_range()];
         (0..self.tables).fold(checksum(dir), |s, i| {
-            s.wrapping_add(be32(dir, OFFSET_TABLE + i * RECORD + 4).unwrap_or(0))
+            s.wrapping_add(u32_be(dir, OFFSET_TABLE + i * RECORD + 4).unwrap_or(0))
         })
     }
 
@@ -209,7 +191,7 @@ fn face(
     if !SFNT_VERSIONS.iter().any(|v| v == version) {
         return Err(bad(format!("{label}: unknown sfnt version {version:02x?}")));
     }
-    let tables = usize::from(be16(input, dir + 4).unwrap_or(0));
+    let tables = usize::from(u16_be(input, dir + 4).unwrap_or(0));
     let end = dir + OFFSET_TABLE + tables * RECORD;
     if tables == 0 || end > input.len() {
         return Err(bad(format!(
@@ -220,15 +202,15 @@ fn face(
     for i in 0..tables {
         let rec = dir + OFFSET_TABLE + i * RECORD;
         let tag = &input[rec..rec + 4];
-        let off = be32(input, rec + 8).unwrap_or(0) as usize;
-        let len = be32(input, rec + 12).unwrap_or(0) as usize;
+        let off = u32_be(input, rec + 8).unwrap_or(0) as usize;
+        let len = u32_be(input, rec + 12).unwrap_or(0) as usize;
         let show = String::from_utf8_lossy(tag);
         if off.checked_add(len).is_none_or(|e| e > input.len()) {
             return Err(bad(format!(
                 "{label}: table {show:?} ({len} bytes at {off}) lies outside the file"
             )));
         }
-        if tag == b"DSIG" && be16(input, off + 4).is_some_and(|n| n > 0) {
+        if tag == b"DSIG" && u16_be(input, off + 4).is_some_and(|n| n > 0) {
             return Err(FormatError::Unsupported(format!(
                 "{label}: digitally signed (DSIG)"
             )));
@@ -240,12 +222,12 @@ fn face(
             if len < HEAD_LEN {
                 return Err(bad(format!("{label}: head table of {len} bytes (< 54)")));
             }
-            if be32(input, off + 12) != Some(HEAD_MAGIC) {
+            if u32_be(input, off + 12) != Some(HEAD_MAGIC) {
                 return Err(bad(format!("{label}: head magic number is not 0x5F0F3CF5")));
             }
             head = Some((rec, off..off + len));
         } else {
-            let stored = be32(input, rec + 4).unwrap_or(0);
+            let stored = u32_be(input, rec + 4).unwrap_or(0);
             if !verified.insert((off, len, stored)) {
                 continue;
             }
@@ -264,7 +246,7 @@ fn face(
         head_record,
         head,
     };
-    let stored = be32(input, head_record + 4).unwrap_or(0);
+    let stored = u32_be(input, head_record + 4).unwrap_or(0);
     let actual = head_checksum(&input[face.head.clone()]);
     if stored != actual {
         return Err(bad(format!(
@@ -284,8 +266,8 @@ fn faces(input: &[u8]) -> Result<(Vec<Face>, usize), FormatError> {
     if !input.starts_with(b"ttcf") {
         return Ok((vec![face(input, 0, "font", &mut HashSet::new())?], 0));
     }
-    let major = be16(input, 4).ok_or_else(|| bad("truncated collection header"))?;
-    let n = be32(input, 8).ok_or_else(|| bad("truncated collection header"))? as usize;
+    let major = u16_be(input, 4).ok_or_else(|| bad("truncated collection header"))?;
+    let n = u32_be(input, 8).ok_or_else(|| bad("truncated collection header"))? as usize;
     if n > MAX_FONTS {
         return Err(FormatError::TooLarge(format!(
             "a collection of {n} fonts (the limit is {MAX_FONTS})"
@@ -298,8 +280,9 @@ fn faces(input: &[u8]) -> Result<(Vec<Face>, usize), FormatError> {
     }
     let mut header_end = 12 + 4 * n;
     if major == 2 {
-        let tag = be32(input, header_end).ok_or_else(|| bad("truncated collection header"))?;
-        let len = be32(input, header_end + 4).ok_or_else(|| bad("truncated collection header"))?;
+        let tag = u32_be(input, header_end).ok_or_else(|| bad("truncated collection header"))?;
+        let len =
+            u32_be(input, header_end + 4).ok_or_else(|| bad("truncated collection header"))?;
         if tag == u32::from_be_bytes(*b"DSIG") && len > 8 {
             return Err(FormatError::Unsupported(
                 "digitally signed collection (DSIG)".into(),
@@ -313,7 +296,7 @@ fn faces(input: &[u8]) -> Result<(Vec<Face>, usize), FormatError> {
     let mut verified = HashSet::new();
     let faces = (0..n)
         .map(|i| {
-            let dir = be32(input, 12 + 4 * i).unwrap_or(0) as usize;
+            let dir = u32_be(input, 12 + 4 * i).unwrap_or(0) as usize;
             face(input, dir, &format!("font {i}"), &mut verified)
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -322,13 +305,13 @@ fn faces(input: &[u8]) -> Result<(Vec<Face>, usize), FormatError> {
 
 /// Clamps a `LONGDATETIME` field; returns its old and new Unix times when it moved.
 fn clamp_date(out: &mut [u8], at: usize, epoch: i64) -> Option<(i64, i64)> {
-    let raw = i64::from_be_bytes(out[at..at + 8].try_into().ok()?);
+    let raw = i64_be(out, at)?;
     let unix = raw.checked_sub(MAC_EPOCH_OFFSET)?;
     if unix <= epoch {
         return None;
     }
     let new = epoch + MAC_EPOCH_OFFSET;
-    out[at..at + 8].copy_from_slice(&new.to_be_bytes());
+    put_i64_be(out, at, new);
     Some((unix, epoch))
 }
 
@@ -371,7 +354,7 @@ impl Handler for Font {
             if owners.iter().any(|&o| faces[o].head == f.head) {
                 continue;
             }
-            let stored = be32(input, f.head.start + ADJUSTMENT).unwrap_or(0);
+            let stored = u32_be(input, f.head.start + ADJUSTMENT).unwrap_or(0);
             let owner = faces
                 .iter()
                 .enumerate()
@@ -386,8 +369,8 @@ impl Handler for Font {
                 })?;
             owners.push(owner);
         }
-        let epoch = i64::try_from(ctx.epoch()).unwrap_or(i64::MAX - MAC_EPOCH_OFFSET);
-        let epoch = epoch.min(i64::MAX - MAC_EPOCH_OFFSET);
+        // Room for the offset: `clamp_date` adds it to write the Mac time.
+        let epoch = ctx.epoch_value().as_i64().min(i64::MAX - MAC_EPOCH_OFFSET);
         let mut out = input.to_vec();
         let mut changes = Vec::new();
         for &o in &owners {
@@ -410,11 +393,11 @@ impl Handler for Font {
         // depend on the directories.
         for f in &faces {
             let sum = head_checksum(&out[f.head.clone()]);
-            put32(&mut out, f.head_record + 4, sum);
+            put_u32_be(&mut out, f.head_record + 4, sum);
         }
         for &o in &owners {
             let adj = faces[o].adjustment(&out);
-            put32(&mut out, faces[o].head.start + ADJUSTMENT, adj);
+            put_u32_be(&mut out, faces[o].head.start + ADJUSTMENT, adj);
         }
         Ok(Outcome::Rewritten {
             bytes: out,
@@ -456,7 +439,7 @@ mod tests {
         }
         out.extend(body);
         let adj = 0xB1B0_AFBAu32.wrapping_sub(checksum(&out));
-        put32(&mut out, OFFSET_TABLE + 2 * RECORD + ADJUSTMENT, adj);
+        put_u32_be(&mut out, OFFSET_TABLE + 2 * RECORD + ADJUSTMENT, adj);
         out
     }
 
@@ -551,11 +534,11 @@ mod tests {
             let mut d = one[..dir_len].to_vec();
             for r in 0..2 {
                 let at = OFFSET_TABLE + r * RECORD + 8;
-                let mut off = be32(&d, at).unwrap() as usize - dir_len + tables_at;
+                let mut off = u32_be(&d, at).unwrap() as usize - dir_len + tables_at;
                 if i == 1 && r == 1 {
                     off = copy_at;
                 }
-                put32(&mut d, at, off as u32);
+                put_u32_be(&mut d, at, off as u32);
             }
             ttc.extend(d);
         }
@@ -569,7 +552,7 @@ mod tests {
             head: tables_at..tables_at + HEAD_LEN,
         };
         let adj = f1.adjustment(&ttc);
-        put32(&mut ttc, tables_at + ADJUSTMENT, adj);
+        put_u32_be(&mut ttc, tables_at + ADJUSTMENT, adj);
         let Outcome::Rewritten { bytes, changes } = run(&ttc).unwrap() else {
             panic!("expected a rewrite")
         };
@@ -580,13 +563,13 @@ mod tests {
         );
         assert_eq!(bytes.len(), ttc.len());
         assert_eq!(
-            be32(&bytes, tables_at + ADJUSTMENT),
+            u32_be(&bytes, tables_at + ADJUSTMENT),
             Some(f1.adjustment(&bytes))
         );
         assert_eq!(run(&bytes).unwrap(), Outcome::Unchanged);
         // An adjustment that agrees with neither font is malformed.
         let mut wrong = ttc.clone();
-        put32(&mut wrong, tables_at + ADJUSTMENT, adj ^ 1);
+        put_u32_be(&mut wrong, tables_at + ADJUSTMENT, adj ^ 1);
         assert!(matches!(run(&wrong), Err(FormatError::Malformed(_))));
     }
 }

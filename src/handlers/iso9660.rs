@@ -34,10 +34,11 @@
 
 use std::collections::HashSet;
 
+use crate::bytes::{u16_be, u16_le, u32_be, u32_le};
+use crate::dates::{civil_from_days, days_from_civil};
 use crate::handler::Context;
 use crate::handler::FormatError;
 use crate::handler::{Change, Handler, Outcome};
-use crate::handlers::dates::{civil_from_days, days_from_civil};
 
 /// The ISO 9660 handler.
 pub struct Iso9660;
@@ -59,11 +60,9 @@ fn bad(msg: impl Into<String>) -> FormatError {
 
 /// A both-endian 32-bit field (LE then BE), which must agree.
 fn both32(b: &[u8], at: usize, what: &str) -> Result<u32, FormatError> {
-    let f = b
-        .get(at..at + 8)
-        .ok_or_else(|| bad(format!("{what}: truncated")))?;
-    let le = u32::from_le_bytes([f[0], f[1], f[2], f[3]]);
-    let be = u32::from_be_bytes([f[4], f[5], f[6], f[7]]);
+    let (Some(le), Some(be)) = (u32_le(b, at), u32_be(b, at + 4)) else {
+        return Err(bad(format!("{what}: truncated")));
+    };
     if le != be {
         return Err(bad(format!(
             "{what}: both-endian halves differ ({le} vs {be})"
@@ -73,11 +72,9 @@ fn both32(b: &[u8], at: usize, what: &str) -> Result<u32, FormatError> {
 }
 
 fn both16(b: &[u8], at: usize, what: &str) -> Result<u16, FormatError> {
-    let f = b
-        .get(at..at + 4)
-        .ok_or_else(|| bad(format!("{what}: truncated")))?;
-    let le = u16::from_le_bytes([f[0], f[1]]);
-    let be = u16::from_be_bytes([f[2], f[3]]);
+    let (Some(le), Some(be)) = (u16_le(b, at), u16_be(b, at + 2)) else {
+        return Err(bad(format!("{what}: truncated")));
+    };
     if le != be {
         return Err(bad(format!(
             "{what}: both-endian halves differ ({le} vs {be})"
@@ -434,7 +431,7 @@ impl Handler for Iso9660 {
         if input.len() as u64 > ctx.settings.max_size {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));
         }
-        let epoch = i64::try_from(ctx.epoch()).unwrap_or(i64::MAX);
+        let epoch = ctx.epoch_value().as_i64();
         // Read the descriptors up to the terminator.
         let mut trees = Vec::new();
         let mut block = None;

@@ -30,16 +30,16 @@
 //!   without regard to the case of tags and attribute names.
 //!
 //! A date later than the epoch becomes the epoch written the same way (in UTC,
-//! see [`super::dates`]); an earlier one stays. Only the bytes of each date
+//! see [`crate::dates`]); an earlier one stays. Only the bytes of each date
 //! are replaced: line endings, attribute quoting and everything after
 //! `</head>` (the body, which holds no build date) are kept byte for byte.
 
 use memchr::memmem;
 
+use crate::dates::{parse_iso, parse_java, replace_ranges};
 use crate::handler::Context;
 use crate::handler::FormatError;
 use crate::handler::{Change, Handler, Outcome};
-use crate::handlers::dates::{parse_iso, parse_java, replace_ranges};
 
 /// The javadoc HTML handler.
 pub struct Javadoc;

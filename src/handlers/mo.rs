@@ -7,7 +7,7 @@
 //! `POT-Creation-Date:` and `PO-Revision-Date:` line, including the repeated
 //! ones of catalogs merged by `msgcat` (one header block per source catalog).
 //! A value later than the epoch becomes the epoch written the same way (same
-//! fields, precision and separators, zone `+0000`, see [`super::dates`]):
+//! fields, precision and separators, zone `+0000`, see [`crate::dates`]):
 //! `2026-03-04 05:06+0100` becomes `1980-01-01 00:00+0000`. The placeholder
 //! `YEAR-MO-DA HO:MI+ZONE` and any value that is not a date are left alone.
 //!
@@ -41,10 +41,11 @@
 
 use std::ops::Range;
 
+use crate::bytes::Endian;
+use crate::dates::{parse_iso, replace_ranges};
 use crate::handler::Context;
 use crate::handler::FormatError;
 use crate::handler::{Change, Handler, Outcome};
-use crate::handlers::dates::{parse_iso, replace_ranges};
 
 /// The gettext `.mo` handler.
 pub struct Mo;
@@ -55,7 +56,7 @@ const DATE_FIELDS: [&str; 2] = ["POT-Creation-Date:", "PO-Revision-Date:"];
 
 /// A parsed `.mo` header with its string descriptors.
 struct Catalog {
-    big_endian: bool,
+    endian: Endian,
     /// Size of the file header: 28, or 48 with the sysdep fields.
     header_len: usize,
     has_sysdep: bool,
@@ -72,29 +73,18 @@ struct Catalog {
 
 impl Catalog {
     fn u32_at(&self, input: &[u8], at: usize) -> Result<u32, FormatError> {
-        read_u32(input, at, self.big_endian)
+        read_u32(input, at, self.endian)
     }
 
     fn put_u32(&self, out: &mut [u8], at: usize, v: u32) {
-        let b = if self.big_endian {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        };
-        out[at..at + 4].copy_from_slice(&b);
+        self.endian.put_u32(out, at, v);
     }
 }
 
-fn read_u32(input: &[u8], at: usize, big_endian: bool) -> Result<u32, FormatError> {
-    let b: [u8; 4] = input
-        .get(at..at.saturating_add(4))
-        .and_then(|s| s.try_into().ok())
-        .ok_or_else(|| FormatError::malformed(format!("truncated header at offset {at}")))?;
-    Ok(if big_endian {
-        u32::from_be_bytes(b)
-    } else {
-        u32::from_le_bytes(b)
-    })
+fn read_u32(input: &[u8], at: usize, endian: Endian) -> Result<u32, FormatError> {
+    endian
+        .u32(input, at)
+        .ok_or_else(|| FormatError::malformed(format!("truncated header at offset {at}")))
 }
 
 /// A table of `n` entries of `size` bytes at `off`, checked to lie in the file.
@@ -109,12 +99,12 @@ fn table(input: &[u8], off: u32, n: u32, size: u64, what: &str) -> Result<usize,
 }
 
 fn parse(input: &[u8]) -> Result<Catalog, FormatError> {
-    let big_endian = match read_u32(input, 0, false)? {
-        MAGIC => false,
-        m if m.swap_bytes() == MAGIC => true,
+    let endian = match read_u32(input, 0, Endian::Little)? {
+        MAGIC => Endian::Little,
+        m if m.swap_bytes() == MAGIC => Endian::Big,
         _ => return Err(FormatError::malformed("not a .mo file (bad magic)")),
     };
-    let revision = read_u32(input, 4, big_endian)?;
+    let revision = read_u32(input, 4, endian)?;
     let (major, minor) = (revision >> 16, revision & 0xffff);
     if major > 1 {
         // msgunfmt: "not in GNU .mo format"; no reader knows such a catalog.
@@ -122,11 +112,11 @@ fn parse(input: &[u8]) -> Result<Catalog, FormatError> {
             "major revision {major} (only 0 and 1 exist)"
         )));
     }
-    let count = read_u32(input, 8, big_endian)?;
-    let orig_at = read_u32(input, 12, big_endian)?;
-    let trans_at = read_u32(input, 16, big_endian)?;
-    let hash_size = read_u32(input, 20, big_endian)?;
-    let hash_at = read_u32(input, 24, big_endian)?;
+    let count = read_u32(input, 8, endian)?;
+    let orig_at = read_u32(input, 12, endian)?;
+    let trans_at = read_u32(input, 16, endian)?;
+    let hash_size = read_u32(input, 20, endian)?;
+    let hash_at = read_u32(input, 24, endian)?;
     let orig_tab = table(input, orig_at, count, 8, "msgid table")?;
     let trans_tab = table(input, trans_at, count, 8, "translation table")?;
     let hash_tab = if hash_size == 0 {
@@ -136,7 +126,7 @@ fn parse(input: &[u8]) -> Result<Catalog, FormatError> {
         Some(at..at + hash_size as usize * 4)
     };
     let mut cat = Catalog {
-        big_endian,
+        endian,
         header_len: 28,
         has_sysdep: false,
         orig_tab,
@@ -175,7 +165,7 @@ fn parse(input: &[u8]) -> Result<Catalog, FormatError> {
     if minor >= 1 {
         cat.header_len = 48;
         sysdep_strings = read_sysdep(input, &mut cat)?;
-        cat.has_sysdep = sysdep_strings != 0 || read_u32(input, 28, big_endian)? != 0;
+        cat.has_sysdep = sysdep_strings != 0 || read_u32(input, 28, endian)? != 0;
     }
     check_hash(input, &cat, hash_size, sysdep_strings)?;
     Ok(cat)

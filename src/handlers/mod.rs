@@ -65,7 +65,6 @@ pub mod ar;
 pub mod coff;
 pub mod compressed;
 pub mod cpio;
-pub mod dates;
 pub mod deb;
 pub mod font;
 pub mod gzip;

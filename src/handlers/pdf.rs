@@ -52,10 +52,10 @@ use std::ops::Range;
 use md5::{Digest, Md5};
 use memchr::memmem;
 
+use crate::dates::{Civil, days_from_civil, epoch_secs, is_later, parse_iso};
 use crate::handler::Context;
 use crate::handler::FormatError;
 use crate::handler::{Change, Handler, Outcome};
-use crate::handlers::dates::{Civil, days_from_civil, epoch_secs, is_later, parse_iso};
 
 /// The PDF handler.
 pub struct Pdf;

@@ -62,10 +62,11 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
+use crate::bytes::{u16_le, u32_le};
 use crate::handler::Context;
 use crate::handler::FormatError;
 use crate::handler::{Change, Handler, Outcome};
-use crate::handlers::coff::{stamp, u16_at, u32_at};
+use crate::handlers::coff::stamp;
 
 /// The PE image handler.
 pub struct Pe;
@@ -199,7 +200,7 @@ impl Headers {
         if input.len() < DOS_HEADER || !input.starts_with(b"MZ") {
             return Err(malformed("no DOS header"));
         }
-        let lfanew = u32_at(input, E_LFANEW).unwrap_or_default() as usize;
+        let lfanew = u32_le(input, E_LFANEW).unwrap_or_default() as usize;
         if input.get(lfanew..lfanew.saturating_add(4)) != Some(PE_SIGNATURE) {
             return Err(malformed(format!(
                 "no PE signature at e_lfanew {lfanew:#x}"
@@ -209,19 +210,19 @@ impl Headers {
         let header = input
             .get(coff..coff + COFF_HEADER)
             .ok_or_else(|| malformed("truncated COFF header"))?;
-        let nsec = usize::from(u16_at(header, 2).unwrap_or_default());
-        let opt_size = usize::from(u16_at(header, 16).unwrap_or_default());
+        let nsec = usize::from(u16_le(header, 2).unwrap_or_default());
+        let opt_size = usize::from(u16_le(header, 16).unwrap_or_default());
         let opt = coff + COFF_HEADER;
         let optional = input
             .get(opt..opt + opt_size)
             .ok_or_else(|| malformed("truncated optional header"))?;
-        let directories_at = match u16_at(optional, 0) {
+        let directories_at = match u16_le(optional, 0) {
             Some(PE32) => 96,
             Some(PE32_PLUS) => 112,
             Some(magic) => return Err(malformed(format!("optional header magic {magic:#x}"))),
             None => return Err(malformed("no optional header: an object, not an image")),
         };
-        let count = u32_at(optional, directories_at - 4)
+        let count = u32_le(optional, directories_at - 4)
             .ok_or_else(|| malformed("optional header too short for its data directories"))?
             as usize;
         if count > MAX_DIRECTORIES || directories_at + 8 * count > opt_size {
@@ -233,8 +234,8 @@ impl Headers {
             .map(|i| {
                 let at = directories_at + 8 * i;
                 (
-                    u32_at(optional, at).unwrap_or_default(),
-                    u32_at(optional, at + 4).unwrap_or_default(),
+                    u32_le(optional, at).unwrap_or_default(),
+                    u32_le(optional, at + 4).unwrap_or_default(),
                 )
             })
             .collect();
@@ -244,10 +245,10 @@ impl Headers {
             .ok_or_else(|| malformed(format!("section table ({nsec} sections) is truncated")))?
             .chunks_exact(SECTION_HEADER)
             .map(|h| Section {
-                virtual_size: u32_at(h, 8).unwrap_or_default(),
-                virtual_address: u32_at(h, 12).unwrap_or_default(),
-                raw_size: u32_at(h, 16).unwrap_or_default(),
-                raw_pointer: u32_at(h, 20).unwrap_or_default(),
+                virtual_size: u32_le(h, 8).unwrap_or_default(),
+                virtual_address: u32_le(h, 12).unwrap_or_default(),
+                raw_size: u32_le(h, 16).unwrap_or_default(),
+                raw_pointer: u32_le(h, 20).unwrap_or_default(),
             })
             .collect::<Vec<Section>>();
         layout_as_the_loader_maps_it(optional, &directories, &sections)?;
@@ -265,7 +266,7 @@ impl Headers {
         Ok(Self {
             coff,
             checksum: (opt_size >= CHECKSUM + 4).then_some(opt + CHECKSUM),
-            file_alignment: u32_at(optional, 36).unwrap_or_default(),
+            file_alignment: u32_le(optional, 36).unwrap_or_default(),
             directories,
             sections,
         })
@@ -286,14 +287,14 @@ impl Headers {
                 "goblin and strip-nd read the {what} differently; not patching"
             ))
         };
-        if pe.header.coff_header.time_date_stamp != u32_at(input, self.coff + 4).unwrap_or(0) {
+        if pe.header.coff_header.time_date_stamp != u32_le(input, self.coff + 4).unwrap_or(0) {
             return Err(disagree("COFF header"));
         }
         let Some(opt) = &pe.header.optional_header else {
             return Err(disagree("optional header"));
         };
         if opt.windows_fields.file_alignment != self.file_alignment
-            || Some(opt.windows_fields.check_sum) != self.checksum.and_then(|at| u32_at(input, at))
+            || Some(opt.windows_fields.check_sum) != self.checksum.and_then(|at| u32_le(input, at))
         {
             return Err(disagree("optional header"));
         }
@@ -331,7 +332,7 @@ fn layout_as_the_loader_maps_it(
     directories: &[(u32, u32)],
     sections: &[Section],
 ) -> Result<(), FormatError> {
-    let (Some(align), Some(image)) = (u32_at(optional, 32), u32_at(optional, 56)) else {
+    let (Some(align), Some(image)) = (u32_le(optional, 32), u32_le(optional, 56)) else {
         return Err(malformed(
             "optional header too short for SectionAlignment and SizeOfImage",
         ));
@@ -522,8 +523,8 @@ fn resource_tables(map: &Mapper, base: u32, patches: &mut Vec<Patch>) -> Result<
             .checked_add(rel)
             .ok_or_else(|| malformed(format!("{what}: RVA overflows")))?;
         let at = map.offset(rva, RESOURCE_TABLE, &what)?;
-        let named = usize::from(u16_at(input, at + 12).unwrap_or_default());
-        let ids = usize::from(u16_at(input, at + 14).unwrap_or_default());
+        let named = usize::from(u16_le(input, at + 12).unwrap_or_default());
+        let ids = usize::from(u16_le(input, at + 14).unwrap_or_default());
         budget = budget.checked_sub(named + ids).ok_or_else(|| {
             malformed(format!(
                 "resource tree holds more than {MAX_RESOURCE_ENTRIES} entries"
@@ -538,7 +539,7 @@ fn resource_tables(map: &Mapper, base: u32, patches: &mut Vec<Patch>) -> Result<
         });
         for e in 0..named + ids {
             let target =
-                u32_at(input, at + RESOURCE_TABLE + e * RESOURCE_ENTRY + 4).unwrap_or_default();
+                u32_le(input, at + RESOURCE_TABLE + e * RESOURCE_ENTRY + 4).unwrap_or_default();
             if target & 0x8000_0000 != 0 {
                 todo.push(target & 0x7fff_ffff);
             }
@@ -565,7 +566,7 @@ fn debug_entries(
     let at = map.offset(rva, count * DEBUG_ENTRY, "debug directory")?;
     for i in 0..count {
         let e = at + i * DEBUG_ENTRY;
-        let ty = u32_at(input, e + 12).unwrap_or_default();
+        let ty = u32_le(input, e + 12).unwrap_or_default();
         patches.push(Patch {
             at: e + 4,
             field: Field::DebugStamp(i + 1, ty),
@@ -573,9 +574,9 @@ fn debug_entries(
         if ty != CODEVIEW {
             continue;
         }
-        let len = u32_at(input, e + 16).unwrap_or_default() as usize;
-        let address = u32_at(input, e + 20).unwrap_or_default();
-        let pointer = u32_at(input, e + 24).unwrap_or_default() as usize;
+        let len = u32_le(input, e + 16).unwrap_or_default() as usize;
+        let address = u32_le(input, e + 20).unwrap_or_default();
+        let pointer = u32_le(input, e + 24).unwrap_or_default() as usize;
         if pointer == 0 || len < RSDS_FIXED {
             continue; // not in the file, or not a CodeView 7.0 record
         }
@@ -649,9 +650,9 @@ pub fn checksum(image: &[u8], field: usize) -> u32 {
 
 /// A Windows GUID string, `{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}`.
 fn guid_string(g: &[u8]) -> String {
-    let d1 = u32_at(g, 0).unwrap_or_default();
-    let d2 = u16_at(g, 4).unwrap_or_default();
-    let d3 = u16_at(g, 6).unwrap_or_default();
+    let d1 = u32_le(g, 0).unwrap_or_default();
+    let d2 = u16_le(g, 4).unwrap_or_default();
+    let d3 = u16_le(g, 6).unwrap_or_default();
     let tail = g[8..16].iter().fold(String::new(), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s
@@ -675,7 +676,7 @@ impl Handler for Pe {
     fn sniff(&self, head: &[u8], _ctx: &Context) -> bool {
         head.len() >= DOS_HEADER
             && head.starts_with(b"MZ")
-            && u32_at(head, E_LFANEW).is_some_and(|at| {
+            && u32_le(head, E_LFANEW).is_some_and(|at| {
                 let at = at as usize;
                 head.get(at..at.saturating_add(4)) == Some(PE_SIGNATURE)
             })
@@ -692,7 +693,7 @@ impl Handler for Pe {
         // A stored checksum that does not match the bytes says the image was
         // damaged (or edited) after linking; a fresh checksum would hide it.
         if let Some(p) = patches.iter().find(|p| p.field == Field::CheckSum) {
-            let stored = u32_at(input, p.at).unwrap_or_default();
+            let stored = u32_le(input, p.at).unwrap_or_default();
             let actual = checksum(input, p.at);
             if stored != 0 && stored != actual {
                 return Err(malformed(format!(
@@ -719,8 +720,8 @@ impl Handler for Pe {
                 Field::Guid => guid.unwrap_or_default().to_vec(),
                 Field::Age => 1u32.to_le_bytes().to_vec(),
                 _ => {
-                    let t = u32_at(old, 0).unwrap_or_default();
-                    (ctx.clamp(u64::from(t)) as u32).to_le_bytes().to_vec() // <= t: fits
+                    let t = u32_le(old, 0).unwrap_or_default();
+                    ctx.epoch_value().clamp_u32(t).to_le_bytes().to_vec()
                 }
             };
             if old == new.as_slice() {
@@ -729,19 +730,19 @@ impl Handler for Pe {
             let (was, now) = match p.field {
                 Field::Guid => (guid_string(old), guid_string(&new)),
                 f if f.is_stamp() => (
-                    stamp(u64::from(u32_at(old, 0).unwrap_or_default())),
-                    stamp(u64::from(u32_at(&new, 0).unwrap_or_default())),
+                    stamp(u64::from(u32_le(old, 0).unwrap_or_default())),
+                    stamp(u64::from(u32_le(&new, 0).unwrap_or_default())),
                 ),
                 _ => (
-                    u32_at(old, 0).unwrap_or_default().to_string(),
-                    u32_at(&new, 0).unwrap_or_default().to_string(),
+                    u32_le(old, 0).unwrap_or_default().to_string(),
+                    u32_le(&new, 0).unwrap_or_default().to_string(),
                 ),
             };
             changes.push((p.at, Change::set("", p.field.describe(), was, now)));
             out.get_or_insert_with(|| input.to_vec())[p.at..p.at + new.len()].copy_from_slice(&new);
         }
         if let Some(at) = checksum_at {
-            let old = u32_at(input, at).unwrap_or_default();
+            let old = u32_le(input, at).unwrap_or_default();
             if old != 0 {
                 let new = checksum(out.as_deref().unwrap_or(input), at);
                 if new != old {
@@ -826,7 +827,7 @@ mod tests {
     fn checksum_matches_the_one_ld_wrote() {
         for image in [DLL, EXE32] {
             let at = Headers::read(image).unwrap().checksum.unwrap();
-            assert_eq!(checksum(image, at), u32_at(image, at).unwrap());
+            assert_eq!(checksum(image, at), u32_le(image, at).unwrap());
         }
     }
 
@@ -865,10 +866,10 @@ mod tests {
                 .any(|c| c.starts_with("optional header: CheckSum"))
         );
         for f in [Field::CoffStamp, Field::ExportStamp] {
-            assert_eq!(u32_at(&out, at(DLL, f)), Some(EPOCH as u32));
+            assert_eq!(u32_le(&out, at(DLL, f)), Some(EPOCH as u32));
         }
         let cs = at(DLL, Field::CheckSum);
-        assert_eq!(u32_at(&out, cs), Some(checksum(&out, cs)));
+        assert_eq!(u32_le(&out, cs), Some(checksum(&out, cs)));
         // Only the fields differ.
         let fields = fields(DLL).unwrap();
         for (i, (a, b)) in DLL.iter().zip(&out).enumerate() {
@@ -899,7 +900,7 @@ mod tests {
         resum(&mut stamped);
         let (out, changes) = rewrite(&stamped);
         for p in &found {
-            assert_eq!(u32_at(&out, p.at), Some(EPOCH as u32));
+            assert_eq!(u32_le(&out, p.at), Some(EPOCH as u32));
         }
         assert_eq!(
             changes
@@ -913,7 +914,7 @@ mod tests {
         early[found[1].at..found[1].at + 4].copy_from_slice(&1000u32.to_le_bytes());
         resum(&mut early);
         let (out, _) = rewrite(&early);
-        assert_eq!(u32_at(&out, found[1].at), Some(1000));
+        assert_eq!(u32_le(&out, found[1].at), Some(1000));
     }
 
     #[test]
@@ -972,7 +973,7 @@ mod tests {
         let cs = at(EXE32, Field::CheckSum);
         zero[cs..cs + 4].fill(0);
         let (out, changes) = rewrite(&zero);
-        assert_eq!(u32_at(&out, cs), Some(0));
+        assert_eq!(u32_le(&out, cs), Some(0));
         assert!(!changes.iter().any(|c| c.contains("CheckSum")));
     }
 
@@ -1022,12 +1023,12 @@ mod tests {
     #[test]
     fn sections_that_overlap_or_pass_size_of_image_are_malformed() {
         let h = Headers::read(DLL).unwrap();
-        let table = h.coff + COFF_HEADER + usize::from(u16_at(DLL, h.coff + 16).unwrap());
+        let table = h.coff + COFF_HEADER + usize::from(u16_le(DLL, h.coff + 16).unwrap());
         // Section 2's VirtualSize with a high bit set: it reaches over the
         // sections after it, as LLVM's reader refuses ("unexpected end").
         let mut grown = DLL.to_vec();
         let vs = table + SECTION_HEADER + 8;
-        let old = u32_at(DLL, vs).unwrap();
+        let old = u32_le(DLL, vs).unwrap();
         grown[vs..vs + 4].copy_from_slice(&(old | 0x8000).to_le_bytes());
         assert!(
             matches!(run(&grown), Err(FormatError::Malformed(m)) if m.contains("inside the section before it")),

@@ -29,16 +29,16 @@
 //! Normalized: the date of every `=head2` line. The format has no zone; it is
 //! read as UTC. A date later than the epoch becomes the epoch in the same
 //! format, as `localtime` prints it under `TZ=UTC`
-//! (`Tue Jan  1 00:00:00 1980`, see [`super::dates`]); an earlier one stays.
+//! (`Tue Jan  1 00:00:00 1980`, see [`crate::dates`]); an earlier one stays.
 //!
 //! Left alone: everything else, byte for byte, including the order of the
 //! entries, the install paths and the `VERSION`/`EXE_FILES` items. The paths
 //! depend on the build's prefix, not on the clock.
 
+use crate::dates::{parse_perl, replace_ranges};
 use crate::handler::Context;
 use crate::handler::FormatError;
 use crate::handler::{Change, Handler, Outcome, SNIFF_LEN};
-use crate::handlers::dates::{parse_perl, replace_ranges};
 
 /// The `perllocal.pod` handler.
 pub struct Perllocal;

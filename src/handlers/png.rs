@@ -14,7 +14,7 @@
 //!   (`ImageMagick`'s `date:create`, `date:modify`, `date:timestamp`), in
 //!   `tEXt`, `zTXt` and `iTXt`: a date later than the epoch becomes the epoch
 //!   written the same way (ISO 8601 as `ImageMagick` writes it, RFC 1123 as the
-//!   PNG spec suggests for `Creation Time`, see [`super::dates`]). Compressed
+//!   PNG spec suggests for `Creation Time`, see [`crate::dates`]). Compressed
 //!   text (`zTXt`, compressed `iTXt`) is inflated, edited and deflated again
 //!   with zlib at the default level, so equal text gives equal bytes.
 //!   A value that is not a recognized date is left alone.
@@ -32,10 +32,11 @@ use flate2::Compression;
 use flate2::read::ZlibDecoder;
 use flate2::write::ZlibEncoder;
 
+use crate::bytes::u32_be;
+use crate::dates::{Date, days_from_civil, is_later, parse_any};
 use crate::handler::Context;
 use crate::handler::FormatError;
 use crate::handler::{Change, Handler, Outcome};
-use crate::handlers::dates::{Date, days_from_civil, is_later, parse_any};
 
 /// The PNG handler.
 pub struct Png;
@@ -61,7 +62,7 @@ fn parse(input: &[u8]) -> Result<(Vec<Chunk>, usize), FormatError> {
         let head = input.get(pos..pos + 8).ok_or_else(|| {
             FormatError::malformed(format!("truncated chunk header at offset {pos} (no IEND)"))
         })?;
-        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let len = u32_be(head, 0).expect("8 bytes taken");
         if len > 0x7fff_ffff {
             return Err(FormatError::malformed(format!(
                 "chunk length {len} at offset {pos} exceeds 2^31-1"
@@ -75,10 +76,9 @@ fn parse(input: &[u8]) -> Result<(Vec<Chunk>, usize), FormatError> {
         }
         let data = pos + 8..pos + 8 + len as usize;
         let crc_at = data.end;
-        let stored = input.get(crc_at..crc_at + 4).ok_or_else(|| {
+        let stored = u32_be(input, crc_at).ok_or_else(|| {
             FormatError::malformed(format!("truncated {} chunk at offset {pos}", show(kind)))
         })?;
-        let stored = u32::from_be_bytes([stored[0], stored[1], stored[2], stored[3]]);
         let actual = crc32fast::hash(&input[pos + 4..crc_at]);
         if stored != actual {
             return Err(FormatError::malformed(format!(

@@ -102,6 +102,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+use crate::bytes::{i32_le, put_u32_le, u16_le, u32_le};
 use crate::handler::Context;
 use crate::handler::FormatError;
 use crate::handler::{Change, Handler, Outcome};
@@ -361,7 +362,10 @@ fn normalize(input: &[u8], ctx: &Context, code_only: bool) -> Result<Outcome, Fo
     }
     // Flags, then mtime and size (PEP 552); or mtime and size.
     let (flags, mtime_at) = if header_len == 16 {
-        (u32_at(input, 4), 8)
+        (
+            u32_le(input, 4).expect("inside the header checked above"),
+            8,
+        )
     } else {
         (0, 4)
     };
@@ -382,7 +386,7 @@ fn normalize(input: &[u8], ctx: &Context, code_only: bool) -> Result<Outcome, Fo
     let mut changes = Vec::new();
     let mut new_mtime = None;
     if flags & 1 == 0 {
-        let old = u32_at(input, mtime_at);
+        let old = u32_le(input, mtime_at).expect("inside the header checked above");
         let want = target_mtime(old, ctx);
         if want != old {
             changes.push(Change::set("", "source mtime", old, want));
@@ -412,7 +416,7 @@ fn normalize(input: &[u8], ctx: &Context, code_only: bool) -> Result<Outcome, Fo
 
     let mut out = input.to_vec();
     if let Some(m) = new_mtime {
-        out[mtime_at..mtime_at + 4].copy_from_slice(&m.to_le_bytes());
+        put_u32_le(&mut out, mtime_at, m);
     }
     scan.apply(&mut out);
     Ok(Outcome::Rewritten {
@@ -427,12 +431,8 @@ fn target_mtime(old: u32, ctx: &Context) -> u32 {
     let t = ctx
         .companion_mtime
         .or(ctx.settings.final_mtime)
-        .unwrap_or_else(|| i64::try_from(ctx.clamp(u64::from(old))).unwrap_or(i64::MAX));
+        .unwrap_or_else(|| ctx.epoch_value().clamp_i64(i64::from(old)));
     u32::try_from(t & 0xffff_ffff).expect("masked to 32 bits")
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 /// What one pass over the marshal stream found.
@@ -588,8 +588,7 @@ impl Cursor<'_> {
 
     fn i32(&mut self, what: &str) -> Result<i32, FormatError> {
         let at = self.take(4, what)?;
-        let b = &self.data[at..at + 4];
-        Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        Ok(i32_le(self.data, at).expect("taken: inside the data"))
     }
 
     /// A 32-bit length that must not be negative.
@@ -766,7 +765,7 @@ impl State {
                 let n = c.i32("long size")?;
                 let digits = n.unsigned_abs() as usize;
                 let p = c.take(digits * 2, "long digits")?;
-                let d = |i: usize| u16::from_le_bytes([c.data[p + 2 * i], c.data[p + 2 * i + 1]]);
+                let d = |i: usize| u16_le(c.data, p + 2 * i).expect("taken: inside the data");
                 if (0..digits).any(|i| d(i) >= 0x8000) {
                     return Err(FormatError::malformed(format!(
                         "long at offset {at} has a digit out of range"
@@ -949,13 +948,7 @@ impl State {
 /// strings ("non-string found in code slot"), odd bytecode, fewer variable
 /// names than arguments ("varnames is too small").
 fn check_code(data: &[u8], at: usize, layout: CodeLayout, f: &[Kind]) -> Result<(), FormatError> {
-    let int = |i: usize| {
-        i32::from_le_bytes(
-            data[at + 1 + 4 * i..at + 5 + 4 * i]
-                .try_into()
-                .expect("4 bytes"),
-        )
-    };
+    let int = |i: usize| i32_le(data, at + 1 + 4 * i).expect("4 bytes");
     let bad = |why: &str| {
         FormatError::malformed(format!(
             "code object at offset {at}: {why} (CPython refuses it)"
@@ -1319,10 +1312,10 @@ mod tests {
         input.push(b'N');
         // The source will have this mtime.
         let got = out(&input, Some(1_000));
-        assert_eq!(u32_at(&got, 8), 1_000);
+        assert_eq!(u32_le(&got, 8).unwrap(), 1_000);
         // No source: the recorded value, clamped.
         let got = out(&input, None);
-        assert_eq!(u64::from(u32_at(&got, 8)), EPOCH);
+        assert_eq!(u64::from(u32_le(&got, 8).unwrap()), EPOCH);
         let mut early = header(3495, 0, 7, 3);
         early.push(b'N');
         assert_eq!(run(&early, None).unwrap(), Outcome::Unchanged);
@@ -1331,12 +1324,12 @@ mod tests {
         config.settings.final_mtime = Some(1);
         let ctx = config.context(Path::new("x.pyc"));
         let got = normalize(&input, &ctx, false).unwrap();
-        assert_eq!(u32_at(got.bytes(&input), 8), 1);
+        assert_eq!(u32_le(got.bytes(&input), 8).unwrap(), 1);
         // The size field is never touched.
-        assert_eq!(u32_at(got.bytes(&input), 12), 3);
+        assert_eq!(u32_le(got.bytes(&input), 12).unwrap(), 3);
         // mod 2^32, as CPython compares it.
         let got = out(&input, Some((1i64 << 32) + 9));
-        assert_eq!(u32_at(&got, 8), 9);
+        assert_eq!(u32_le(&got, 8).unwrap(), 9);
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! any rewrite; a mismatch, or data shorter than `ih_size`, is `Malformed` and
 //! the file is left untouched.
 
+use crate::bytes::{put_u32_be, u32_be};
 use crate::handler::Context;
 use crate::handler::FormatError;
 use crate::handler::{Change, Handler, Outcome};
@@ -26,10 +27,6 @@ pub struct UImage;
 
 const MAGIC: [u8; 4] = [0x27, 0x05, 0x19, 0x56];
 const HEADER_LEN: usize = 64;
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
 
 /// CRC-32 of a header with `ih_hcrc` taken as zero.
 fn header_crc(header: &[u8]) -> u32 {
@@ -60,14 +57,15 @@ impl Handler for UImage {
         if input.len() < HEADER_LEN || !input.starts_with(&MAGIC) {
             return Err(FormatError::malformed("shorter than the 64-byte header"));
         }
-        let stored = be32(input, 4);
+        let field = |at| u32_be(input, at).expect("inside the 64-byte header checked above");
+        let stored = field(4);
         let actual = header_crc(input);
         if stored != actual {
             return Err(FormatError::malformed(format!(
                 "header CRC {stored:#010x} does not match {actual:#010x}"
             )));
         }
-        let size = be32(input, 12) as usize;
+        let size = field(12) as usize;
         let data = input
             .get(HEADER_LEN..HEADER_LEN.saturating_add(size))
             .ok_or_else(|| {
@@ -76,21 +74,21 @@ impl Handler for UImage {
                     input.len() - HEADER_LEN
                 ))
             })?;
-        let time = be32(input, 8);
-        let clamped = ctx.clamp(u64::from(time)) as u32; // <= time, so it fits
+        let time = field(8);
+        let clamped = ctx.epoch_value().clamp_u32(time);
         if clamped == time {
             return Ok(Outcome::Unchanged);
         }
-        let (stored, actual) = (be32(input, 24), crc32fast::hash(data));
+        let (stored, actual) = (field(24), crc32fast::hash(data));
         if stored != actual {
             return Err(FormatError::malformed(format!(
                 "data CRC {stored:#010x} does not match {actual:#010x}"
             )));
         }
         let mut out = input.to_vec();
-        out[8..12].copy_from_slice(&clamped.to_be_bytes());
+        put_u32_be(&mut out, 8, clamped);
         let crc = header_crc(&out);
-        out[4..8].copy_from_slice(&crc.to_be_bytes());
+        put_u32_be(&mut out, 4, crc);
         Ok(Outcome::Rewritten {
             bytes: out,
             changes: vec![Change::set("", "ih_time", time, clamped)],

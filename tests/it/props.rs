@@ -1525,7 +1525,7 @@ mod dates {
     use flate2::write::ZlibEncoder;
     use proptest::prelude::*;
     use strip_nd::config::Config;
-    use strip_nd::handlers::dates::Civil;
+    use strip_nd::dates::Civil;
     use strip_nd::handlers::javadoc::Javadoc;
     use strip_nd::handlers::mo::Mo;
     use strip_nd::handlers::perllocal::Perllocal;
@@ -2209,7 +2209,7 @@ mod pdf {
 
     use proptest::prelude::*;
     use strip_nd::config::Config;
-    use strip_nd::handlers::dates::Civil;
+    use strip_nd::dates::Civil;
     use strip_nd::handlers::pdf::Pdf;
     use strip_nd::handlers::{Handler, Outcome};
 

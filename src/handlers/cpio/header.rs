@@ -16,11 +16,7 @@ pub(super) const S_IFBLK: u64 = 0o060_000;
 const BIN_MAGIC: u16 = 0o070_707;
 
 /// The byte order of a binary header's 16-bit words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Endian {
-    Little,
-    Big,
-}
+pub(super) use crate::bytes::Endian;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Format {
@@ -77,10 +73,9 @@ impl Format {
             Some(b"070707") => return Some(Format::Odc),
             _ => {}
         }
-        let magic: [u8; 2] = bytes.get(..2)?.try_into().ok()?;
-        if u16::from_le_bytes(magic) == BIN_MAGIC {
+        if Endian::Little.u16(bytes, 0)? == BIN_MAGIC {
             Some(Format::Bin(Endian::Little))
-        } else if u16::from_be_bytes(magic) == BIN_MAGIC {
+        } else if Endian::Big.u16(bytes, 0)? == BIN_MAGIC {
             Some(Format::Bin(Endian::Big))
         } else {
             None
@@ -157,11 +152,7 @@ impl Format {
             Format::Odc => 8,
             Format::Bin(endian) => {
                 return Some(field.chunks_exact(2).fold(0, |acc, w| {
-                    let w = [w[0], w[1]];
-                    let word = match endian {
-                        Endian::Little => u16::from_le_bytes(w),
-                        Endian::Big => u16::from_be_bytes(w),
-                    };
+                    let word = endian.u16(w, 0).expect("chunks of 2 bytes");
                     acc << 16 | u64::from(word)
                 }));
             }
@@ -190,10 +181,7 @@ impl Format {
             }
             for (i, w) in header[r].chunks_exact_mut(2).rev().enumerate() {
                 let word = (value >> (16 * i)) as u16;
-                w.copy_from_slice(&match endian {
-                    Endian::Little => word.to_le_bytes(),
-                    Endian::Big => word.to_be_bytes(),
-                });
+                w.copy_from_slice(&endian.u16_bytes(word));
             }
             return Ok(());
         }

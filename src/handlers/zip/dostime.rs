@@ -3,9 +3,9 @@
 
 use std::fmt;
 
+use crate::dates::civil_from_days;
+use crate::dates::days_from_civil;
 use crate::handler::Context;
-use crate::handlers::dates::civil_from_days;
-use crate::handlers::dates::days_from_civil;
 
 /// 1980-01-02T02:00:00Z: the earliest time written (see the module header).
 /// The earliest DOS date, 1980-01-01 00:00:00, is not safe: `unzip` reads a

@@ -26,6 +26,8 @@
 use std::fmt::Write;
 use std::ops::Range;
 
+use crate::handler::Epoch;
+
 const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -171,7 +173,7 @@ pub fn is_later(secs: i64, epoch: u64) -> bool {
 
 /// The epoch as `i64` (saturating: no real epoch comes near the limit).
 pub fn epoch_secs(epoch: u64) -> i64 {
-    i64::try_from(epoch).unwrap_or(i64::MAX)
+    Epoch::new(epoch).as_i64()
 }
 
 /// How the zone of an ISO-like date was written.
