@@ -35,6 +35,7 @@ pub mod recover;
 pub mod replace;
 pub mod report;
 pub mod rules;
+pub mod stream;
 pub mod walk;
 
 pub use config::Config;
