@@ -70,12 +70,10 @@ fn hex(data: &[u8]) -> String {
 /// A sha256 digest as the lowercase hex `.cargo-checksum.json` records.
 pub fn hex_digest(digest: &[u8]) -> String {
     use std::fmt::Write as _;
-    digest
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// Reads and checks a checksum file.

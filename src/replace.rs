@@ -35,8 +35,9 @@ pub(crate) fn parent(path: &Path) -> &Path {
 pub enum Contents<'a> {
     /// In memory.
     Bytes(&'a [u8]),
-    /// Already written to a temp file in the file's directory, named with
-    /// [`TEMP_PREFIX`] (a streamed file: see `crate::stream::TempSink`).
+    /// Already written to a temp file (a streamed file: see
+    /// `crate::stream::TempSink`), in the file's directory and named with
+    /// [`TEMP_PREFIX`] when it could be; otherwise it is copied there.
     Temp(NamedTempFile),
 }
 
@@ -54,16 +55,25 @@ pub fn replace_with(
     mtime: FileTime,
 ) -> Result<(), Error> {
     let err = |e| Error::io(path, e);
+    let dir = parent(path);
+    let fresh = || {
+        tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(dir)
+            .map_err(err)
+    };
     let tmp = match contents {
         Contents::Bytes(bytes) => {
-            let mut tmp = tempfile::Builder::new()
-                .prefix(TEMP_PREFIX)
-                .tempfile_in(parent(path))
-                .map_err(err)?;
+            let mut tmp = fresh()?;
             tmp.write_all(bytes).map_err(err)?;
             tmp
         }
-        Contents::Temp(tmp) => tmp,
+        Contents::Temp(tmp) if same_dir(tmp.path(), dir) => tmp,
+        Contents::Temp(elsewhere) => {
+            let mut tmp = fresh()?;
+            io::copy(&mut elsewhere.reopen().map_err(err)?, &mut tmp).map_err(err)?;
+            tmp
+        }
     };
     let file = tmp.as_file();
     // chown first: it clears setuid/setgid, which the chmod then restores.
@@ -82,6 +92,13 @@ pub fn replace_with(
     .map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     Ok(())
+}
+
+fn same_dir(tmp: &Path, dir: &Path) -> bool {
+    let tmp_dir = parent(tmp);
+    tmp_dir == dir
+        || matches!((fs::metadata(tmp_dir), fs::metadata(dir)),
+            (Ok(a), Ok(b)) if a.dev() == b.dev() && a.ino() == b.ino())
 }
 
 /// Replaces every link of one inode: `paths` must be all its links.

@@ -14,6 +14,7 @@ use std::path::Path;
 use tempfile::NamedTempFile;
 
 use crate::handler::{Scratch, Sink, Source, Spill};
+use crate::replace::{Contents, replace_linked_with};
 use crate::walk::TEMP_PREFIX;
 
 /// Buffer of the writers below: large writes, few system calls.
@@ -54,10 +55,21 @@ pub struct TempSink {
 impl TempSink {
     /// A new temp file beside `path`, named with [`TEMP_PREFIX`] so the walk
     /// skips it and recovery removes it after a crash.
+    ///
+    /// When that directory is not writable (a dry run in a read-only tree),
+    /// the file goes to the system's temp directory instead, and
+    /// [`crate::replace`] copies it beside the target when it is written.
     pub fn beside(path: &Path) -> io::Result<Self> {
-        let tmp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempfile_in(crate::replace::parent(path))?;
+        let builder = {
+            let mut b = tempfile::Builder::new();
+            b.prefix(TEMP_PREFIX);
+            b
+        };
+        let tmp = match builder.tempfile_in(crate::replace::parent(path)) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => builder.tempfile()?,
+            Err(e) => return Err(e),
+        };
         Ok(Self {
             out: BufWriter::with_capacity(BUF, tmp),
         })
@@ -65,7 +77,9 @@ impl TempSink {
 
     /// The written temp file, flushed; removed when dropped unless persisted.
     pub fn finish(self) -> io::Result<NamedTempFile> {
-        self.out.into_inner().map_err(io::IntoInnerError::into_error)
+        self.out
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)
     }
 }
 
@@ -139,6 +153,43 @@ impl Spill for TempSpill {
     }
 }
 
+/// A file's new contents, as `examine` found them.
+pub enum New {
+    /// Held in memory (files up to `in_memory`, and handlers that do not stream).
+    Bytes(Vec<u8>),
+    /// Written to a temp file beside the file (streamed).
+    Temp(NamedTempFile),
+}
+
+impl New {
+    /// The sha256 of the new contents in lowercase hex (`.cargo-checksum.json`).
+    pub fn sha256_hex(&self) -> Result<String, String> {
+        match self {
+            New::Bytes(b) => {
+                use sha2::Digest;
+                Ok(crate::cargo_checksum::hex_digest(&sha2::Sha256::digest(b)))
+            }
+            New::Temp(t) => sha256_of(t.as_file())
+                .map(|d| crate::cargo_checksum::hex_digest(&d))
+                .map_err(|e| format!("cannot hash the new contents: {e}")),
+        }
+    }
+
+    /// Replaces every link of the file with these contents
+    /// ([`crate::replace::replace_linked_with`]).
+    pub fn write_over(
+        self,
+        paths: &[std::path::PathBuf],
+        meta: &std::fs::Metadata,
+        mtime: filetime::FileTime,
+    ) -> Result<(), crate::error::Error> {
+        match self {
+            New::Bytes(b) => replace_linked_with(paths, meta, Contents::Bytes(&b), mtime),
+            New::Temp(t) => replace_linked_with(paths, meta, Contents::Temp(t), mtime),
+        }
+    }
+}
+
 /// The sha256 of a file's contents, read in chunks.
 pub fn sha256_of(file: &File) -> io::Result<[u8; 32]> {
     use sha2::Digest;
@@ -191,12 +242,9 @@ mod tests {
         let tmp = sink.finish().unwrap();
         assert_eq!(tmp.path().parent(), Some(dir.path()));
         assert_eq!(std::fs::read(tmp.path()).unwrap(), b"abc");
-        assert_eq!(hex(&sha256_of(tmp.as_file()).unwrap())[..8], *"ba7816bf");
+        let digest = crate::cargo_checksum::hex_digest(&sha256_of(tmp.as_file()).unwrap());
+        assert_eq!(digest[..8], *"ba7816bf");
         drop(tmp);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-    }
-
-    fn hex(b: &[u8]) -> String {
-        b.iter().map(|x| format!("{x:02x}")).collect()
     }
 }

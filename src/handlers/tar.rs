@@ -64,8 +64,7 @@ use std::path::Path;
 use crate::handler::Context;
 use crate::handler::FormatError;
 use crate::handler::{
-    Change, Handler, Member as HandlerMember, Nested, NestedWritten, Outcome, Sink, Source,
-    Written,
+    Change, Handler, Member as HandlerMember, Nested, NestedWritten, Outcome, Sink, Source, Written,
 };
 
 /// The tar handler.
@@ -398,7 +397,10 @@ fn dispatch_data(
         }
         return Ok(None);
     }
-    let slice = Slice { src: input, range: data };
+    let slice = Slice {
+        src: input,
+        range: data,
+    };
     let member_ctx = ctx.nested(name);
     // Contexts made outside a run have no scratch space: the new contents
     // are then held in memory.
@@ -488,7 +490,11 @@ fn write_entry(
         }
         out.write(&header)?;
         out.copy(part.ext.start, part.ext.len())?;
-        if kept && read(input, part.data.end..part.end)?.iter().any(|&b| b != 0) {
+        if kept
+            && read(input, part.data.end..part.end)?
+                .iter()
+                .any(|&b| b != 0)
+        {
             changes.push(Change::gone(&*label, "non-zero padding", "", "cleared"));
         }
         match (new_body, body) {
