@@ -180,7 +180,19 @@ impl Handler for Tar {
         sink: &mut dyn Sink,
         ctx: &Context,
     ) -> Result<Written, FormatError> {
-        let (entries, trailer) = parse_source(input)?;
+        // Extended headers are read whole: from a file, only up to
+        // `in_memory` (never below the default, so lowering the limit to test
+        // the streamed paths does not refuse ordinary archives). Real pax
+        // headers are a few hundred bytes; this only stops a hostile one
+        // from asking for gigabytes.
+        let limit = if input.as_slice().is_some() {
+            u64::MAX
+        } else {
+            ctx.settings
+                .in_memory
+                .max(crate::handler::DEFAULT_IN_MEMORY)
+        };
+        let (entries, trailer) = parse_source(input, limit)?;
         let mut changes = Vec::new();
         let order = sort(&entries);
         if order.iter().enumerate().any(|(i, &j)| i != j) {
@@ -819,7 +831,7 @@ fn until_nul(field: &[u8]) -> &[u8] {
 
 /// Parses the archive into entries, and the range after the last one.
 fn parse(input: &[u8]) -> Result<(Vec<Entry>, Range<usize>), FormatError> {
-    parse_source(&input)
+    parse_source(&input, u64::MAX)
 }
 
 /// Whether `input` holds only zero bytes from `from` on, or the offset of
@@ -839,8 +851,9 @@ fn first_non_zero(input: &dyn Source, from: usize) -> Result<Option<usize>, Form
 }
 
 /// [`parse`] over bytes read by position: headers and pax records are read,
-/// member data is not.
-fn parse_source(input: &dyn Source) -> Result<(Vec<Entry>, Range<usize>), FormatError> {
+/// member data is not. Extended headers (pax, GNU long names) above `limit`
+/// bytes are refused as [`FormatError::TooLarge`].
+fn parse_source(input: &dyn Source, limit: u64) -> Result<(Vec<Entry>, Range<usize>), FormatError> {
     let input_len = usize::try_from(input.len())
         .map_err(|_| FormatError::TooLarge("larger than the address space".into()))?;
     let mut entries = Vec::new();
@@ -877,6 +890,15 @@ fn parse_source(input: &dyn Source) -> Result<(Vec<Entry>, Range<usize>), Format
         }
         let pax = pax_of(input, &pending)?;
         let part = read_part(input, &h, pos, n, &pax)?;
+        if matches!(part.typeflag, b'x' | b'g' | b'L' | b'K' | b'X')
+            && part.data.len() as u64 > limit
+        {
+            return Err(FormatError::TooLarge(format!(
+                "extended header at offset {pos} holds {} bytes, more than the {limit}-byte \
+                 in-memory limit",
+                part.data.len()
+            )));
+        }
         let (dialect, typeflag, end) = (part.dialect, part.typeflag, part.end);
         pos = end;
         if matches!(typeflag, b'x' | b'L' | b'K' | b'X') {
