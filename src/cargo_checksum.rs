@@ -64,13 +64,16 @@ pub struct Crates {
 }
 
 fn hex(data: &[u8]) -> String {
+    hex_digest(&Sha256::digest(data))
+}
+
+/// A sha256 digest as the lowercase hex `.cargo-checksum.json` records.
+pub fn hex_digest(digest: &[u8]) -> String {
     use std::fmt::Write as _;
-    Sha256::digest(data)
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// Reads and checks a checksum file.
@@ -148,6 +151,18 @@ impl Crates {
         roots: &[PathBuf],
         new: &[u8],
     ) -> Result<Pending, String> {
+        self.admit_hashed(paths, roots, || Ok(hex(new)))
+    }
+
+    /// [`Crates::admit`] for new contents not in memory (a streamed file):
+    /// `new_hex` gives their sha256 in hex, and is called only when some
+    /// checksum file lists the file.
+    pub fn admit_hashed(
+        &self,
+        paths: &[PathBuf],
+        roots: &[PathBuf],
+        new_hex: impl FnOnce() -> Result<String, String>,
+    ) -> Result<Pending, String> {
         let mut queued = Vec::new();
         let mut old_hex: Option<String> = None;
         for path in paths {
@@ -186,7 +201,7 @@ impl Crates {
         let new_hex = if queued.is_empty() {
             String::new()
         } else {
-            hex(new)
+            new_hex()?
         };
         Ok(Pending { queued, new_hex })
     }

@@ -15,19 +15,19 @@ use rayon::prelude::*;
 use crate::budget::{Budget, Reservation};
 use crate::cargo_checksum::{self, Crates};
 use crate::config::Config;
-use crate::dispatch::{Recorder, Untouched, run_guarded};
+use crate::dispatch::{Recorder, Untouched, run_guarded, run_guarded_to};
 use crate::error::Error;
 use crate::fsio;
-use crate::handler::{Context, FormatError, Outcome};
+use crate::handler::{Context, FormatError, Handler, Outcome, Written};
 use crate::handlers::HEAD_LEN;
 use crate::mtime::{MtimeStats, clamp_dirs, clamp_tree};
 use crate::nar::{self, HashFormat};
 use crate::recover::{DirGuard, Journals, Recovery, lock_roots, recover};
-use crate::replace::replace_linked;
 use crate::report::{
     EpochSource, FileChange, HandlerStats, Mode, Note, RecoveryReport, Report, ReportPath,
     RootReport, SelfCheck, SelfCheckStatus,
 };
+use crate::stream::{FileSource, New, TempSink, TempSpill};
 use crate::walk::{Entry, Order, walk};
 
 /// How to run.
@@ -164,7 +164,7 @@ fn examine<'b>(
     roots: &[PathBuf],
     mtimes: bool,
     hold: (&'b Budget, &mut Option<Reservation<'b>>),
-) -> (FileResult, Option<Vec<u8>>, Vec<Untouched>) {
+) -> (FileResult, Option<New>, Vec<Untouched>) {
     let recorder = Recorder::new(&config.table);
     let (result, bytes) = examine_with(path, meta, config, roots, mtimes, &recorder, hold);
     (result, bytes, recorder.into_untouched())
@@ -178,13 +178,14 @@ fn examine_with<'b>(
     mtimes: bool,
     recorder: &Recorder,
     (budget, hold): (&'b Budget, &mut Option<Reservation<'b>>),
-) -> (FileResult, Option<Vec<u8>>) {
+) -> (FileResult, Option<New>) {
     if meta.len() == 0 {
         return (FileResult::Unclaimed, None);
     }
     let relative = relative_to_roots(path, roots);
     let mut ctx = Context::new(&config.settings, recorder, path);
     ctx.relative = Some(&relative);
+    ctx.spill = &TempSpill;
     let fail = |e| (FileResult::Failed(Error::io(path, e)), None);
     let mut file = match File::open(path) {
         Ok(f) => f,
@@ -211,15 +212,20 @@ fn examine_with<'b>(
         );
         return (FileResult::Skipped(Some(handler.name()), reason), None);
     }
-    *hold = Some(budget.reserve(estimated_peak(meta.len())));
+    ctx.companion_mtime = handler
+        .companion(path)
+        .and_then(|c| companion_mtime(&c, config, mtimes));
+    // A streamed file holds at most its members up to `in_memory`.
+    let in_hand = meta.len().min(config.settings.in_memory);
+    *hold = Some(budget.reserve(estimated_peak(in_hand)));
+    if meta.len() > config.settings.in_memory && handler.streams() {
+        return streamed(path, file, meta.len(), handler, &ctx);
+    }
     if !whole {
         if let Err(e) = fsio::read_rest(&mut file, &mut data, meta.len()) {
             return fail(e);
         }
     }
-    ctx.companion_mtime = handler
-        .companion(path)
-        .and_then(|c| companion_mtime(&c, config, mtimes));
     match run_guarded(handler, &data, &ctx) {
         Ok(Outcome::Unchanged) => (FileResult::Unchanged(handler.name()), None),
         Ok(Outcome::Rewritten { bytes, changes }) => (
@@ -227,13 +233,48 @@ fn examine_with<'b>(
                 handler.name(),
                 changes.iter().map(ToString::to_string).collect(),
             ),
-            Some(bytes),
+            Some(New::Bytes(bytes)),
         ),
-        Err(FormatError::Malformed(m)) => (FileResult::Malformed(handler.name(), m), None),
-        Err(e @ (FormatError::Unsupported(_) | FormatError::TooLarge(_))) => (
-            FileResult::Skipped(Some(handler.name()), e.to_string()),
-            None,
-        ),
+        Err(e) => (failed(handler, e), None),
+    }
+}
+
+fn failed(handler: &dyn Handler, e: FormatError) -> FileResult {
+    match e {
+        FormatError::Malformed(m) => FileResult::Malformed(handler.name(), m),
+        e @ (FormatError::Unsupported(_) | FormatError::TooLarge(_)) => {
+            FileResult::Skipped(Some(handler.name()), e.to_string())
+        }
+    }
+}
+
+/// A file larger than `in_memory` whose handler streams: read by position,
+/// written to a temp file beside it (removed when unchanged).
+fn streamed(
+    path: &Path,
+    file: File,
+    len: u64,
+    handler: &dyn Handler,
+    ctx: &Context,
+) -> (FileResult, Option<New>) {
+    let fail = |e| (FileResult::Failed(Error::io(path, e)), None);
+    let mut sink = match TempSink::beside(path) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    match run_guarded_to(handler, &FileSource::new(file, len), &mut sink, ctx) {
+        Ok(Written::Unchanged) => (FileResult::Unchanged(handler.name()), None),
+        Ok(Written::Rewritten(changes)) => match sink.finish() {
+            Ok(tmp) => (
+                FileResult::Rewritten(
+                    handler.name(),
+                    changes.iter().map(ToString::to_string).collect(),
+                ),
+                Some(New::Temp(tmp)),
+            ),
+            Err(e) => fail(e),
+        },
+        Err(e) => (failed(handler, e), None),
     }
 }
 
@@ -442,7 +483,10 @@ impl PassSettings<'_> {
         acc.record_untouched(first, untouched);
         if let Some(bytes) = bytes {
             if paths.len() as u64 == meta.nlink() {
-                let pending = match self.crates.admit(paths, self.roots, &bytes) {
+                let pending = match self
+                    .crates
+                    .admit_hashed(paths, self.roots, || bytes.sha256_hex())
+                {
                     Ok(p) => p,
                     Err(reason) => {
                         let handler = match &result {
@@ -462,7 +506,7 @@ impl PassSettings<'_> {
                         .iter()
                         .try_for_each(|p| guard.writable_parent(p))
                         .and_then(|()| guard.note_group(paths))
-                        .and_then(|()| replace_linked(paths, meta, &bytes, mtime));
+                        .and_then(|()| bytes.write_over(paths, meta, mtime));
                     match done {
                         Ok(()) => self.crates.commit(pending),
                         Err(e) => result = FileResult::Failed(e),

@@ -338,6 +338,36 @@ impl Source for [u8] {
     }
 }
 
+/// A reference reads as what it points to, so a slice in memory can be
+/// passed as `&dyn Source` (`&bytes` where `bytes: &[u8]`).
+impl<T: Source + ?Sized> Source for &T {
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        (**self).read_at(offset, buf)
+    }
+
+    fn as_slice(&self) -> Option<&[u8]> {
+        (**self).as_slice()
+    }
+}
+
+impl Source for Vec<u8> {
+    fn len(&self) -> u64 {
+        self.as_slice().len() as u64
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.as_slice().read_at(offset, buf)
+    }
+
+    fn as_slice(&self) -> Option<&[u8]> {
+        Some(self)
+    }
+}
+
 /// How many bytes [`Sink::copy_from`] moves per read.
 pub const COPY_CHUNK: usize = 1 << 20;
 

@@ -41,6 +41,7 @@ pub mod recover;
 pub mod replace;
 pub mod report;
 pub mod rules;
+pub mod stream;
 pub mod summary;
 pub mod walk;
 

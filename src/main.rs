@@ -411,7 +411,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             epoch,
             max_depth: cli.max_depth,
             max_size: cli.max_size,
-            in_memory: strip_nd::handler::DEFAULT_IN_MEMORY,
+            in_memory: in_memory()?,
             final_mtime,
             rules: rules.map(|r| r as Arc<dyn DateRules>),
         },
@@ -441,6 +441,18 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     }
     strip_nd::summary::print(&report, cli.verbose, cli.quiet, cli.oneline);
     Ok(report.exit_code(cli.strict))
+}
+
+/// Files and members held whole in memory: `STRIP_ND_IN_MEMORY` bytes
+/// (undocumented, for tests that make the streamed paths run on small
+/// inputs), else the default.
+fn in_memory() -> Result<u64, Usage> {
+    match std::env::var("STRIP_ND_IN_MEMORY") {
+        Ok(v) => v
+            .parse()
+            .map_err(|_| Usage(format!("STRIP_ND_IN_MEMORY={v:?} is not a byte count"))),
+        Err(_) => Ok(strip_nd::handler::DEFAULT_IN_MEMORY),
+    }
 }
 
 fn main() -> std::process::ExitCode {

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use filetime::FileTime;
+use tempfile::NamedTempFile;
 
 use crate::error::Error;
 use crate::walk::TEMP_PREFIX;
@@ -30,16 +31,50 @@ pub(crate) fn parent(path: &Path) -> &Path {
     }
 }
 
+/// The new contents of a file.
+pub enum Contents<'a> {
+    /// In memory.
+    Bytes(&'a [u8]),
+    /// Already written to a temp file (a streamed file: see
+    /// `crate::stream::TempSink`), in the file's directory and named with
+    /// [`TEMP_PREFIX`] when it could be; otherwise it is copied there.
+    Temp(NamedTempFile),
+}
+
 /// Replaces the contents of `path` (whose `lstat` is `meta`) with `bytes`;
 /// the new file keeps the old one's mode, owner and atime, and gets `mtime`.
 pub fn replace(path: &Path, meta: &Metadata, bytes: &[u8], mtime: FileTime) -> Result<(), Error> {
-    let dir = parent(path);
+    replace_with(path, meta, Contents::Bytes(bytes), mtime)
+}
+
+/// [`replace`] with contents in memory or in a temp file beside `path`.
+pub fn replace_with(
+    path: &Path,
+    meta: &Metadata,
+    contents: Contents,
+    mtime: FileTime,
+) -> Result<(), Error> {
     let err = |e| Error::io(path, e);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .tempfile_in(dir)
-        .map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
+    let dir = parent(path);
+    let fresh = || {
+        tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(dir)
+            .map_err(err)
+    };
+    let tmp = match contents {
+        Contents::Bytes(bytes) => {
+            let mut tmp = fresh()?;
+            tmp.write_all(bytes).map_err(err)?;
+            tmp
+        }
+        Contents::Temp(tmp) if same_dir(tmp.path(), dir) => tmp,
+        Contents::Temp(elsewhere) => {
+            let mut tmp = fresh()?;
+            io::copy(&mut elsewhere.reopen().map_err(err)?, &mut tmp).map_err(err)?;
+            tmp
+        }
+    };
     let file = tmp.as_file();
     // chown first: it clears setuid/setgid, which the chmod then restores.
     match std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid())) {
@@ -59,6 +94,13 @@ pub fn replace(path: &Path, meta: &Metadata, bytes: &[u8], mtime: FileTime) -> R
     Ok(())
 }
 
+fn same_dir(tmp: &Path, dir: &Path) -> bool {
+    let tmp_dir = parent(tmp);
+    tmp_dir == dir
+        || matches!((fs::metadata(tmp_dir), fs::metadata(dir)),
+            (Ok(a), Ok(b)) if a.dev() == b.dev() && a.ino() == b.ino())
+}
+
 /// Replaces every link of one inode: `paths` must be all its links.
 pub fn replace_linked(
     paths: &[PathBuf],
@@ -66,11 +108,22 @@ pub fn replace_linked(
     bytes: &[u8],
     mtime: FileTime,
 ) -> Result<(), Error> {
+    replace_linked_with(paths, meta, Contents::Bytes(bytes), mtime)
+}
+
+/// [`replace_linked`] with contents in memory or in a temp file beside the
+/// first path.
+pub fn replace_linked_with(
+    paths: &[PathBuf],
+    meta: &Metadata,
+    contents: Contents,
+    mtime: FileTime,
+) -> Result<(), Error> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let Some((first, rest)) = paths.split_first() else {
         return Ok(());
     };
-    replace(first, meta, bytes, mtime)?;
+    replace_with(first, meta, contents, mtime)?;
     for p in rest {
         let dir = parent(p);
         let tmp = loop {

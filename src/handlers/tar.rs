@@ -63,7 +63,9 @@ use std::path::Path;
 
 use crate::handler::Context;
 use crate::handler::FormatError;
-use crate::handler::{Change, Handler, Member as HandlerMember, Nested, Outcome};
+use crate::handler::{
+    Change, Handler, Member as HandlerMember, Nested, NestedWritten, Outcome, Sink, Source, Written,
+};
 
 /// The tar handler.
 pub struct Tar;
@@ -157,41 +159,76 @@ impl Handler for Tar {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        let (entries, trailer) = parse(input)?;
+        let mut bytes = Vec::with_capacity(input.len());
+        match self.normalize_to(&input, &mut bytes, ctx)? {
+            Written::Unchanged => Ok(Outcome::Unchanged),
+            Written::Rewritten(changes) => Ok(Outcome::Rewritten { bytes, changes }),
+        }
+    }
+
+    fn streams(&self) -> bool {
+        true
+    }
+
+    /// Headers and pax records are read by position and rewritten; member
+    /// data is copied by range, or, for members a handler claims, replaced
+    /// by what the dispatcher made of it (held in memory up to
+    /// `in_memory`, in a scratch file above).
+    fn normalize_to(
+        &self,
+        input: &dyn Source,
+        sink: &mut dyn Sink,
+        ctx: &Context,
+    ) -> Result<Written, FormatError> {
+        // Extended headers are read whole: from a file, only up to
+        // `in_memory` (never below the default, so lowering the limit to test
+        // the streamed paths does not refuse ordinary archives). Real pax
+        // headers are a few hundred bytes; this only stops a hostile one
+        // from asking for gigabytes.
+        let limit = if input.as_slice().is_some() {
+            u64::MAX
+        } else {
+            ctx.settings
+                .in_memory
+                .max(crate::handler::DEFAULT_IN_MEMORY)
+        };
+        let (entries, trailer) = parse_source(input, limit)?;
         let mut changes = Vec::new();
         let order = sort(&entries);
         if order.iter().enumerate().any(|(i, &j)| i != j) {
             changes.push(Change::remark("", "entries sorted by name"));
         }
-        let mut out = Vec::with_capacity(input.len());
+        let mut out = Out {
+            sink,
+            input,
+            pos: 0,
+            same: true,
+        };
         for &i in &order {
-            write_entry(&mut out, input, &entries[i], ctx, &mut changes)?;
+            write_entry(&mut out, &entries[i], ctx, &mut changes)?;
         }
-        if out.len() == trailer.start {
-            out.extend_from_slice(&input[trailer]);
+        if out.pos == trailer.start as u64 {
+            out.copy(trailer.start, trailer.len())?;
         } else {
-            let last = out.len();
-            let end = if input.len() % RECORD == 0 {
+            let last = usize::try_from(out.pos).unwrap_or(usize::MAX);
+            let end = if input.len() % RECORD as u64 == 0 {
                 (last + 2 * BLOCK).next_multiple_of(RECORD)
             } else {
                 last + trailer.len().max(2 * BLOCK)
             };
-            out.resize(end, 0);
+            out.zeros(end - last)?;
             changes.push(Change::remark(
                 "end of archive rewritten",
                 format!("{} zero bytes after the last entry", end - last),
             ));
         }
-        if out == input {
-            return Ok(Outcome::Unchanged);
+        if out.same && out.pos == input.len() {
+            return Ok(Written::Unchanged);
         }
         if changes.is_empty() {
             changes.push(Change::remark("", "headers rewritten"));
         }
-        Ok(Outcome::Rewritten {
-            bytes: out,
-            changes,
-        })
+        Ok(Written::Rewritten(changes))
     }
 
     /// Regular files in stored order, with their effective paths (symlinks,
@@ -232,66 +269,230 @@ pub(crate) fn files(input: &[u8]) -> Result<Vec<FileSpan>, FormatError> {
         .collect())
 }
 
-/// Writes one entry, normalized, to `out`.
-fn write_entry(
-    out: &mut Vec<u8>,
-    input: &[u8],
-    entry: &Entry,
+/// The output, and whether it is still byte for byte the input (so an
+/// archive with nothing to change is left alone without holding either whole).
+struct Out<'a> {
+    sink: &'a mut dyn Sink,
+    input: &'a dyn Source,
+    pos: u64,
+    same: bool,
+}
+
+fn write_failed(e: &std::io::Error) -> FormatError {
+    FormatError::TooLarge(format!("cannot write the new archive: {e}"))
+}
+
+impl Out<'_> {
+    /// Writes new bytes (a header, pax records).
+    fn write(&mut self, bytes: &[u8]) -> Result<(), FormatError> {
+        if self.same {
+            let mut old = vec![0; bytes.len()];
+            self.same = self.input.read_at(self.pos, &mut old).is_ok() && old == bytes;
+        }
+        self.sink.write_all(bytes).map_err(|e| write_failed(&e))?;
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Copies `len` input bytes from `offset`.
+    fn copy(&mut self, offset: usize, len: usize) -> Result<(), FormatError> {
+        self.same &= offset as u64 == self.pos;
+        self.sink
+            .copy_from(self.input, offset as u64, len as u64)
+            .map_err(|e| read_failed(offset, &e))?;
+        self.pos += len as u64;
+        Ok(())
+    }
+
+    /// Copies `len` bytes of a member's new contents.
+    fn copy_new(&mut self, src: &dyn Source) -> Result<(), FormatError> {
+        self.same = false;
+        self.sink
+            .copy_from(src, 0, src.len())
+            .map_err(|e| write_failed(&e))?;
+        self.pos += src.len();
+        Ok(())
+    }
+
+    fn zeros(&mut self, n: usize) -> Result<(), FormatError> {
+        const ZEROS: [u8; BLOCK] = [0; BLOCK];
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(BLOCK);
+            self.write(&ZEROS[..k])?;
+            left -= k;
+        }
+        Ok(())
+    }
+
+    fn pad(&mut self) -> Result<(), FormatError> {
+        let pos = usize::try_from(self.pos).unwrap_or(usize::MAX);
+        self.zeros(pos.next_multiple_of(BLOCK) - pos)
+    }
+}
+
+fn read_failed(offset: usize, e: &std::io::Error) -> FormatError {
+    FormatError::malformed(format!("cannot read at offset {offset}: {e}"))
+}
+
+fn read(input: &dyn Source, range: Range<usize>) -> Result<Cow<'_, [u8]>, FormatError> {
+    if let Some(all) = input.as_slice() {
+        return all
+            .get(range.clone())
+            .map(Cow::Borrowed)
+            .ok_or_else(|| read_failed(range.start, &std::io::ErrorKind::UnexpectedEof.into()));
+    }
+    input
+        .read_vec(range.start as u64, range.len())
+        .map(Cow::Owned)
+        .map_err(|e| read_failed(range.start, &e))
+}
+
+/// A range of a [`Source`]: a member's data.
+struct Slice<'a> {
+    src: &'a dyn Source,
+    range: Range<usize>,
+}
+
+impl Source for Slice<'_> {
+    fn len(&self) -> u64 {
+        self.range.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        if offset.saturating_add(buf.len() as u64) > self.len() {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        self.src.read_at(self.range.start as u64 + offset, buf)
+    }
+
+    fn as_slice(&self) -> Option<&[u8]> {
+        self.src.as_slice().and_then(|s| s.get(self.range.clone()))
+    }
+}
+
+/// A member's new contents: in memory, or in a scratch file.
+enum NewData {
+    Memory(Vec<u8>),
+    Scratch(Box<dyn crate::handler::Scratch>),
+}
+
+impl NewData {
+    fn source(&self) -> &dyn Source {
+        match self {
+            NewData::Memory(v) => v,
+            NewData::Scratch(s) => &**s,
+        }
+    }
+}
+
+/// What the dispatcher makes of a regular file's data: up to `in_memory`
+/// held in memory, as [`Context::member`] takes it; larger ones read by
+/// position and written to scratch space.
+fn dispatch_data(
+    input: &dyn Source,
+    data: Range<usize>,
+    name: &Path,
     ctx: &Context,
-    changes: &mut Vec<Change>,
-) -> Result<(), FormatError> {
-    let label = String::from_utf8_lossy(&entry.name).into_owned();
-    let main = entry.main();
-    let data = &input[main.data.clone()];
-    let mut new_data: Option<Vec<u8>> = None;
-    let mut nested = Vec::new();
-    if matches!(main.typeflag, b'0' | 0 | b'7') && !entry.sparse && !data.is_empty() {
-        let name = Path::new(OsStr::from_bytes(&entry.name));
+    nested: &mut Vec<Change>,
+) -> Result<Option<NewData>, FormatError> {
+    if data.len() as u64 <= ctx.settings.in_memory {
+        let bytes = read(input, data)?;
         if let Nested::Rewritten {
             bytes,
             changes: inner,
             ..
-        } = ctx.member(name, data)
+        } = ctx.member(name, &bytes)
         {
             nested.extend(inner);
-            new_data = Some(bytes);
+            return Ok(Some(NewData::Memory(bytes)));
+        }
+        return Ok(None);
+    }
+    let slice = Slice {
+        src: input,
+        range: data,
+    };
+    let member_ctx = ctx.nested(name);
+    // Contexts made outside a run have no scratch space: the new contents
+    // are then held in memory.
+    let mut out = match ctx.spill.scratch() {
+        Ok(s) => NewData::Scratch(s),
+        Err(_) => NewData::Memory(Vec::new()),
+    };
+    let written = match &mut out {
+        NewData::Memory(v) => ctx.dispatch.member_to(&slice, v, &member_ctx),
+        NewData::Scratch(s) => ctx.dispatch.member_to(&slice, &mut **s, &member_ctx),
+    };
+    if let NestedWritten::Rewritten(_, inner) = written {
+        if let NewData::Scratch(s) = &mut out {
+            s.finish().map_err(|e| write_failed(&e))?;
+        }
+        nested.extend(inner);
+        return Ok(Some(out));
+    }
+    Ok(None)
+}
+
+/// Writes one entry, normalized, to `out`.
+fn write_entry(
+    out: &mut Out,
+    entry: &Entry,
+    ctx: &Context,
+    changes: &mut Vec<Change>,
+) -> Result<(), FormatError> {
+    let input = out.input;
+    let label = String::from_utf8_lossy(&entry.name).into_owned();
+    let main = entry.main();
+    let mut new_data: Option<NewData> = None;
+    let mut nested = Vec::new();
+    if matches!(main.typeflag, b'0' | 0 | b'7') && !entry.sparse && !main.data.is_empty() {
+        let name = Path::new(OsStr::from_bytes(&entry.name));
+        new_data = dispatch_data(input, main.data.clone(), name, ctx, &mut nested)?;
+    }
+    let new_size = new_data.as_ref().map(|d| d.source().len());
+    let mut pax_size = None;
+    for (n, p) in entry.parts.iter().enumerate() {
+        if p.typeflag == b'x'
+            && pax_records(&read(input, p.data.clone())?)
+                .is_ok_and(|r| r.iter().any(|(k, _)| *k == b"size"))
+        {
+            pax_size = Some(n);
         }
     }
-    let new_size = new_data.as_ref().map(|d| d.len() as u64);
-    let pax_size = entry.parts.iter().rposition(|p| {
-        p.typeflag == b'x'
-            && pax_records(&input[p.data.clone()])
-                .is_ok_and(|r| r.iter().any(|(k, _)| *k == b"size"))
-    });
     for (n, part) in entry.parts.iter().enumerate() {
         let is_main = n + 1 == entry.parts.len();
-        let mut header: [u8; BLOCK] = input[part.header..part.header + BLOCK]
+        let mut header: [u8; BLOCK] = read(input, part.header..part.header + BLOCK)?
+            .as_ref()
             .try_into()
             .expect("parse checked the block");
-        let mut body: Cow<[u8]> = Cow::Borrowed(&input[part.data.clone()]);
+        let mut body = None;
         let mut dirty = false;
         let mut kept = true;
         if matches!(part.typeflag, b'x' | b'g') {
             let size = if pax_size == Some(n) { new_size } else { None };
-            if let Some(records) = normalize_pax(&body, ctx, size, &label, changes)? {
+            let old = read(input, part.data.clone())?;
+            if let Some(records) = normalize_pax(&old, ctx, size, &label, changes)? {
                 if records.is_empty() {
                     changes.push(Change::gone(&*label, "empty pax header", "", "dropped"));
+                    out.same = false;
                     continue;
                 }
                 set_number(&mut header[SIZE], records.len() as u64);
-                body = Cow::Owned(records);
+                body = Some(records);
                 dirty = true;
                 kept = false;
             }
             dirty |= strip_pid(&mut header, &label, changes);
         }
         dirty |= normalize_header(&mut header, part.dialect, ctx, &label, changes)?;
+        let mut new_body = None;
         if is_main {
             if let Some(d) = &new_data {
                 if pax_size.is_none() {
-                    set_number(&mut header[SIZE], d.len() as u64);
+                    set_number(&mut header[SIZE], d.source().len());
                 }
-                body = Cow::Borrowed(d);
+                new_body = Some(d.source());
                 dirty = true;
                 kept = false;
             }
@@ -299,13 +500,21 @@ fn write_entry(
         if dirty {
             set_checksum(&mut header);
         }
-        out.extend_from_slice(&header);
-        out.extend_from_slice(&input[part.ext.clone()]);
-        if kept && input[part.data.end..part.end].iter().any(|&b| b != 0) {
+        out.write(&header)?;
+        out.copy(part.ext.start, part.ext.len())?;
+        if kept
+            && read(input, part.data.end..part.end)?
+                .iter()
+                .any(|&b| b != 0)
+        {
             changes.push(Change::gone(&*label, "non-zero padding", "", "cleared"));
         }
-        out.extend_from_slice(&body);
-        out.resize(out.len().next_multiple_of(BLOCK), 0);
+        match (new_body, body) {
+            (Some(src), _) => out.copy_new(src)?,
+            (None, Some(records)) => out.write(&records)?,
+            (None, None) => out.copy(part.data.start, part.data.len())?,
+        }
+        out.pad()?;
     }
     changes.extend(nested);
     Ok(())
@@ -622,11 +831,36 @@ fn until_nul(field: &[u8]) -> &[u8] {
 
 /// Parses the archive into entries, and the range after the last one.
 fn parse(input: &[u8]) -> Result<(Vec<Entry>, Range<usize>), FormatError> {
+    parse_source(&input, u64::MAX)
+}
+
+/// Whether `input` holds only zero bytes from `from` on, or the offset of
+/// the first that is not.
+fn first_non_zero(input: &dyn Source, from: usize) -> Result<Option<usize>, FormatError> {
+    let len = usize::try_from(input.len()).unwrap_or(usize::MAX);
+    let mut at = from;
+    while at < len {
+        let end = len.min(at + crate::handler::COPY_CHUNK);
+        let chunk = read(input, at..end)?;
+        if let Some(i) = chunk.iter().position(|&b| b != 0) {
+            return Ok(Some(at + i));
+        }
+        at = end;
+    }
+    Ok(None)
+}
+
+/// [`parse`] over bytes read by position: headers and pax records are read,
+/// member data is not. Extended headers (pax, GNU long names) above `limit`
+/// bytes are refused as [`FormatError::TooLarge`].
+fn parse_source(input: &dyn Source, limit: u64) -> Result<(Vec<Entry>, Range<usize>), FormatError> {
+    let input_len = usize::try_from(input.len())
+        .map_err(|_| FormatError::TooLarge("larger than the address space".into()))?;
     let mut entries = Vec::new();
     let mut pending: Vec<Part> = Vec::new();
     let mut pos = 0;
     loop {
-        if pos == input.len() {
+        if pos == input_len {
             if !pending.is_empty() {
                 return Err(FormatError::malformed(
                     "the archive ends after an extended header, without its entry",
@@ -635,25 +869,36 @@ fn parse(input: &[u8]) -> Result<(Vec<Entry>, Range<usize>), FormatError> {
             break;
         }
         let n = entries.len() + 1;
-        let h = input.get(pos..pos + BLOCK).ok_or_else(|| {
-            FormatError::malformed(format!("truncated header at offset {pos} (entry {n})"))
-        })?;
+        if pos + BLOCK > input_len {
+            return Err(FormatError::malformed(format!(
+                "truncated header at offset {pos} (entry {n})"
+            )));
+        }
+        let h = read(input, pos..pos + BLOCK)?;
         if h.iter().all(|&b| b == 0) {
             if !pending.is_empty() {
                 return Err(FormatError::malformed(format!(
                     "end-of-archive marker at offset {pos} right after an extended header"
                 )));
             }
-            if let Some(at) = input[pos..].iter().position(|&b| b != 0) {
+            if let Some(at) = first_non_zero(input, pos)? {
                 return Err(FormatError::malformed(format!(
-                    "non-zero byte at offset {} after the end-of-archive marker",
-                    pos + at
+                    "non-zero byte at offset {at} after the end-of-archive marker"
                 )));
             }
             break;
         }
-        let pax = pax_of(input, &pending);
-        let part = read_part(input, pos, n, &pax)?;
+        let pax = pax_of(input, &pending)?;
+        let part = read_part(input, &h, pos, n, &pax)?;
+        if matches!(part.typeflag, b'x' | b'g' | b'L' | b'K' | b'X')
+            && part.data.len() as u64 > limit
+        {
+            return Err(FormatError::TooLarge(format!(
+                "extended header at offset {pos} holds {} bytes, more than the {limit}-byte \
+                 in-memory limit",
+                part.data.len()
+            )));
+        }
         let (dialect, typeflag, end) = (part.dialect, part.typeflag, part.end);
         pos = end;
         if matches!(typeflag, b'x' | b'L' | b'K' | b'X') {
@@ -668,18 +913,22 @@ fn parse(input: &[u8]) -> Result<(Vec<Entry>, Range<usize>), FormatError> {
         } else {
             until_nul(&h[NAME]).to_vec()
         };
-        let long = |flag: u8| {
+        let long = |flag: u8| -> Result<Option<Vec<u8>>, FormatError> {
             pending
                 .iter()
                 .rev()
                 .find(|p| p.typeflag == flag)
-                .map(|p| until_nul(&input[p.data.clone()]).to_vec())
+                .map(|p| Ok(until_nul(&read(input, p.data.clone())?).to_vec()))
+                .transpose()
         };
-        let name = pax.path.or_else(|| long(b'L')).unwrap_or(header_name);
-        let link = pax
-            .linkpath
-            .or_else(|| long(b'K'))
-            .unwrap_or_else(|| until_nul(&h[LINKNAME]).to_vec());
+        let name = match pax.path {
+            Some(p) => p,
+            None => long(b'L')?.unwrap_or(header_name),
+        };
+        let link = match pax.linkpath {
+            Some(l) => l,
+            None => long(b'K')?.unwrap_or_else(|| until_nul(&h[LINKNAME]).to_vec()),
+        };
         let mut parts = std::mem::take(&mut pending);
         parts.push(part);
         entries.push(Entry {
@@ -690,13 +939,19 @@ fn parse(input: &[u8]) -> Result<(Vec<Entry>, Range<usize>), FormatError> {
             barrier: matches!(typeflag, b'g' | b'V' | b'M'),
         });
     }
-    Ok((entries, pos..input.len()))
+    Ok((entries, pos..input_len))
 }
 
 /// Reads the header block at `pos` (entry `n`) and locates its data. `pax`
 /// holds what preceding pax headers say about this entry.
-fn read_part(input: &[u8], pos: usize, n: usize, pax: &PaxInfo) -> Result<Part, FormatError> {
-    let h = &input[pos..pos + BLOCK];
+fn read_part(
+    input: &dyn Source,
+    h: &[u8],
+    pos: usize,
+    n: usize,
+    pax: &PaxInfo,
+) -> Result<Part, FormatError> {
+    let input_len = usize::try_from(input.len()).unwrap_or(usize::MAX);
     let dialect = if &h[257..265] == GNU_MAGIC {
         Dialect::Gnu
     } else if &h[257..263] == POSIX_MAGIC {
@@ -745,9 +1000,12 @@ fn read_part(input: &[u8], pos: usize, n: usize, pax: &PaxInfo) -> Result<Part, 
     let mut ext_end = pos + BLOCK;
     if dialect == Dialect::Gnu && typeflag == b'S' && h[GNU_ISEXTENDED] != 0 {
         loop {
-            let ext = input.get(ext_end..ext_end + BLOCK).ok_or_else(|| {
-                FormatError::malformed(format!("truncated sparse header at offset {ext_end}"))
-            })?;
+            if ext_end + BLOCK > input_len {
+                return Err(FormatError::malformed(format!(
+                    "truncated sparse header at offset {ext_end}"
+                )));
+            }
+            let ext = read(input, ext_end..ext_end + BLOCK)?;
             ext_end += BLOCK;
             if ext[504] == 0 {
                 break;
@@ -757,14 +1015,14 @@ fn read_part(input: &[u8], pos: usize, n: usize, pax: &PaxInfo) -> Result<Part, 
     let size = usize::try_from(size).unwrap_or(usize::MAX);
     let data_end = ext_end
         .checked_add(size)
-        .filter(|&e| e <= input.len())
+        .filter(|&e| e <= input_len)
         .ok_or_else(|| {
             FormatError::malformed(format!(
                 "entry at offset {pos}: {size} bytes of data, past the end of the archive"
             ))
         })?;
     let end = data_end.next_multiple_of(BLOCK);
-    if end > input.len() {
+    if end > input_len {
         return Err(FormatError::malformed(format!(
             "entry at offset {pos}: the last block is truncated"
         )));
@@ -788,11 +1046,12 @@ struct PaxInfo {
     sparse: bool,
 }
 
-fn pax_of(input: &[u8], pending: &[Part]) -> PaxInfo {
+fn pax_of(input: &dyn Source, pending: &[Part]) -> Result<PaxInfo, FormatError> {
     let mut info = PaxInfo::default();
     for p in pending.iter().filter(|p| p.typeflag == b'x') {
+        let data = read(input, p.data.clone())?;
         // A malformed pax header is reported when it is normalized.
-        for (key, value) in pax_records(&input[p.data.clone()]).unwrap_or_default() {
+        for (key, value) in pax_records(&data).unwrap_or_default() {
             match key {
                 b"path" => info.path = Some(value.to_vec()),
                 b"GNU.sparse.name" => {
@@ -806,7 +1065,7 @@ fn pax_of(input: &[u8], pending: &[Part]) -> PaxInfo {
             }
         }
     }
-    info
+    Ok(info)
 }
 
 /// The path as sort key: its components, without `.` and empty ones.

@@ -27,6 +27,7 @@ mod pyc;
 mod realworld;
 mod report;
 mod rules;
+mod stream;
 mod text_claims;
 mod util;
 mod zip;

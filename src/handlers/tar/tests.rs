@@ -433,3 +433,46 @@ fn members_are_the_regular_files_in_stored_order() {
         .collect();
     assert_eq!(got, [("b", &b"B"[..]), ("a", &b"A"[..])]);
 }
+
+/// Bytes readable only by position, as a file is.
+struct Positional(Vec<u8>);
+
+impl Source for Positional {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.0.as_slice().read_at(offset, buf)
+    }
+}
+
+#[test]
+fn streamed_extended_headers_are_bounded_and_ordinary_ones_pass() {
+    let mut a = Vec::new();
+    pax(
+        &mut a,
+        "./PaxHeaders/x",
+        &[("mtime", "2000000000"), ("path", "x")],
+    );
+    file(&mut a, "x", b"data");
+    let a = finish(a);
+    let src = Positional(a.clone());
+    assert_eq!(parse_source(&src, u64::MAX).unwrap().0.len(), 1);
+    assert!(matches!(
+        parse_source(&src, 10),
+        Err(FormatError::TooLarge(m)) if m.contains("extended header at offset 0")
+    ));
+    // The handler's own limit never goes below the default: a lowered
+    // `in_memory` still normalizes the archive, as in memory.
+    let mut cfg = Config::with_epoch(EPOCH);
+    cfg.settings.in_memory = 1;
+    let ctx = cfg.context(Path::new("t.tar"));
+    let mut out = Vec::new();
+    let streamed = Tar.normalize_to(&src, &mut out, &ctx).unwrap();
+    let Outcome::Rewritten { bytes, changes } = Tar.normalize(&a, &ctx).unwrap() else {
+        panic!("expected a rewrite");
+    };
+    assert_eq!(streamed, Written::Rewritten(changes));
+    assert_eq!(out, bytes);
+}

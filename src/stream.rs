@@ -1,0 +1,250 @@
+//! Files too large for memory, as the handler API sees them: a file read by
+//! position ([`FileSource`]), the temp file its replacement is written to
+//! ([`TempSink`], renamed over the original by [`crate::replace`]), and
+//! scratch files for large members ([`TempSpill`]), removed when dropped.
+//!
+//! Handlers never touch the file system: the engine builds these and hands
+//! them over as [`Source`], [`Sink`] and [`Spill`] trait objects.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use tempfile::NamedTempFile;
+
+use crate::handler::{Scratch, Sink, Source, Spill};
+use crate::replace::{Contents, replace_linked_with};
+use crate::walk::TEMP_PREFIX;
+
+/// Buffer of the writers below: large writes, few system calls.
+const BUF: usize = 1 << 20;
+
+/// A file read by position (`pread`), never whole.
+pub struct FileSource {
+    file: File,
+    len: u64,
+}
+
+impl FileSource {
+    /// `file`, taken to be `len` bytes long (its size when it was examined).
+    pub fn new(file: File, len: u64) -> Self {
+        Self { file, len }
+    }
+}
+
+impl Source for FileSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        if offset.saturating_add(buf.len() as u64) > self.len {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.file.read_exact_at(buf, offset)
+    }
+}
+
+/// The temp file, in the directory of the file it will replace, that a
+/// streamed handler writes the new contents to.
+pub struct TempSink {
+    out: BufWriter<NamedTempFile>,
+}
+
+impl TempSink {
+    /// A new temp file beside `path`, named with [`TEMP_PREFIX`] so the walk
+    /// skips it and recovery removes it after a crash.
+    ///
+    /// When that directory is not writable (a dry run in a read-only tree),
+    /// the file goes to the system's temp directory instead, and
+    /// [`crate::replace`] copies it beside the target when it is written.
+    pub fn beside(path: &Path) -> io::Result<Self> {
+        let builder = {
+            let mut b = tempfile::Builder::new();
+            b.prefix(TEMP_PREFIX);
+            b
+        };
+        let tmp = match builder.tempfile_in(crate::replace::parent(path)) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => builder.tempfile()?,
+            Err(e) => return Err(e),
+        };
+        Ok(Self {
+            out: BufWriter::with_capacity(BUF, tmp),
+        })
+    }
+
+    /// The written temp file, flushed; removed when dropped unless persisted.
+    pub fn finish(self) -> io::Result<NamedTempFile> {
+        self.out
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)
+    }
+}
+
+impl Write for TempSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.out.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl Sink for TempSink {}
+
+/// A scratch file in the temp directory: unnamed (`O_TMPFILE` or unlinked at
+/// once), so nothing is left behind even when the run is killed.
+pub struct TempScratch {
+    out: BufWriter<File>,
+    len: u64,
+}
+
+impl Write for TempScratch {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl Sink for TempScratch {}
+
+impl Source for TempScratch {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        if offset.saturating_add(buf.len() as u64) > self.len {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        // Bytes still in the write buffer are not in the file yet: readers
+        // must call `finish` first, as the `Scratch` contract says.
+        self.out.get_ref().read_exact_at(buf, offset)
+    }
+}
+
+impl Scratch for TempScratch {
+    fn finish(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Makes [`TempScratch`] files in the system's temp directory.
+pub struct TempSpill;
+
+impl Spill for TempSpill {
+    fn scratch(&self) -> io::Result<Box<dyn Scratch>> {
+        Ok(Box::new(TempScratch {
+            out: BufWriter::with_capacity(BUF, tempfile::tempfile()?),
+            len: 0,
+        }))
+    }
+}
+
+/// A file's new contents, as `examine` found them.
+pub enum New {
+    /// Held in memory (files up to `in_memory`, and handlers that do not stream).
+    Bytes(Vec<u8>),
+    /// Written to a temp file beside the file (streamed).
+    Temp(NamedTempFile),
+}
+
+impl New {
+    /// The sha256 of the new contents in lowercase hex (`.cargo-checksum.json`).
+    pub fn sha256_hex(&self) -> Result<String, String> {
+        match self {
+            New::Bytes(b) => {
+                use sha2::Digest;
+                Ok(crate::cargo_checksum::hex_digest(&sha2::Sha256::digest(b)))
+            }
+            New::Temp(t) => sha256_of(t.as_file())
+                .map(|d| crate::cargo_checksum::hex_digest(&d))
+                .map_err(|e| format!("cannot hash the new contents: {e}")),
+        }
+    }
+
+    /// Replaces every link of the file with these contents
+    /// ([`crate::replace::replace_linked_with`]).
+    pub fn write_over(
+        self,
+        paths: &[std::path::PathBuf],
+        meta: &std::fs::Metadata,
+        mtime: filetime::FileTime,
+    ) -> Result<(), crate::error::Error> {
+        match self {
+            New::Bytes(b) => replace_linked_with(paths, meta, Contents::Bytes(&b), mtime),
+            New::Temp(t) => replace_linked_with(paths, meta, Contents::Temp(t), mtime),
+        }
+    }
+}
+
+/// The sha256 of a file's contents, read in chunks.
+pub fn sha256_of(file: &File) -> io::Result<[u8; 32]> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0; BUF];
+    let mut at = 0;
+    loop {
+        let n = file.read_at(&mut buf, at)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok(hasher.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scratch_file_reads_back_what_was_written() {
+        let mut s = TempSpill.scratch().unwrap();
+        s.write_all(b"hello, ").unwrap();
+        let src: &[u8] = b"xxworldxx";
+        s.copy_from(&src, 2, 5).unwrap();
+        s.finish().unwrap();
+        assert_eq!(s.len(), 12);
+        assert_eq!(s.read_vec(0, 12).unwrap(), b"hello, world");
+        assert!(s.read_vec(8, 5).is_err());
+    }
+
+    #[test]
+    fn a_file_source_reads_by_position_and_stops_at_its_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"0123456789").unwrap();
+        let src = FileSource::new(File::open(&p).unwrap(), 10);
+        assert_eq!(src.read_vec(3, 4).unwrap(), b"3456");
+        assert!(src.read_vec(8, 3).is_err());
+    }
+
+    #[test]
+    fn a_temp_sink_lives_beside_the_file_and_goes_away_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let mut sink = TempSink::beside(&p).unwrap();
+        sink.write_all(b"abc").unwrap();
+        let tmp = sink.finish().unwrap();
+        assert_eq!(tmp.path().parent(), Some(dir.path()));
+        assert_eq!(std::fs::read(tmp.path()).unwrap(), b"abc");
+        let digest = crate::cargo_checksum::hex_digest(&sha256_of(tmp.as_file()).unwrap());
+        assert_eq!(digest[..8], *"ba7816bf");
+        drop(tmp);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,308 @@
+//! Streaming (issue 12): a file or member above `in_memory` is read by
+//! position and written through a sink; the result must be exactly what the
+//! in-memory path gives, and memory must stay bounded by the budget, not the file.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use strip_nd::config::Config;
+use strip_nd::handler::{Context, Handler, Outcome, Source, Written};
+use strip_nd::handlers::tar::Tar;
+use strip_nd::stream::TempSpill;
+
+use crate::util::{EPOCH, bin, corpus, need};
+
+/// Bytes readable only by position (no `as_slice`), as a file on disk is,
+/// so the handler's positional code paths run.
+struct Positional(Vec<u8>);
+
+impl Source for Positional {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.0.as_slice().read_at(offset, buf)
+    }
+}
+
+/// `(bytes, changes)` of the in-memory path, or the error text.
+type Result_ = Result<Option<(Vec<u8>, Vec<String>)>, String>;
+
+fn in_memory(handler: &dyn Handler, bytes: &[u8], config: &Config) -> Result_ {
+    let ctx = config.context(Path::new("f"));
+    match handler.normalize(bytes, &ctx) {
+        Ok(Outcome::Unchanged) => Ok(None),
+        Ok(Outcome::Rewritten { bytes, changes }) => Ok(Some((
+            bytes,
+            changes.iter().map(ToString::to_string).collect(),
+        ))),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn streamed(handler: &dyn Handler, bytes: &[u8], config: &Config) -> Result_ {
+    let mut ctx: Context = config.context(Path::new("f"));
+    ctx.spill = &TempSpill;
+    let mut out = Vec::new();
+    match handler.normalize_to(&Positional(bytes.to_vec()), &mut out, &ctx) {
+        Ok(Written::Unchanged) => Ok(None),
+        Ok(Written::Rewritten(changes)) => Ok(Some((
+            out,
+            changes.iter().map(ToString::to_string).collect(),
+        ))),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn lowered(in_memory: u64) -> Config {
+    let mut c = Config::with_epoch(EPOCH);
+    c.settings.in_memory = in_memory;
+    c
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn streamed_tar_gives_the_in_memory_bytes_and_changes_for_every_corpus_tar() {
+    let mut seen = 0;
+    for dir in [corpus("tar"), corpus("tar").join("malformed")] {
+        for path in files_in(&dir) {
+            let bytes = fs::read(&path).unwrap();
+            if !Tar.sniff(&bytes, &Config::default().context(&path)) {
+                continue;
+            }
+            seen += 1;
+            // 1 byte: every member goes through `member_to`, with scratch space.
+            for limit in [1, 4096, u64::MAX] {
+                let config = lowered(limit);
+                assert_eq!(
+                    streamed(&Tar, &bytes, &config),
+                    in_memory(&Tar, &bytes, &config),
+                    "{} with in_memory {limit}",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(seen >= 6, "only {seen} corpus tars");
+}
+
+/// A tar made by GNU tar from `files`, owned by uid 1234 at mtime 2030.
+fn gnu_tar(dir: &Path, name: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
+    let src = dir.join(format!("{name}.d"));
+    for (f, content) in files {
+        crate::util::put(&src, f, content);
+    }
+    let out = dir.join(name);
+    let status = Command::new("tar")
+        .args(["--owner=1234", "--group=1234", "--mtime=2030-01-01", "-cf"])
+        .arg(&out)
+        .arg("-C")
+        .arg(&src)
+        .args(files.iter().map(|f| f.0))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    fs::read(&out).unwrap()
+}
+
+#[test]
+#[ignore = "needs tar"]
+fn a_large_tar_member_is_normalized_through_scratch_as_in_memory() {
+    need("tar", "tar");
+    let dir = tempfile::tempdir().unwrap();
+    let big = vec![7; 70_000];
+    let inner = gnu_tar(dir.path(), "inner.tar", &[("b", &big), ("a", b"small")]);
+    let outer = gnu_tar(
+        dir.path(),
+        "outer.tar",
+        &[("z", b"z"), ("inner.tar", &inner)],
+    );
+    let reference = in_memory(&Tar, &outer, &Config::with_epoch(EPOCH)).unwrap();
+    let (bytes, changes) = reference.clone().expect("the archives have work to do");
+    // The inner tar was sorted and normalized in both.
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.starts_with("inner.tar!") && c.contains("sorted")),
+        "{changes:?}"
+    );
+    for limit in [1, 4096, 60_000] {
+        let config = lowered(limit);
+        assert_eq!(
+            streamed(&Tar, &outer, &config),
+            Ok(reference.clone()),
+            "in_memory {limit}"
+        );
+        assert_eq!(
+            in_memory(&Tar, &outer, &config),
+            Ok(reference.clone()),
+            "in_memory {limit}"
+        );
+    }
+    // And the result is a tar that tar reads, with the payload intact.
+    let out = dir.path().join("out.tar");
+    fs::write(&out, &bytes).unwrap();
+    let x = dir.path().join("x");
+    fs::create_dir(&x).unwrap();
+    let ok = Command::new("tar")
+        .arg("-xf")
+        .arg(&out)
+        .arg("-C")
+        .arg(&x)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    assert_eq!(fs::read(x.join("z")).unwrap(), b"z");
+}
+
+/// Copies the first-clock corpus cases of `formats` into `dir`.
+fn corpus_tree(dir: &Path, formats: &[&str]) {
+    for f in formats {
+        for p in files_in(&corpus(f)) {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if name.contains(".1.") {
+                fs::copy(&p, dir.join(format!("{f}-{name}"))).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn the_binary_streams_with_a_lowered_limit_and_gives_the_same_files_and_report() {
+    let formats = ["tar", "gzip", "deb", "compressed"];
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    corpus_tree(a.path(), &formats);
+    corpus_tree(b.path(), &formats);
+    let run = |dir: &Path, limit: Option<&str>| {
+        let mut c = bin();
+        if let Some(l) = limit {
+            c.env("STRIP_ND_IN_MEMORY", l);
+        }
+        let out = c.arg("--json").arg(dir).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.replace(&dir.to_string_lossy().into_owned(), "ROOT")
+    };
+    let plain = run(a.path(), None);
+    let low = run(b.path(), Some("1024"));
+    let strip = |r: &str| {
+        let v: serde_json::Value = serde_json::from_str(r).unwrap();
+        (
+            v["changes"].clone(),
+            v["skipped"].clone(),
+            v["malformed"].clone(),
+        )
+    };
+    assert_eq!(strip(&low), strip(&plain));
+    let (changes, _, _) = strip(&plain);
+    assert!(
+        changes.as_array().is_some_and(|c| c.len() >= 4),
+        "{changes}"
+    );
+    let fa = files_in(a.path());
+    assert_eq!(fa.len(), files_in(b.path()).len());
+    for p in fa {
+        let q = b.path().join(p.file_name().unwrap());
+        assert!(
+            fs::read(&p).unwrap() == fs::read(&q).unwrap(),
+            "{}",
+            p.display()
+        );
+    }
+}
+
+/// The child's peak resident set (`VmHWM`, kB): read from `/proc` while it runs
+/// (the high-water mark only grows, so the last reading is the peak up to
+/// a few milliseconds before the exit).
+fn peak_kb(mut cmd: Command) -> (std::process::ExitStatus, u64) {
+    let mut child = cmd.spawn().unwrap();
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(s) = fs::read_to_string(&status_path) {
+            if let Some(kb) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak = peak.max(kb);
+            }
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            return (st, peak);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+#[ignore = "needs tar"]
+fn a_300_mb_tar_is_normalized_in_under_100_mb_and_leaves_no_temp_file() {
+    need("tar", "tar");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir(&src).unwrap();
+    // Sparse zeros: cheap to make, but tar stores (and we read) every byte.
+    for (i, name) in ["c", "a", "b"].iter().enumerate() {
+        let f = fs::File::create(src.join(name)).unwrap();
+        f.set_len(100 << 20).unwrap();
+        drop(f);
+        fs::write(src.join(format!("small{i}")), name.as_bytes()).unwrap();
+    }
+    let root = dir.path().join("out");
+    fs::create_dir(&root).unwrap();
+    let tar = root.join("big.tar");
+    let ok = Command::new("tar")
+        .args(["--owner=1234", "--group=1234", "--mtime=2030-01-01", "-cf"])
+        .arg(&tar)
+        .arg("-C")
+        .arg(&src)
+        .args(["c", "small0", "a", "small1", "b", "small2"])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    fs::remove_dir_all(&src).unwrap();
+    assert!(fs::metadata(&tar).unwrap().len() > 300 << 20);
+    let tmp = dir.path().join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    let mut cmd = bin();
+    cmd.env("TMPDIR", &tmp).arg(&root);
+    let (status, kb) = peak_kb(cmd);
+    assert!(status.success());
+    assert!(kb > 0, "no VmHWM read");
+    assert!(kb < 100 * 1024, "peak RSS {kb} kB");
+    // Rewritten (sorted, owners cleared), and tar reads it.
+    let list = Command::new("tar").arg("-tvf").arg(&tar).output().unwrap();
+    assert!(list.status.success());
+    let text = String::from_utf8(list.stdout).unwrap();
+    let names: Vec<&str> = text
+        .lines()
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b", "c", "small0", "small1", "small2"]);
+    assert!(text.lines().all(|l| l.contains(" 0/0 ")), "{text}");
+    // No temp file beside it, none in the temp directory.
+    let left: Vec<_> = fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, [std::ffi::OsString::from("big.tar")]);
+    assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
+}
