@@ -215,10 +215,15 @@ fn examine_with<'b>(
     ctx.companion_mtime = handler
         .companion(path)
         .and_then(|c| companion_mtime(&c, config, mtimes));
-    // A streamed file holds at most its members up to `in_memory`.
-    let in_hand = meta.len().min(config.settings.in_memory);
+    let stream = meta.len() > config.settings.in_memory && handler.streams();
+    // A streamed file holds at most its members up to `in_memory` at once.
+    let in_hand = if stream {
+        config.settings.in_memory
+    } else {
+        meta.len()
+    };
     *hold = Some(budget.reserve(estimated_peak(in_hand)));
-    if meta.len() > config.settings.in_memory && handler.streams() {
+    if stream {
         return streamed(path, file, meta.len(), handler, &ctx);
     }
     if !whole {
