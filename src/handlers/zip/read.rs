@@ -409,6 +409,8 @@ fn parse_local(input: &mut Bytes, e: &mut Entry, limit: usize) -> Result<(), For
     let extra_len = usize::from(le16(h, 28));
     let local_name = e.local + LOCAL_LEN..e.local + LOCAL_LEN + name_len;
     e.local_extra = local_name.end..local_name.end + extra_len;
+    // As one chunk with the fixed part: the writer copies them together.
+    input.load(e.local..local_name.start.saturating_add(name_len + extra_len))?;
     input.take(
         local_name.start,
         name_len + extra_len,
