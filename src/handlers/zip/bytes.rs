@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::sync::{Mutex, PoisonError};
 
 use crate::handler::{FormatError, Source};
 
@@ -38,7 +39,53 @@ impl Source for InMemory<'_> {
 
 enum Src<'a> {
     Slice(InMemory<'a>),
-    Far(&'a dyn Source),
+    Far(Ahead<'a>),
+}
+
+/// How many bytes [`Ahead`] reads at once.
+const AHEAD: usize = 64 << 10;
+
+/// A file read by position with read-ahead: the small reads of a jar (a
+/// local header, a descriptor, a member's first bytes or its data) come
+/// mostly from one 64 KiB read, not one system call each. Larger reads go
+/// straight through.
+pub(super) struct Ahead<'a> {
+    src: &'a dyn Source,
+    /// The file offset of the buffer, and the buffer.
+    buf: Mutex<(u64, Vec<u8>)>,
+}
+
+impl Source for Ahead<'_> {
+    fn len(&self) -> u64 {
+        self.src.len()
+    }
+
+    fn read_at(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        if out.len() >= AHEAD / 2 {
+            return self.src.read_at(offset, out);
+        }
+        let mut guard = self.buf.lock().unwrap_or_else(PoisonError::into_inner);
+        let (start, buf) = &mut *guard;
+        let end = offset.checked_add(out.len() as u64);
+        let covered = offset >= *start && end.is_some_and(|e| e <= *start + buf.len() as u64);
+        if !covered {
+            let n = usize::try_from(self.src.len().saturating_sub(offset))
+                .unwrap_or(AHEAD)
+                .min(AHEAD);
+            if n < out.len() {
+                return self.src.read_at(offset, out);
+            }
+            buf.resize(n, 0);
+            if let Err(e) = self.src.read_at(offset, buf) {
+                buf.clear();
+                return Err(e);
+            }
+            *start = offset;
+        }
+        let at = (offset - *start) as usize;
+        out.copy_from_slice(&buf[at..at + out.len()]);
+        Ok(())
+    }
 }
 
 /// The input, whole or as the chunks loaded so far.
@@ -47,6 +94,9 @@ pub(super) struct Bytes<'a> {
     whole: Option<&'a [u8]>,
     /// Loaded chunks: file offset → range in `arena`.
     index: BTreeMap<usize, Range<usize>>,
+    /// The largest chunk (the central directory, usually), tried first: the
+    /// plan reads names from it at every comparison of its sort.
+    largest: Option<(usize, Range<usize>)>,
     arena: Vec<u8>,
     /// How many bytes may be loaded in all (a guard against a central
     /// directory or record that claims gigabytes).
@@ -71,9 +121,18 @@ impl<'a> Bytes<'a> {
             .map_err(|_| FormatError::TooLarge("larger than the address space".into()))?;
         let whole = src.as_slice();
         Ok(Self {
-            src: whole.map_or(Src::Far(src), |w| Src::Slice(InMemory(w))),
+            src: whole.map_or_else(
+                || {
+                    Src::Far(Ahead {
+                        src,
+                        buf: Mutex::new((0, Vec::new())),
+                    })
+                },
+                |w| Src::Slice(InMemory(w)),
+            ),
             whole,
             index: BTreeMap::new(),
+            largest: None,
             arena: Vec::new(),
             budget,
             len,
@@ -84,7 +143,7 @@ impl<'a> Bytes<'a> {
     pub(super) fn source(&self) -> &dyn Source {
         match &self.src {
             Src::Slice(s) => s,
-            Src::Far(f) => *f,
+            Src::Far(f) => f,
         }
     }
 
@@ -95,6 +154,7 @@ impl<'a> Bytes<'a> {
             src: Src::Slice(InMemory(input)),
             whole: Some(input),
             index: BTreeMap::new(),
+            largest: None,
             arena: Vec::new(),
             budget: u64::MAX,
             len: input.len(),
@@ -129,7 +189,7 @@ impl<'a> Bytes<'a> {
         self.arena.resize(at + n, 0);
         let src = match &self.src {
             Src::Slice(s) => s as &dyn Source,
-            Src::Far(f) => *f,
+            Src::Far(f) => f,
         };
         src.read_at(r.start as u64, &mut self.arena[at..])
             .map_err(|e| {
@@ -138,6 +198,9 @@ impl<'a> Bytes<'a> {
         let keep = self.index.get(&r.start).is_some_and(|old| old.len() >= n);
         if !keep {
             self.index.insert(r.start, at..at + n);
+        }
+        if self.largest.as_ref().is_none_or(|(_, a)| a.len() < n) {
+            self.largest = Some((r.start, at..at + n));
         }
         Ok(())
     }
@@ -149,6 +212,13 @@ impl<'a> Bytes<'a> {
         }
         if r.start > r.end || r.end > self.len {
             return None;
+        }
+        let within = |start: usize, a: &Range<usize>| {
+            (start <= r.start && r.end <= start + a.len())
+                .then(|| &self.arena[a.start + r.start - start..a.start + r.end - start])
+        };
+        if let Some(hit) = self.largest.as_ref().and_then(|(s, a)| within(*s, a)) {
+            return Some(hit);
         }
         self.index
             .range(..=r.start)

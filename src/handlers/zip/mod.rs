@@ -124,6 +124,22 @@
 //!   done right (another hash algorithm, a stale or unreadable `RECORD`, a
 //!   signed wheel) the archive is refused. See `zip/record.rs`.
 //!
+//! # Memory
+//!
+//! The archive is read by position ([`Handler::normalize_to`]; `normalize`
+//! is the same code over the slice): only its end records, central directory,
+//! local headers and data descriptors are loaded (at most 128 MiB of them,
+//! else `TooLarge`; a 100,000-member jar needs about 10 MiB), and member data
+//! is copied to the output by range. A member up to `settings.in_memory` that
+//! a handler claims is expanded in memory; a larger one is expanded into a
+//! scratch file (`ctx.spill`), handed on by position
+//! ([`Dispatch::member_to`](crate::handler::Dispatch::member_to): the nested
+//! handler must stream, else the member is left as it is and reported), and
+//! when rewritten stored or deflated again from scratch, with the bytes the
+//! in-memory path gives. Without scratch space (`NoSpill`) such a member is
+//! expanded in memory, as it always was. A wheel's `RECORD` update reads a
+//! changed member whole (to hash it).
+//!
 //! # Left alone on purpose
 //!
 //! The prefix, the archive comment, entry comments, internal attributes,
@@ -282,7 +298,7 @@ impl Handler for Zip {
     }
 
     /// Reads the end records, the central directory and the local headers
-    /// by position (at most [`METADATA_BUDGET`] bytes of them), and copies
+    /// by position (at most `METADATA_BUDGET` bytes of them), and copies
     /// member data by range: memory stays bounded by the budget however
     /// large the archive is.
     fn normalize_to(
