@@ -10,17 +10,6 @@ pub(super) fn malformed(msg: impl Into<String>) -> FormatError {
     FormatError::malformed(msg)
 }
 
-pub(super) fn take<'a>(
-    input: &'a [u8],
-    pos: usize,
-    len: usize,
-    what: &str,
-) -> Result<&'a [u8], FormatError> {
-    pos.checked_add(len)
-        .and_then(|end| input.get(pos..end))
-        .ok_or_else(|| malformed(format!("truncated {what} at offset {pos}")))
-}
-
 pub(super) fn le16(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
 }

@@ -124,6 +124,22 @@
 //!   done right (another hash algorithm, a stale or unreadable `RECORD`, a
 //!   signed wheel) the archive is refused. See `zip/record.rs`.
 //!
+//! # Memory
+//!
+//! The archive is read by position ([`Handler::normalize_to`]; `normalize`
+//! is the same code over the slice): only its end records, central directory,
+//! local headers and data descriptors are loaded (at most 128 MiB of them,
+//! else `TooLarge`; a 100,000-member jar needs about 10 MiB), and member data
+//! is copied to the output by range. A member up to `settings.in_memory` that
+//! a handler claims is expanded in memory; a larger one is expanded into a
+//! scratch file (`ctx.spill`), handed on by position
+//! ([`Dispatch::member_to`](crate::handler::Dispatch::member_to): the nested
+//! handler must stream, else the member is left as it is and reported), and
+//! when rewritten stored or deflated again from scratch, with the bytes the
+//! in-memory path gives. Without scratch space (`NoSpill`) such a member is
+//! expanded in memory, as it always was. A wheel's `RECORD` update reads a
+//! changed member whole (to hash it).
+//!
 //! # Left alone on purpose
 //!
 //! The prefix, the archive comment, entry comments, internal attributes,
@@ -165,8 +181,9 @@
 
 use crate::handler::Context;
 use crate::handler::FormatError;
-use crate::handler::{Handler, Member as HandlerMember, Outcome};
+use crate::handler::{Handler, Member as HandlerMember, Outcome, Sink, Source, Written};
 
+mod bytes;
 mod deflate;
 mod dostime;
 mod fields;
@@ -176,6 +193,7 @@ mod read;
 mod record;
 mod write;
 
+use bytes::InMemory;
 use deflate::{Inflater, deflate};
 use fields::{malformed, show, to_usize};
 pub use manifest::DROPPED_ATTRIBUTES;
@@ -228,6 +246,11 @@ const DOS_DIRECTORY: u32 = 0x10;
 /// 32-bit fields holding this value are escaped to zip64.
 const ESCAPED: u32 = u32::MAX;
 
+/// How many bytes of an archive read by position its metadata (end records,
+/// central directory, local headers) may take in memory. A 100,000-member jar
+/// needs about 10 MiB; this guards against headers that claim gigabytes.
+const METADATA_BUDGET: u64 = 128 << 20;
+
 /// Members above this size and ratio are not expanded.
 const BOMB_MIN_SIZE: u64 = 1 << 20;
 const BOMB_RATIO: u64 = 1000;
@@ -261,21 +284,44 @@ impl Handler for Zip {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        let archive = Archive::parse(input)?;
+        let mut bytes = Vec::with_capacity(input.len() + 64);
+        Ok(
+            match self.normalize_to(&InMemory(input), &mut bytes, ctx)? {
+                Written::Unchanged => Outcome::Unchanged,
+                Written::Rewritten(changes) => Outcome::Rewritten { bytes, changes },
+            },
+        )
+    }
+
+    fn streams(&self) -> bool {
+        true
+    }
+
+    /// Reads the end records, the central directory and the local headers
+    /// by position (at most `METADATA_BUDGET` bytes of them), and copies
+    /// member data by range: memory stays bounded by the budget however
+    /// large the archive is.
+    fn normalize_to(
+        &self,
+        input: &dyn Source,
+        out: &mut dyn Sink,
+        ctx: &Context,
+    ) -> Result<Written, FormatError> {
+        let archive = Archive::read(input, METADATA_BUDGET)?;
         let mut plan = archive.plan(ctx)?;
         record::update(&archive, &mut plan)?;
         if plan.changes.is_empty() {
             debug_assert!(
-                archive.write(&plan).is_ok_and(|b| b == input),
+                input.as_slice().is_none_or(|all| {
+                    let mut again = Vec::new();
+                    archive.write(&plan, &mut again).is_ok() && again == all
+                }),
                 "a plan without changes must reproduce its input"
             );
-            return Ok(Outcome::Unchanged);
+            return Ok(Written::Unchanged);
         }
-        let bytes = archive.write(&plan)?;
-        Ok(Outcome::Rewritten {
-            bytes,
-            changes: plan.changes,
-        })
+        archive.write(&plan, out)?;
+        Ok(Written::Rewritten(plan.changes))
     }
 
     /// The entries in stored (central directory) order, decompressed. Entries
@@ -287,7 +333,8 @@ impl Handler for Zip {
         input: &[u8],
         ctx: &Context,
     ) -> Option<Result<Vec<HandlerMember>, FormatError>> {
-        Some(Archive::parse(input).and_then(|archive| {
+        let whole = InMemory(input);
+        Some(Archive::read(&whole, u64::MAX).and_then(|archive| {
             let mut inflater = Inflater::new();
             let mut order: Vec<&Entry> = archive.entries.iter().collect();
             order.sort_by_key(|e| e.local);
@@ -296,6 +343,7 @@ impl Handler for Zip {
                 .map(|e| {
                     let name = show(archive.name(e));
                     let data = &input[e.data.clone()];
+                    let src: &dyn Source = &whole;
                     let expandable = !e.encrypted()
                         && (e.method == STORED || e.method == DEFLATED)
                         && e.usize <= ctx.settings.max_size
@@ -305,8 +353,9 @@ impl Handler for Zip {
                         data.to_vec()
                     } else {
                         let size = to_usize(e.usize, "uncompressed size")?;
+                        let range = e.data.start as u64..e.data.end as u64;
                         inflater
-                            .all(data, size)
+                            .all(src, range, size)
                             .map_err(|m| malformed(format!("entry {name}: {m}")))?
                     };
                     Ok(HandlerMember { name, bytes })

@@ -3,10 +3,11 @@
 //! made by, dropped members and nested members' new contents.
 
 use std::borrow::Cow;
+use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
-use super::deflate::{Inflater, deflate};
+use super::deflate::{Inflater, check_size, deflate, deflater};
 use super::dostime::{DOS_FLOOR, DosTime, clamp_unix};
 use super::fields::{extra_records, le32, malformed, put32, show, to_usize};
 use super::manifest::{META_INF, clean_manifest, is_manifest, is_maven_leftover};
@@ -19,7 +20,7 @@ use crate::handler::Context;
 use crate::handler::FormatError;
 
 use crate::handler::SNIFF_LEN;
-use crate::handler::{Change, Nested};
+use crate::handler::{Change, Nested, NestedWritten, Scratch, Sink};
 
 /// The earliest time of a compiled member whose source is in the archive:
 /// its source must be strictly earlier and not below [`DOS_FLOOR`].
@@ -112,10 +113,54 @@ impl Times<'_> {
     }
 }
 
+/// A member's new stored bytes (compressed as the member was).
+pub(super) enum Content {
+    /// Held in memory.
+    Memory(Vec<u8>),
+    /// In a scratch file: a member larger than [`Settings::in_memory`](crate::handler::Settings).
+    Spilled(Box<dyn Scratch>),
+}
+
+impl std::fmt::Debug for Content {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Content::Memory(v) => write!(f, "Memory({} bytes)", v.len()),
+            Content::Spilled(s) => write!(f, "Spilled({} bytes)", s.len()),
+        }
+    }
+}
+
+impl Content {
+    /// Appends the bytes to `sink`.
+    pub(super) fn write_to(&self, sink: &mut dyn Sink) -> std::io::Result<()> {
+        match self {
+            Content::Memory(v) => sink.write_all(v),
+            Content::Spilled(s) => sink.copy_from(&**s, 0, s.len()),
+        }
+    }
+
+    /// The bytes, read into memory when they are spilled.
+    pub(super) fn bytes(&self) -> Result<Cow<'_, [u8]>, FormatError> {
+        match self {
+            Content::Memory(v) => Ok(Cow::Borrowed(v)),
+            Content::Spilled(s) => {
+                let len = to_usize(s.len(), "member size")?;
+                s.read_vec(0, len)
+                    .map(Cow::Owned)
+                    .map_err(|e| scratch_failed(&e))
+            }
+        }
+    }
+}
+
+fn scratch_failed(e: &std::io::Error) -> FormatError {
+    FormatError::TooLarge(format!("scratch space for a large member failed: {e}"))
+}
+
 /// New contents of a member.
 #[derive(Debug)]
 pub(super) struct NewData {
-    pub(super) data: Vec<u8>,
+    pub(super) data: Content,
     pub(super) crc: u32,
     pub(super) csize: u64,
     pub(super) usize: u64,
@@ -141,7 +186,7 @@ pub(super) struct Plan<'a> {
     pub(super) changes: Vec<Change>,
 }
 
-impl<'a> Archive<'a> {
+impl Archive<'_> {
     /// The output order: jar and mimetype exceptions first, then raw names.
     fn order(&self) -> Result<Vec<usize>, FormatError> {
         let first_local = self
@@ -178,7 +223,7 @@ impl<'a> Archive<'a> {
         Ok(order)
     }
 
-    pub(super) fn plan(&self, ctx: &Context) -> Result<Plan<'a>, FormatError> {
+    pub(super) fn plan(&self, ctx: &Context) -> Result<Plan<'_>, FormatError> {
         let mut order = self.order()?;
         let mut changes = Vec::new();
         let jar = self.entries.iter().any(|e| is_manifest(self.name(e)));
@@ -220,8 +265,8 @@ impl<'a> Archive<'a> {
     /// get at least [`COMPILED_FLOOR`], and each such source one time 2 s
     /// (rounded down to even seconds) before the earliest time its compiled
     /// members carry, unless it is earlier already.
-    fn times(&self, ctx: &Context) -> Times<'a> {
-        let index: std::collections::HashMap<&'a [u8], usize> = self
+    fn times(&self, ctx: &Context) -> Times<'_> {
+        let index: std::collections::HashMap<&[u8], usize> = self
             .entries
             .iter()
             .enumerate()
@@ -261,7 +306,7 @@ impl<'a> Archive<'a> {
             .map(|d| role.dos(d, ctx).unix().unwrap_or(DOS_FLOOR));
         let ut = [&e.local_extra, &e.central_extra]
             .into_iter()
-            .flat_map(|x| ut_mtimes(&self.input[x.clone()]))
+            .flat_map(|x| ut_mtimes(self.at(x.clone())))
             .map(|t| u64::from(role.ut(t, ctx)));
         dos.chain(ut).min().unwrap_or(DOS_FLOOR)
     }
@@ -273,7 +318,7 @@ impl<'a> Archive<'a> {
         times: &Times,
         inflater: &mut Inflater,
         changes: &mut Vec<Change>,
-    ) -> Result<EntryPlan<'a>, FormatError> {
+    ) -> Result<EntryPlan<'_>, FormatError> {
         let e = &self.entries[index];
         let name = show(self.name(e));
         let mut notes = Vec::new();
@@ -316,15 +361,11 @@ impl<'a> Archive<'a> {
         }
 
         let mut local_notes = Vec::new();
-        let local_extra = normalize_extra(
-            &self.input[e.local_extra.clone()],
-            ctx,
-            role,
-            &mut local_notes,
-        );
+        let local_extra =
+            normalize_extra(self.at(e.local_extra.clone()), ctx, role, &mut local_notes);
         let mut central_notes = Vec::new();
         let central_extra = normalize_extra(
-            &self.input[e.central_extra.clone()],
+            self.at(e.central_extra.clone()),
             ctx,
             role,
             &mut central_notes,
@@ -387,21 +428,22 @@ impl<'a> Archive<'a> {
         inflater: &mut Inflater,
         changes: &mut Vec<Change>,
     ) -> Result<Option<NewData>, FormatError> {
-        let data = &self.input[e.data.clone()];
         let expandable = (e.method == STORED || e.method == DEFLATED)
             && e.usize <= ctx.settings.max_size
             && !(e.usize > BOMB_MIN_SIZE && e.usize > e.csize.saturating_mul(BOMB_RATIO));
         if !expandable {
             return Ok(None);
         }
+        let src = self.bytes.source();
+        let range = e.data.start as u64..e.data.end as u64;
         let bad = |msg: String| malformed(format!("entry {name}: {msg}"));
         let is_manifest = is_manifest(self.name(e));
         let path = PathBuf::from(name);
         let mut nested = ctx.nested(&path);
         if !is_manifest {
             let head = match e.method {
-                STORED => Cow::Borrowed(&data[..data.len().min(SNIFF_LEN)]),
-                _ => Cow::Owned(inflater.head(data, SNIFF_LEN).map_err(bad)?),
+                STORED => self.data(e.data.start..e.data.end.min(e.data.start + SNIFF_LEN))?,
+                _ => Cow::Owned(inflater.head(src, range.clone(), SNIFF_LEN).map_err(bad)?),
             };
             let Some(handler) = nested.dispatch.sniff(&head, &nested) else {
                 return Ok(None);
@@ -411,10 +453,16 @@ impl<'a> Archive<'a> {
                 .companion(&path)
                 .and_then(|c| times.of(self, c.as_os_str().as_bytes(), ctx));
         }
+        if e.usize > ctx.settings.in_memory && !is_manifest {
+            if let Ok(raw) = ctx.spill.scratch() {
+                return self.spilled(e, raw, &nested, inflater, changes);
+            }
+            // No scratch space: held in memory, as it always was.
+        }
         let size = to_usize(e.usize, "uncompressed size")?;
         let content = match e.method {
-            STORED => Cow::Borrowed(data),
-            _ => Cow::Owned(inflater.all(data, size).map_err(bad)?),
+            STORED => self.data(e.data.clone())?,
+            _ => Cow::Owned(inflater.all(src, range, size).map_err(bad)?),
         };
         let crc = crc32fast::hash(&content);
         if crc != e.crc {
@@ -453,13 +501,120 @@ impl<'a> Archive<'a> {
             };
             NewData {
                 csize: data.len() as u64,
-                data,
+                data: Content::Memory(data),
                 crc,
                 usize,
             }
         }))
     }
+
+    /// The bytes of `r` of the input: borrowed when it is in memory.
+    pub(super) fn data(&self, r: std::ops::Range<usize>) -> Result<Cow<'_, [u8]>, FormatError> {
+        if let Some(all) = self.bytes.whole() {
+            return Ok(Cow::Borrowed(&all[r]));
+        }
+        self.bytes
+            .source()
+            .read_vec(r.start as u64, r.end - r.start)
+            .map(Cow::Owned)
+            .map_err(|e| malformed(format!("read failed at offset {}: {e}", r.start)))
+    }
+
+    /// [`Archive::member`] for a member larger than memory, which a handler
+    /// claims: expanded into the scratch file `raw` (its CRC32 and size
+    /// checked on the way), handed to the dispatcher by position, and, when
+    /// rewritten, compressed again from its scratch file into another, with
+    /// the same bytes as [`deflate`] gives in memory.
+    fn spilled(
+        &self,
+        e: &Entry,
+        mut raw: Box<dyn Scratch>,
+        nested: &Context,
+        inflater: &mut Inflater,
+        changes: &mut Vec<Change>,
+    ) -> Result<Option<NewData>, FormatError> {
+        let name = nested.name.to_string_lossy();
+        let bad = |msg: String| malformed(format!("entry {name}: {msg}"));
+        let src = self.bytes.source();
+        let range = e.data.start as u64..e.data.end as u64;
+        let mut crc = crc32fast::Hasher::new();
+        let mut write = |b: &[u8]| {
+            crc.update(b);
+            raw.write_all(b).map_err(|e| e.to_string())
+        };
+        if e.method == STORED {
+            let mut buf = vec![0; CHUNK.min(to_usize(e.usize, "size")?)];
+            let mut at = range.start;
+            while at < range.end {
+                let n = buf.len().min(to_usize(range.end - at, "size")?);
+                src.read_at(at, &mut buf[..n])
+                    .map_err(|e| bad(format!("read failed: {e}")))?;
+                write(&buf[..n]).map_err(|m| scratch_failed(&std::io::Error::other(m)))?;
+                at += n as u64;
+            }
+        } else {
+            let (n, ended) = inflater
+                .inflate(src, range, e.usize + 1, &mut write)
+                .map_err(bad)?;
+            check_size(n, ended, e.usize).map_err(bad)?;
+        }
+        let crc = crc.finalize();
+        if crc != e.crc {
+            return Err(bad(format!(
+                "CRC32 {:#010x} does not match the data ({crc:#010x})",
+                e.crc
+            )));
+        }
+        raw.finish().map_err(|e| scratch_failed(&e))?;
+        let mut out = nested.spill.scratch().map_err(|e| scratch_failed(&e))?;
+        let NestedWritten::Rewritten(_, inner) =
+            nested.dispatch.member_to(&*raw, &mut *out, nested)
+        else {
+            return Ok(None);
+        };
+        changes.extend(inner);
+        drop(raw);
+        out.finish().map_err(|e| scratch_failed(&e))?;
+        let usize = out.len();
+        let mut crc = crc32fast::Hasher::new();
+        let mut packed = if e.method == STORED {
+            None
+        } else {
+            let z = nested.spill.scratch().map_err(|e| scratch_failed(&e))?;
+            Some(deflater(z))
+        };
+        let mut buf = vec![0; CHUNK.min(to_usize(usize, "size")?)];
+        let mut at = 0;
+        while at < usize {
+            let n = buf.len().min(to_usize(usize - at, "size")?);
+            out.read_at(at, &mut buf[..n])
+                .map_err(|e| scratch_failed(&e))?;
+            crc.update(&buf[..n]);
+            if let Some(z) = &mut packed {
+                z.write_all(&buf[..n]).map_err(|e| scratch_failed(&e))?;
+            }
+            at += n as u64;
+        }
+        let data = match packed {
+            None => out,
+            Some(z) => {
+                drop(out);
+                let mut z = z.finish().map_err(|e| scratch_failed(&e))?;
+                z.finish().map_err(|e| scratch_failed(&e))?;
+                z
+            }
+        };
+        Ok(Some(NewData {
+            csize: data.len(),
+            data: Content::Spilled(data),
+            crc: crc.finalize(),
+            usize,
+        }))
+    }
 }
+
+/// How many bytes a spilled member moves per read.
+const CHUNK: usize = 1 << 20;
 
 /// Normalizes the external attributes of an entry made by `made_by`.
 fn normalize_external(made_by: u16, external: u32) -> u32 {

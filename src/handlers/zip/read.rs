@@ -4,8 +4,9 @@
 
 use std::ops::Range;
 
+use super::bytes::Bytes;
 use super::dostime::DosTime;
-use super::fields::{le16, le32, le64, malformed, show, take, to_usize, zip64_record};
+use super::fields::{le16, le32, le64, malformed, show, to_usize, zip64_record};
 use super::manifest::is_signature;
 use super::{
     CENTRAL_LEN, CENTRAL_SIG, DEFLATE_MAX_RATIO, DEFLATED, DESCRIPTOR_SIG, END_LEN, END_SIG,
@@ -13,7 +14,7 @@ use super::{
     FLAG_UTF8, LOCAL_LEN, LOCAL_SIG, STORED, ZIP64_END_LEN, ZIP64_END_SIG, ZIP64_LOCATOR_LEN,
     ZIP64_LOCATOR_SIG,
 };
-use crate::handler::FormatError;
+use crate::handler::{FormatError, Source};
 
 /// Where a data descriptor is and how it is written.
 #[derive(Debug, Clone, Copy)]
@@ -78,7 +79,8 @@ pub(super) struct Zip64End {
 /// A parsed archive.
 #[derive(Debug)]
 pub(super) struct Archive<'a> {
-    pub(super) input: &'a [u8],
+    /// The input: whole, or its metadata loaded at file offsets.
+    pub(super) bytes: Bytes<'a>,
     /// Added to a recorded offset to find the byte it designates.
     pub(super) base: u64,
     /// Where the first member (or the central directory) starts.
@@ -92,13 +94,15 @@ pub(super) struct Archive<'a> {
 
 /// Finds the end record: the last `PK 05 06` whose comment reaches exactly
 /// the end of the input.
-fn find_end(input: &[u8]) -> Result<usize, FormatError> {
-    let window = input.len().saturating_sub(END_LEN + 0xffff);
-    for at in memchr::memmem::rfind_iter(&input[window..], &END_SIG) {
-        let pos = window + at;
-        if let Some(rec) = input.get(pos..pos + END_LEN) {
-            if usize::from(le16(rec, 20)) == input.len() - pos - END_LEN {
-                return Ok(pos);
+fn find_end(input: &mut Bytes) -> Result<usize, FormatError> {
+    let len = input.len();
+    let window = len.saturating_sub(END_LEN + 0xffff);
+    input.load(window..len)?;
+    let tail = input.at(window..len);
+    for at in memchr::memmem::rfind_iter(tail, &END_SIG) {
+        if let Some(rec) = tail.get(at..at + END_LEN) {
+            if usize::from(le16(rec, 20)) == tail.len() - at - END_LEN {
+                return Ok(window + at);
             }
         }
     }
@@ -108,13 +112,31 @@ fn find_end(input: &[u8]) -> Result<usize, FormatError> {
 }
 
 impl<'a> Archive<'a> {
-    pub(super) fn name(&self, e: &Entry) -> &'a [u8] {
-        &self.input[e.name.clone()]
+    pub(super) fn name(&self, e: &Entry) -> &[u8] {
+        self.bytes.at(e.name.clone())
     }
 
+    /// The bytes of `r`, a range the reader has checked.
+    pub(super) fn at(&self, r: Range<usize>) -> &[u8] {
+        self.bytes.at(r)
+    }
+
+    /// Parses an archive held in memory.
+    #[cfg(test)]
     pub(super) fn parse(input: &'a [u8]) -> Result<Self, FormatError> {
-        let end = find_end(input)?;
-        let rec = &input[end..end + END_LEN];
+        Self::from_bytes(Bytes::whole_slice(input))
+    }
+
+    /// Parses an archive read by position: its end records, central
+    /// directory, local headers and data descriptors, never its member data.
+    /// At most `budget` bytes of them are loaded when it is not in memory.
+    pub(super) fn read(src: &'a dyn Source, budget: u64) -> Result<Self, FormatError> {
+        Self::from_bytes(Bytes::new(src, budget)?)
+    }
+
+    fn from_bytes(mut input: Bytes<'a>) -> Result<Self, FormatError> {
+        let end = find_end(&mut input)?;
+        let rec = input.at(end..end + END_LEN);
         let raw = [
             u64::from(le16(rec, 4)),
             u64::from(le16(rec, 6)),
@@ -123,13 +145,15 @@ impl<'a> Archive<'a> {
             u64::from(le32(rec, 12)),
             u64::from(le32(rec, 16)),
         ];
-        let locator = end
-            .checked_sub(ZIP64_LOCATOR_LEN)
-            .filter(|&l| input[l..].starts_with(&ZIP64_LOCATOR_SIG));
+        let locator = end.checked_sub(ZIP64_LOCATOR_LEN);
+        if let Some(l) = locator {
+            input.load(l..end)?;
+        }
+        let locator = locator.filter(|&l| input.at(l..end).starts_with(&ZIP64_LOCATOR_SIG));
         let (fields, zip64, directory_end) = match locator {
             None => (raw, None, end),
             Some(l) => {
-                let (fields, record) = zip64_end(input, l, &raw)?;
+                let (fields, record) = zip64_end(&mut input, l, &raw)?;
                 let start = record.start;
                 (fields, Some(Zip64End { record, locator: l }), start)
             }
@@ -150,7 +174,7 @@ impl<'a> Archive<'a> {
         })?;
         let directory = start as usize..directory_end;
         if let Some(z) = &zip64 {
-            let recorded = le64(&input[z.locator..], 8);
+            let recorded = le64(input.at(z.locator..end), 8);
             if recorded.checked_add(base) != Some(z.record.start as u64) {
                 return Err(malformed(
                     "zip64 end record offset disagrees with the central directory offset",
@@ -162,10 +186,11 @@ impl<'a> Archive<'a> {
                 "{count} entries claimed, more than a {size}-byte central directory can hold"
             )));
         }
+        input.load(directory.clone())?;
         let mut entries = Vec::with_capacity(count as usize);
         let mut pos = directory.start;
         for n in 0..count {
-            let e = parse_central(input, pos, directory.end, n + 1, base)?;
+            let e = parse_central(&mut input, pos, directory.end, n + 1, base)?;
             pos = e.comment.end;
             entries.push(e);
         }
@@ -178,24 +203,24 @@ impl<'a> Archive<'a> {
         if let Some(e) = entries.iter().find(|e| e.encrypted()) {
             return Err(FormatError::Unsupported(format!(
                 "encrypted entry {}",
-                show(&input[e.name.clone()])
+                show(input.at(e.name.clone()))
             )));
         }
         if let Some(e) = entries
             .iter()
-            .find(|e| is_signature(&input[e.name.clone()]))
+            .find(|e| is_signature(input.at(e.name.clone())))
         {
             return Err(FormatError::Unsupported(format!(
                 "signed jar ({}): rewriting it could break the signature",
-                show(&input[e.name.clone()])
+                show(input.at(e.name.clone()))
             )));
         }
         for e in &mut entries {
-            parse_local(input, e, directory.start)?;
+            parse_local(&mut input, e, directory.start)?;
         }
         let prefix = check_layout(&entries, directory.start)?;
         Ok(Archive {
-            input,
+            bytes: input,
             base,
             prefix,
             entries,
@@ -208,11 +233,11 @@ impl<'a> Archive<'a> {
 /// Reads the zip64 end record through its locator at `l`; returns the end
 /// record's six fields with the zip64 values, and the record's range.
 fn zip64_end(
-    input: &[u8],
+    input: &mut Bytes,
     l: usize,
     raw: &[u64; 6],
 ) -> Result<([u64; 6], Range<usize>), FormatError> {
-    let loc = &input[l..l + ZIP64_LOCATOR_LEN];
+    let loc = input.at(l..l + ZIP64_LOCATOR_LEN);
     if le32(loc, 4) != 0 || le32(loc, 16) > 1 {
         return Err(FormatError::Unsupported(
             "split or spanned zip64 archive (several disks)".into(),
@@ -222,19 +247,37 @@ fn zip64_end(
     // The record ends at the locator. It is found where its offset says
     // (offsets relative to the file) or right before the locator without
     // extensible data (offsets relative to the zip data after a prefix).
-    let fits = |start: usize| {
-        input.get(start..l).is_some_and(|r| {
-            r.len() >= ZIP64_END_LEN
-                && r.starts_with(&ZIP64_END_SIG)
-                && le64(r, 4).checked_add(12) == Some(r.len() as u64)
-        })
+    // Its fixed part first: the size it gives says whether the whole fits.
+    let mut fits = |start: usize| -> Result<bool, FormatError> {
+        if start > l || l - start < ZIP64_END_LEN {
+            return Ok(false);
+        }
+        input.load(start..start + ZIP64_END_LEN)?;
+        let r = input.at(start..start + ZIP64_END_LEN);
+        if !(r.starts_with(&ZIP64_END_SIG)
+            && le64(r, 4).checked_add(12) == Some((l - start) as u64))
+        {
+            return Ok(false);
+        }
+        input.load(start..l)?;
+        Ok(true)
     };
-    let start = usize::try_from(recorded)
-        .ok()
-        .filter(|&s| fits(s))
-        .or_else(|| l.checked_sub(ZIP64_END_LEN).filter(|&s| fits(s)))
-        .ok_or_else(|| malformed("zip64 end of central directory record not found"))?;
-    let r = &input[start..l];
+    let mut start = None;
+    if let Ok(s) = usize::try_from(recorded) {
+        if fits(s)? {
+            start = Some(s);
+        }
+    }
+    if start.is_none() {
+        if let Some(s) = l.checked_sub(ZIP64_END_LEN) {
+            if fits(s)? {
+                start = Some(s);
+            }
+        }
+    }
+    let start =
+        start.ok_or_else(|| malformed("zip64 end of central directory record not found"))?;
+    let r = input.at(start..l);
     let wide = [
         u64::from(le32(r, 16)),
         u64::from(le32(r, 20)),
@@ -263,14 +306,15 @@ fn zip64_end(
 
 /// Parses central header number `n` at `pos`.
 fn parse_central(
-    input: &[u8],
+    input: &mut Bytes,
     pos: usize,
     limit: usize,
     n: u64,
     base: u64,
 ) -> Result<Entry, FormatError> {
     let what = format!("central header {n}");
-    let h = take(&input[..limit], pos, CENTRAL_LEN, &what)?;
+    let h = input.take(pos, CENTRAL_LEN, limit, &what)?.to_vec();
+    let h = &h[..];
     if !h.starts_with(&CENTRAL_SIG) {
         return Err(malformed(format!("{what}: bad signature at offset {pos}")));
     }
@@ -280,12 +324,7 @@ fn parse_central(
     let name = pos + CENTRAL_LEN..pos + CENTRAL_LEN + name_len;
     let extra = name.end..name.end + extra_len;
     let comment = extra.end..extra.end + comment_len;
-    take(
-        &input[..limit],
-        name.start,
-        name_len + extra_len + comment_len,
-        &what,
-    )?;
+    input.take(name.start, name_len + extra_len + comment_len, limit, &what)?;
     let csize32 = le32(h, 20);
     let usize32 = le32(h, 24);
     let offset32 = le32(h, 42);
@@ -294,7 +333,7 @@ fn parse_central(
     let mut values = [u64::from(usize32), u64::from(csize32), u64::from(offset32)];
     let mut disk = u64::from(disk16);
     if escaped.contains(&true) || disk16 == 0xffff {
-        let block = &input[extra.clone()];
+        let block = input.at(extra.clone());
         let missing = || malformed(format!("{what}: zip64 extra field missing or too short"));
         let data = zip64_record(block).ok_or_else(missing)?;
         let data = &block[data];
@@ -351,16 +390,18 @@ fn parse_central(
 /// Parses the local header, data and data descriptor of `e`, which must lie
 /// before the central directory at `limit`, and checks them against the
 /// central header.
-fn parse_local(input: &[u8], e: &mut Entry, limit: usize) -> Result<(), FormatError> {
-    let name = show(&input[e.name.clone()]);
+fn parse_local(input: &mut Bytes, e: &mut Entry, limit: usize) -> Result<(), FormatError> {
+    let name = show(input.at(e.name.clone()));
     let bad = |msg: &str| malformed(format!("entry {name}: {msg}"));
-    let region = &input[..limit];
-    let h = take(
-        region,
-        e.local,
-        LOCAL_LEN,
-        &format!("local header of {name}"),
-    )?;
+    let h = input
+        .take(
+            e.local,
+            LOCAL_LEN,
+            limit,
+            &format!("local header of {name}"),
+        )?
+        .to_vec();
+    let h = &h[..];
     if !h.starts_with(&LOCAL_SIG) {
         return Err(bad(&format!("no local header at offset {}", e.local)));
     }
@@ -368,13 +409,15 @@ fn parse_local(input: &[u8], e: &mut Entry, limit: usize) -> Result<(), FormatEr
     let extra_len = usize::from(le16(h, 28));
     let local_name = e.local + LOCAL_LEN..e.local + LOCAL_LEN + name_len;
     e.local_extra = local_name.end..local_name.end + extra_len;
-    take(
-        region,
+    // As one chunk with the fixed part: the writer copies them together.
+    input.load(e.local..local_name.start.saturating_add(name_len + extra_len))?;
+    input.take(
         local_name.start,
         name_len + extra_len,
+        limit,
         &format!("local header of {name}"),
     )?;
-    if input[local_name] != input[e.name.clone()] {
+    if input.at(local_name) != input.at(e.name.clone()) {
         return Err(bad("local and central headers disagree about the name"));
     }
     e.local_flags = le16(h, 6);
@@ -390,7 +433,7 @@ fn parse_local(input: &[u8], e: &mut Entry, limit: usize) -> Result<(), FormatEr
     };
     e.local_crc = le32(h, 14);
     let raw = [le32(h, 22), le32(h, 18)];
-    let block = &input[e.local_extra.clone()];
+    let block = input.at(e.local_extra.clone());
     let z64 = zip64_record(block).map(|r| &block[r]);
     let escaped = raw.map(|v| v == ESCAPED);
     let both = escaped[0] && escaped[1];
@@ -435,8 +478,10 @@ fn parse_local(input: &[u8], e: &mut Entry, limit: usize) -> Result<(), FormatEr
         .ok_or_else(|| bad("data runs past the central directory"))? as usize;
     e.data = e.local_extra.end..data_end;
     e.end = data_end;
+    let z64 = z64.is_some();
     if descriptor {
-        let d = parse_descriptor(input, e, z64.is_some(), limit)
+        input.load(data_end..limit.min(data_end + 24))?;
+        let d = parse_descriptor(input, e, z64, limit)
             .ok_or_else(|| bad("data descriptor missing or disagrees with the central header"))?;
         e.end = data_end + d.len();
         e.descriptor = Some(d);
@@ -446,9 +491,11 @@ fn parse_local(input: &[u8], e: &mut Entry, limit: usize) -> Result<(), FormatEr
 
 /// Finds the form of the data descriptor after the data of `e` whose values
 /// match the central header.
-fn parse_descriptor(input: &[u8], e: &Entry, z64: bool, limit: usize) -> Option<Descriptor> {
+fn parse_descriptor(input: &Bytes, e: &Entry, z64: bool, limit: usize) -> Option<Descriptor> {
     let at = e.data.end;
-    let signed_first = input[at..limit].starts_with(&DESCRIPTOR_SIG);
+    let signed_first = input
+        .get(at..limit.min(at + 4))
+        .is_some_and(|b| b.starts_with(&DESCRIPTOR_SIG));
     let wide_first = z64 || e.csize >= u64::from(ESCAPED) || e.usize >= u64::from(ESCAPED);
     // The signature is optional, and a CRC32 could look like it.
     let signed: &[bool] = if signed_first {

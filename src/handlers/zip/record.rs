@@ -27,6 +27,7 @@ use std::ops::Range;
 use base64::Engine as _;
 use sha2::Digest as _;
 
+use super::bytes::InMemory;
 use super::{Archive, DEFLATED, Inflater, NewData, Plan, STORED, deflate, show, to_usize};
 use crate::handler::{Change, FormatError};
 
@@ -223,7 +224,7 @@ fn store(e: &super::Entry, text: &[u8], mut edits: Vec<(Range<usize>, Vec<u8>)>)
     };
     NewData {
         csize: data.len() as u64,
-        data,
+        data: super::plan::Content::Memory(data),
         crc,
         usize,
     }
@@ -254,17 +255,18 @@ fn digest(algo: &str, data: &[u8]) -> Option<String> {
 
 /// The original content of entry `index`; `None` when it is not expandable.
 fn original<'a>(
-    archive: &Archive<'a>,
+    archive: &'a Archive<'_>,
     index: usize,
     inflater: &mut Inflater,
 ) -> Result<Option<Cow<'a, [u8]>>, FormatError> {
     let e = &archive.entries[index];
-    let data = &archive.input[e.data.clone()];
     match e.method {
-        STORED => Ok(Some(Cow::Borrowed(data))),
+        STORED => archive.data(e.data.clone()).map(Some),
         DEFLATED => {
             let size = to_usize(e.usize, "uncompressed size")?;
-            let bytes = inflater.all(data, size).map_err(|m| {
+            let range = e.data.start as u64..e.data.end as u64;
+            let src = archive.bytes.source();
+            let bytes = inflater.all(src, range, size).map_err(|m| {
                 FormatError::malformed(format!("entry {}: {m}", show(archive.name(e))))
             })?;
             Ok(Some(Cow::Owned(bytes)))
@@ -280,12 +282,14 @@ fn plain(
     new: &NewData,
     inflater: &mut Inflater,
 ) -> Result<Vec<u8>, FormatError> {
+    let data = new.data.bytes()?;
     if archive.entries[index].method == STORED {
-        return Ok(new.data.clone());
+        return Ok(data.into_owned());
     }
     let size = to_usize(new.usize, "uncompressed size")?;
+    let range = 0..data.len() as u64;
     inflater
-        .all(&new.data, size)
+        .all(&InMemory(&data), range, size)
         .map_err(|m| FormatError::malformed(format!("recompressed member: {m}")))
 }
 

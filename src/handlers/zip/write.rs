@@ -9,7 +9,7 @@ use super::read::Archive;
 use super::{
     DEFLATED, DESCRIPTOR_SIG, ESCAPED, FLAG_DEFLATE_LEVEL, FLAG_DEFLATE_MAXIMUM, ZIP64_LOCATOR_LEN,
 };
-use crate::handler::FormatError;
+use crate::handler::{FormatError, Sink, Source};
 
 fn too_large(what: &str) -> FormatError {
     FormatError::TooLarge(format!(
@@ -41,79 +41,115 @@ fn patch_zip64(out: &mut [u8], extra: Range<usize>, values: &[u64]) {
     }
 }
 
+/// Counts what goes to the sink, for the offsets the central directory records.
+struct Out<'s> {
+    sink: &'s mut dyn Sink,
+    pos: u64,
+}
+
+impl Out<'_> {
+    fn put(&mut self, b: &[u8]) -> Result<(), FormatError> {
+        self.sink.write_all(b).map_err(|e| write_failed(&e))?;
+        self.pos += b.len() as u64;
+        Ok(())
+    }
+
+    fn copy(&mut self, src: &dyn Source, r: Range<usize>) -> Result<(), FormatError> {
+        let len = (r.end - r.start) as u64;
+        self.sink
+            .copy_from(src, r.start as u64, len)
+            .map_err(|e| write_failed(&e))?;
+        self.pos += len;
+        Ok(())
+    }
+}
+
+fn write_failed(e: &std::io::Error) -> FormatError {
+    FormatError::malformed(format!("copy failed: {e}"))
+}
+
 impl Archive<'_> {
-    pub(super) fn write(&self, plan: &Plan) -> Result<Vec<u8>, FormatError> {
-        let input = self.input;
-        let mut out = Vec::with_capacity(input.len() + 64);
-        out.extend_from_slice(&input[..self.prefix]);
+    /// Writes the planned archive to `sink`: headers built in memory, member
+    /// data copied by range from the input (or from a member's new contents).
+    pub(super) fn write(&self, plan: &Plan, sink: &mut dyn Sink) -> Result<(), FormatError> {
+        let src = self.bytes.source();
+        let mut out = Out { sink, pos: 0 };
+        out.copy(src, 0..self.prefix)?;
         let mut offsets = Vec::with_capacity(plan.entries.len());
+        let mut buf = Vec::new();
         for p in &plan.entries {
-            offsets.push(out.len() as u64 - self.base);
-            self.write_local(&mut out, p)?;
+            offsets.push(out.pos - self.base);
+            self.write_local(&mut out, &mut buf, p)?;
         }
-        let directory = out.len() as u64 - self.base;
+        let directory = out.pos - self.base;
         for (p, &offset) in plan.entries.iter().zip(&offsets) {
-            self.write_central(&mut out, p, offset)?;
+            buf.clear();
+            self.write_central(&mut buf, p, offset)?;
+            out.put(&buf)?;
         }
-        let directory_size = out.len() as u64 - self.base - directory;
-        let record = out.len() as u64 - self.base;
+        let directory_size = out.pos - self.base - directory;
+        let record = out.pos - self.base;
         let count = plan.entries.len() as u64;
+        let mut tail = Vec::new();
         if let Some(z) = &self.zip64 {
-            let at = out.len();
-            out.extend_from_slice(&input[z.record.clone()]);
-            put64(&mut out, at + 24, count);
-            put64(&mut out, at + 32, count);
-            put64(&mut out, at + 40, directory_size);
-            put64(&mut out, at + 48, directory);
-            let at = out.len();
-            out.extend_from_slice(&input[z.locator..z.locator + ZIP64_LOCATOR_LEN]);
-            put64(&mut out, at + 8, record);
+            tail.extend_from_slice(self.at(z.record.clone()));
+            put64(&mut tail, 24, count);
+            put64(&mut tail, 32, count);
+            put64(&mut tail, 40, directory_size);
+            put64(&mut tail, 48, directory);
+            let at = tail.len();
+            tail.extend_from_slice(self.at(z.locator..z.locator + ZIP64_LOCATOR_LEN));
+            put64(&mut tail, at + 8, record);
         }
-        let at = out.len();
-        out.extend_from_slice(&input[self.end..]);
-        let rec = &input[self.end..];
+        let at = tail.len();
+        let rec = self.at(self.end..self.bytes.len());
+        tail.extend_from_slice(rec);
         for field in [8, 10] {
             // Fewer entries than read (dropped ones): never more, so it fits.
             if le16(rec, field) != 0xffff {
-                put16(&mut out, at + field, count as u16);
+                put16(&mut tail, at + field, count as u16);
             }
         }
         if le32(rec, 12) != ESCAPED {
             let v = fit32(directory_size, "the central directory")?;
-            put32(&mut out, at + 12, v);
+            put32(&mut tail, at + 12, v);
         }
         if le32(rec, 16) != ESCAPED {
             let v = fit32(directory, "the central directory offset")?;
-            put32(&mut out, at + 16, v);
+            put32(&mut tail, at + 16, v);
         }
-        Ok(out)
+        out.put(&tail)
     }
 
-    fn write_local(&self, out: &mut Vec<u8>, p: &EntryPlan) -> Result<(), FormatError> {
+    fn write_local(
+        &self,
+        out: &mut Out,
+        buf: &mut Vec<u8>,
+        p: &EntryPlan,
+    ) -> Result<(), FormatError> {
         let e = &self.entries[p.index];
-        let input = self.input;
-        let at = out.len();
-        out.extend_from_slice(&input[e.local..e.local_extra.start]);
-        put16(out, at + 10, p.local_time.time);
-        put16(out, at + 12, p.local_time.date);
-        put16(out, at + 28, p.local_extra.len() as u16);
-        let extra = out.len()..out.len() + p.local_extra.len();
-        out.extend_from_slice(&p.local_extra);
+        buf.clear();
+        buf.extend_from_slice(self.at(e.local..e.local_extra.start));
+        put16(buf, 10, p.local_time.time);
+        put16(buf, 12, p.local_time.date);
+        put16(buf, 28, p.local_extra.len() as u16);
+        let extra = buf.len()..buf.len() + p.local_extra.len();
+        buf.extend_from_slice(&p.local_extra);
         let Some(new) = &p.new_data else {
-            out.extend_from_slice(&input[e.data.start..e.end]);
-            return Ok(());
+            out.put(buf)?;
+            return out.copy(self.bytes.source(), e.data.start..e.end);
         };
         let descriptor = e.descriptor.is_some();
         if e.method == DEFLATED {
             let flags = (e.local_flags & !FLAG_DEFLATE_LEVEL) | FLAG_DEFLATE_MAXIMUM;
-            put16(out, at + 6, flags);
+            put16(buf, 6, flags);
         }
         if !(descriptor && e.local_crc == 0) {
-            put32(out, at + 14, new.crc);
+            put32(buf, 14, new.crc);
         }
         let mut slots = Vec::new();
         for (i, (field, value)) in [(22, new.usize), (18, new.csize)].into_iter().enumerate() {
-            let raw = le32(out, at + field);
+            let raw = le32(buf, field);
             let old = e.local_sizes[i];
             let keep_zero = descriptor && old == Some(0);
             if raw == ESCAPED {
@@ -121,25 +157,28 @@ impl Archive<'_> {
                     slots.push(if keep_zero { 0 } else { value });
                 }
             } else if !keep_zero {
-                put32(out, at + field, fit32(value, "a member")?);
+                put32(buf, field, fit32(value, "a member")?);
             }
         }
-        patch_zip64(out, extra, &slots);
-        out.extend_from_slice(&new.data);
+        patch_zip64(buf, extra, &slots);
+        out.put(buf)?;
+        new.data.write_to(out.sink).map_err(|e| write_failed(&e))?;
+        out.pos += new.csize;
+        buf.clear();
         if let Some(d) = e.descriptor {
             if d.signed {
-                out.extend_from_slice(&DESCRIPTOR_SIG);
+                buf.extend_from_slice(&DESCRIPTOR_SIG);
             }
-            out.extend_from_slice(&new.crc.to_le_bytes());
+            buf.extend_from_slice(&new.crc.to_le_bytes());
             if d.wide {
-                out.extend_from_slice(&new.csize.to_le_bytes());
-                out.extend_from_slice(&new.usize.to_le_bytes());
+                buf.extend_from_slice(&new.csize.to_le_bytes());
+                buf.extend_from_slice(&new.usize.to_le_bytes());
             } else {
-                out.extend_from_slice(&fit32(new.csize, "a member")?.to_le_bytes());
-                out.extend_from_slice(&fit32(new.usize, "a member")?.to_le_bytes());
+                buf.extend_from_slice(&fit32(new.csize, "a member")?.to_le_bytes());
+                buf.extend_from_slice(&fit32(new.usize, "a member")?.to_le_bytes());
             }
         }
-        Ok(())
+        out.put(buf)
     }
 
     fn write_central(
@@ -149,9 +188,8 @@ impl Archive<'_> {
         offset: u64,
     ) -> Result<(), FormatError> {
         let e = &self.entries[p.index];
-        let input = self.input;
         let at = out.len();
-        out.extend_from_slice(&input[e.central..e.central_extra.start]);
+        out.extend_from_slice(self.at(e.central..e.central_extra.start));
         put16(out, at + 4, p.made_by);
         put16(out, at + 12, p.central_time.time);
         put16(out, at + 14, p.central_time.date);
@@ -186,7 +224,7 @@ impl Archive<'_> {
         let extra = out.len()..out.len() + p.central_extra.len();
         out.extend_from_slice(&p.central_extra);
         patch_zip64(out, extra, &slots);
-        out.extend_from_slice(&input[e.comment.clone()]);
+        out.extend_from_slice(self.at(e.comment.clone()));
         Ok(())
     }
 }
