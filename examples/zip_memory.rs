@@ -23,7 +23,7 @@ use strip_nd::handlers::zip::Zip;
 #[path = "../tests/it/files.rs"]
 mod files;
 
-use files::{FileSink, FileSource, TempSpill};
+use files::{CountingSpill, FileSink, open};
 
 fn vm_hwm() -> String {
     std::fs::read_to_string("/proc/self/status")
@@ -61,10 +61,10 @@ fn main() {
     drop(buf);
     let read_time = start.elapsed();
 
-    let spill = TempSpill::default();
+    let spill = CountingSpill::default();
     let mut ctx = config.context(Path::new(input));
     ctx.spill = &spill;
-    let src = FileSource::open(Path::new(input)).expect("open input");
+    let src = open(Path::new(input)).expect("open input");
     let mut sink = FileSink::create(Path::new(output)).expect("create output");
     let start = Instant::now();
     // ZIP_MEMORY_WHOLE=1: the in-memory path, for comparison.

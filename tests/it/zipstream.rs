@@ -12,7 +12,7 @@ use strip_nd::handler::{Context, Handler, Outcome, Settings, Sink, Spill, Writte
 use strip_nd::handlers::zip::Zip;
 use strip_nd::{Config, FormatError};
 
-use crate::files::{FileSource, TempSpill};
+use crate::files::{CountingSpill, open};
 use crate::util::{EPOCH, corpus, need};
 use crate::zipgen::{self, Member, Options};
 
@@ -49,7 +49,7 @@ fn in_memory(bytes: &[u8], ctx: &Context) -> Result {
 
 /// `normalize_to` over the file at `path`, read by position.
 fn streamed(path: &Path, ctx: &Context) -> Result {
-    let src = FileSource::open(path).unwrap();
+    let src = open(path).unwrap();
     let mut out = Vec::new();
     let sink: &mut dyn Sink = &mut out;
     Zip.normalize_to(&src, sink, ctx).map(|w| match w {
@@ -103,7 +103,7 @@ fn every_corpus_zip_streams_to_the_bytes_changes_and_errors_of_normalize() {
         "only {} zip-family corpus files",
         files.len()
     );
-    let spill = TempSpill::default();
+    let spill = CountingSpill::default();
     let mut rewritten = 0;
     for path in &files {
         let bytes = fs::read(path).unwrap();
@@ -220,7 +220,7 @@ fn spilled_members_are_rewritten_as_normalize_rewrites_them_in_memory() {
         let want = in_memory(&bytes, &context(&whole, &strip_nd::handler::NoSpill, &path));
         // A 4 KiB budget: every jar is spilled, rewritten by position and
         // compressed again from its scratch file.
-        let spill = TempSpill::default();
+        let spill = CountingSpill::default();
         let small = config(4096);
         let got = streamed(&path, &context(&small, &spill, &path));
         let (want_bytes, want_changes) = want.unwrap().expect("the outer zip is rewritten");
@@ -253,7 +253,7 @@ fn a_corrupt_large_member_is_the_same_error_on_both_paths() {
     let path = write_temp(dir.path(), "bad.zip", &bytes);
     let whole = config(u64::MAX);
     let want = in_memory(&bytes, &context(&whole, &strip_nd::handler::NoSpill, &path));
-    let spill = TempSpill::default();
+    let spill = CountingSpill::default();
     let small = config(4096);
     let got = streamed(&path, &context(&small, &spill, &path));
     assert!(
@@ -270,7 +270,7 @@ fn what_the_streamed_path_writes_passes_unzip_t() {
     need("unzip", "unzip");
     let dir = tempfile::tempdir().unwrap();
     let path = write_temp(dir.path(), "outer.zip", &outer(false));
-    let spill = TempSpill::default();
+    let spill = CountingSpill::default();
     let small = config(4096);
     let (bytes, _) = streamed(&path, &context(&small, &spill, &path))
         .unwrap()
