@@ -93,22 +93,13 @@ fn totals(e: &mut impl Write, r: &Report, verbose: u8) {
     } else {
         "rewrote"
     };
-    let per: Vec<String> = r
-        .per_handler
-        .iter()
-        .filter(|(_, s)| s.rewritten > 0)
-        .map(|(h, s)| format!("{h} {}", s.rewritten))
-        .collect();
+    let per = per_handler(r);
     let _ = writeln!(
         e,
         "strip-nd: {} files seen, {verb} {}{}, {} malformed, {} skipped, {} mtimes {}; epoch {} ({})",
         r.files_seen,
         r.changes.len(),
-        if per.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", per.join(", "))
-        },
+        per,
         r.malformed.len(),
         r.skipped.len(),
         r.mtimes_clamped,
@@ -169,12 +160,7 @@ fn totals(e: &mut impl Write, r: &Report, verbose: u8) {
 
 /// One line per root: what a build log needs, and nothing more.
 fn oneline(e: &mut impl Write, r: &Report) {
-    let per: Vec<String> = r
-        .per_handler
-        .iter()
-        .filter(|(_, s)| s.rewritten > 0)
-        .map(|(h, s)| format!("{h} {}", s.rewritten))
-        .collect();
+    let per = per_handler(r);
     let check = match r.self_check.status {
         SelfCheckStatus::Ok => "self-check ok",
         SelfCheckStatus::Mismatch => "self-check FAILED",
@@ -188,17 +174,28 @@ fn oneline(e: &mut impl Write, r: &Report) {
             root.path,
             r.files_seen,
             r.changes.len(),
-            if per.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", per.join(", "))
-            },
+            per,
             r.malformed.len(),
             r.skipped.len(),
             r.mtimes_clamped,
             root.nar_hash.as_deref().unwrap_or("no NAR hash"),
             r.elapsed_ms,
         );
+    }
+}
+
+/// ` (gzip 3, zip 1)`: the files each handler rewrote; empty when none.
+fn per_handler(r: &Report) -> String {
+    let per: Vec<String> = r
+        .per_handler
+        .iter()
+        .filter(|(_, s)| s.rewritten > 0)
+        .map(|(h, s)| format!("{h} {}", s.rewritten))
+        .collect();
+    if per.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", per.join(", "))
     }
 }
 
