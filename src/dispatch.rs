@@ -191,14 +191,8 @@ pub fn dispatch(
     ctx: &Context,
 ) -> Option<(&'static str, Result<Outcome, FormatError>)> {
     let handler = ctx.dispatch.sniff(input, ctx)?;
-    if ctx.depth > ctx.settings.max_depth {
-        return Some((
-            handler.name(),
-            Err(FormatError::TooLarge(format!(
-                "nested deeper than {} archives",
-                ctx.settings.max_depth
-            ))),
-        ));
+    if let Some(e) = over_limits(input.len() as u64, ctx) {
+        return Some((handler.name(), Err(e)));
     }
     Some((handler.name(), run_guarded(handler, input, ctx)))
 }
