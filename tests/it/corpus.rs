@@ -42,6 +42,24 @@ pub fn pairs(format: &str) -> Vec<Pair> {
     out
 }
 
+/// [`converge`] for a format normalized in place: the two builds differed,
+/// and each output has its input's size. At least `min` pairs.
+pub fn converge_in_place(format: &str, min: usize) -> Vec<(Pair, Vec<u8>)> {
+    let done = converge(format);
+    assert!(done.len() >= min, "{format}: too few cases");
+    for (p, out) in &done {
+        let one = fs::read(&p.one).unwrap();
+        assert_ne!(
+            one,
+            fs::read(&p.two).unwrap(),
+            "{}: pair equal before",
+            p.case
+        );
+        assert_eq!(out.len(), one.len(), "{}: size changed", p.case);
+    }
+    done
+}
+
 /// Normalizes both files of each pair, checks they converge, and compares with
 /// (or, when blessing, writes) the expected output. Returns `(pair, output)`.
 pub fn converge(format: &str) -> Vec<(Pair, Vec<u8>)> {

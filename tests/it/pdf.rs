@@ -11,22 +11,13 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use crate::corpus::converge;
+use crate::corpus::{converge, converge_in_place};
 use crate::util::{corpus, malformed_left_untouched, need, run, stderr, tool};
 
 #[test]
 fn pdf_pairs_converge_to_the_expected_bytes_of_the_same_size() {
-    let done = converge("pdf");
-    assert!(done.len() >= 6, "too few PDF cases");
-    for (p, out) in &done {
+    for (p, out) in &converge_in_place("pdf", 6) {
         let one = fs::read(&p.one).unwrap();
-        assert_ne!(
-            one,
-            fs::read(&p.two).unwrap(),
-            "{}: pair equal before",
-            p.case
-        );
-        assert_eq!(out.len(), one.len(), "{}: size changed", p.case);
         assert_ne!(out, &one, "{}: nothing normalized", p.case);
     }
 }
