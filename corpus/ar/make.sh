@@ -4,11 +4,8 @@
 # sh corpus/ar/make.sh
 # Needs: gcc, binutils (GNU ar), libarchive-tools (bsdtar), llvm (llvm-ar),
 # gzip, faketime.
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+. "$(dirname "$0")/../lib.sh"
+needs gcc ar bsdtar llvm-ar gzip faketime
 
 make_case() { # clock tag uid
     clock=$1 tag=$2 uid=$3
@@ -46,6 +43,8 @@ cp "$here/gnu.1.a" "$here/malformed/bad-terminator.a"
 printf 'xx' | dd of="$here/malformed/bad-terminator.a" bs=1 seek=66 conv=notrunc 2>/dev/null
 # A thin archive is refused (left alone, reported as skipped), not rewritten.
 mkdir -p "$here/unsupported"
+# (ar r would read an old thin.a, whose members it cannot find from here.)
+rm -f "$here/unsupported/thin.a"
 (cd b && ar rcTU "$here/unsupported/thin.a" a.o b.o)
 
 {

@@ -12,16 +12,12 @@
 # The import libraries are ar archives: they go to archives/, not to pairs,
 # because the ar handler (not this one) owns the container; the tests take
 # their members out with ar x and put each through the coff handler.
-set -eu
-# GNU ld takes its clock from SOURCE_DATE_EPOCH when it is set
-# (a Nix shell sets it): the pairs must show the clock.
-unset SOURCE_DATE_EPOCH
+# GNU ld takes its clock from SOURCE_DATE_EPOCH when it is set; lib.sh
+# unsets it: the pairs must show the clock.
 # faketime's clock runs from the given time, so a rerun may stamp a file one
 # second later than the committed one; the pairs differ by a year anyway.
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+. "$(dirname "$0")/../lib.sh"
+needs x86_64-w64-mingw32-gcc i686-w64-mingw32-gcc llvm-rc llvm-cvtres llvm-dlltool faketime python3
 
 cat > foo.c <<'C'
 __declspec(dllexport) int foo_add(int a, int b) { return a + b; }
@@ -98,6 +94,6 @@ PY
 {
     x86_64-w64-mingw32-gcc --version | head -n 1
     x86_64-w64-mingw32-as --version | head -n 1
-    dpkg-query -W -f '${Package} ${Version}\n' faketime llvm \
+    pkg_versions faketime llvm \
         gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 binutils-mingw-w64-x86-64
 } > "$here/VERSIONS"

@@ -17,11 +17,8 @@
 # they are and report.
 # Run from anywhere: sh corpus/compressed/make.sh
 # Needs: tar (GNU), xz-utils, bzip2, zstd, faketime.
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+. "$(dirname "$0")/../lib.sh"
+needs tar xz bzip2 zstd faketime
 
 tree() { # clock uid
     clock=$1 uid=$2

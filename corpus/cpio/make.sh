@@ -8,11 +8,8 @@
 # word byte-swapped by swap16 below, which GNU cpio reads too), newc, odc and
 # crc. Run from anywhere: sh corpus/cpio/make.sh
 # Needs: cpio (GNU), gzip, faketime, python3.
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+. "$(dirname "$0")/../lib.sh"
+needs cpio gzip faketime python3
 
 # Byte-swaps the 13 header words of each entry of a little-endian binary cpio
 # (names, data and the padding after the trailer are left as they are).
@@ -80,5 +77,5 @@ printf 'H' | dd of="$here/malformed/bad-crc.cpio" bs=1 seek="$at" conv=notrunc 2
     cpio --version | head -n 1
     gzip --version | head -n 1
     python3 --version
-    dpkg-query -W -f '${Package} ${Version}\n' faketime 2>/dev/null || true
+    pkg_versions faketime
 } > "$here/VERSIONS"

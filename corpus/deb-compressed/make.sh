@@ -17,11 +17,8 @@
 # xz streams nor two zstd frames, so those cannot make a valid package.)
 # Run from anywhere: sh corpus/deb-compressed/make.sh
 # Needs: dpkg (dpkg-deb), gzip, xz-utils, zstd, binutils (ar), faketime.
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+. "$(dirname "$0")/../lib.sh"
+needs dpkg-deb gzip xz zstd ar faketime
 
 make_case() { # clock tag uid epoch
     clock=$1 tag=$2 uid=$3 epoch=$4

@@ -8,11 +8,8 @@
 # corpus/deb-compressed.)
 # Run from anywhere: sh corpus/deb-md5sums/make.sh
 # Needs: dpkg (dpkg-deb), gzip, faketime.
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+. "$(dirname "$0")/../lib.sh"
+needs dpkg-deb gzip faketime
 
 make_case() { # clock tag
     clock=$1 tag=$2

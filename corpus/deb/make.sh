@@ -5,11 +5,8 @@
 # normalized too (xz and zstd members are kept as they are). Run from
 # anywhere: sh corpus/deb/make.sh
 # Needs: dpkg (dpkg-deb), gzip, faketime.
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+. "$(dirname "$0")/../lib.sh"
+needs dpkg-deb gzip faketime
 
 make_case() { # clock tag uid epoch
     clock=$1 tag=$2 uid=$3 epoch=$4

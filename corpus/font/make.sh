@@ -3,14 +3,10 @@
 # "2"), with real tools. Run from anywhere: sh corpus/font/make.sh
 # Needs: fontforge (with its Python module), fontTools (pip install fonttools),
 # faketime, perl.
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-# fontforge writes SOURCE_DATE_EPOCH into head.created/modified when it is set:
-# the point here is the clock.
-unset SOURCE_DATE_EPOCH
+. "$(dirname "$0")/../lib.sh"
+needs fontforge python3 faketime perl
+# fontforge writes SOURCE_DATE_EPOCH into head.created/modified when it is
+# set (lib.sh unsets it): the point here is the clock.
 
 cat > ff.py <<'PY'
 import sys, fontforge
@@ -114,5 +110,5 @@ perl -e 'local $/; $_ = <STDIN>; my $n = unpack("n", substr($_, 4, 2));
 {
     fontforge -version 2>/dev/null | grep -i version || true
     python3 -c 'import fontTools; print("fonttools", fontTools.version)'
-    dpkg-query -W -f '${Package} ${Version}\n' fontforge faketime 2>/dev/null || true
+    pkg_versions fontforge faketime
 } > "$here/VERSIONS"

@@ -2,11 +2,8 @@
 # Recreates the gzip corpus: every case twice, at two clocks ("1" and "2"),
 # with real tools. Run from anywhere: sh corpus/gzip/make.sh
 # Needs: gzip, faketime, perl (IO::Compress::Gzip is part of core Perl).
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+. "$(dirname "$0")/../lib.sh"
+needs gzip faketime perl
 
 # The payload: the same bytes in every build.
 payload() {

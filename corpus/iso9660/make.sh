@@ -2,11 +2,8 @@
 # Recreates the ISO 9660 corpus: each case twice, at two clocks ("1" and "2"),
 # same tool, same tree, same file order. Run: sh corpus/iso9660/make.sh
 # Needs: xorriso, genisoimage, faketime.
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+. "$(dirname "$0")/../lib.sh"
+needs xorriso genisoimage faketime
 mkdir -p src/sub/deep
 echo hello > src/a.txt
 seq 1 2000 > src/sub/b.txt
@@ -31,5 +28,5 @@ perl -e 'local $/; $_ = <STDIN>; substr($_, 0x8800 + 6, 1) = chr(7); print' \
     < "$here/xorriso-rj.1.iso" > "$here/malformed/bad-second-descriptor.iso"
 {
     xorriso -version 2>/dev/null | head -1
-    dpkg-query -W -f '${Package} ${Version}\n' xorriso genisoimage faketime 2>/dev/null || true
+    pkg_versions xorriso genisoimage faketime
 } > "$here/VERSIONS"

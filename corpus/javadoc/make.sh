@@ -3,11 +3,8 @@
 # and two time zones, with the real javadoc. Run from anywhere:
 # sh corpus/javadoc/make.sh
 # Needs: a JDK (javadoc), faketime.
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+. "$(dirname "$0")/../lib.sh"
+needs javadoc faketime
 
 mkdir -p src/demo
 cat > src/demo/Greeter.java <<'SRC'
@@ -53,5 +50,5 @@ head -n 5 "$here/index-all.1.html" > "$here/malformed/truncated.html"
 
 {
     javadoc --version 2>&1 | head -n 1
-    dpkg-query -W -f '${Package} ${Version}\n' faketime 2>/dev/null || true
+    pkg_versions faketime
 } > "$here/VERSIONS"

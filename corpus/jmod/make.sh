@@ -4,11 +4,8 @@
 # times from the files' mtimes, and a build gives them the build's clock.
 #   sh corpus/jmod/make.sh
 # Needs: a JDK (javac, jmod), faketime.
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+. "$(dirname "$0")/../lib.sh"
+needs javac jmod faketime
 
 make_case() { # clock tag
     clock=$1 tag=$2

@@ -3,11 +3,8 @@
 # "2"), with real tools. Run from anywhere: sh corpus/mo/make.sh
 # Needs: gettext (xgettext, msginit, msgcat, msgfmt), faketime, and Babel's
 # pybabel (pip install babel).
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+. "$(dirname "$0")/../lib.sh"
+needs xgettext msginit msgcat msgfmt pybabel faketime
 
 cat > hello.c <<'SRC'
 #include <libintl.h>
@@ -82,5 +79,5 @@ perl -e 'local $/; $_ = <STDIN>; substr($_, 16, 4) = pack("V", 0x7fffff00); prin
     msgfmt --version | head -n 1
     xgettext --version | head -n 1
     pybabel --version
-    dpkg-query -W -f '${Package} ${Version}\n' faketime gettext 2>/dev/null || true
+    pkg_versions faketime gettext
 } > "$here/VERSIONS"

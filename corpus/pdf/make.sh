@@ -3,11 +3,8 @@
 # same tool, same input. Run: sh corpus/pdf/make.sh
 # Needs: groff (gropdf), ghostscript (ps2pdf), poppler-utils (pdftocairo),
 # qpdf, faketime, python3 with pypdf (pip install pypdf).
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+. "$(dirname "$0")/../lib.sh"
+needs groff ps2pdf pdftocairo qpdf python3 faketime
 cat > demo.1 <<'MAN'
 .TH DEMO 1 2020-01-01 demo
 .SH NAME
@@ -74,6 +71,6 @@ perl -e 'local $/; $_ = <STDIN>; my ($n) = m{/Info (\d+) 0 R}; my $r = "9" x len
 faketime "2026-03-04 05:06:07" qpdf --object-streams=generate "$here/ps2pdf.1.pdf" "$here/unsupported/info-in-object-stream.pdf"
 faketime "2026-03-04 05:06:07" qpdf --encrypt user owner 256 -- "$here/ps2pdf.1.pdf" "$here/unsupported/encrypted.pdf"
 {
-    dpkg-query -W -f '${Package} ${Version}\n' groff ghostscript poppler-utils libcairo2 qpdf faketime 2>/dev/null || true
+    pkg_versions groff ghostscript poppler-utils libcairo2 qpdf faketime
     python3 -c 'import pypdf; print("pypdf", pypdf.__version__)'
 } > "$here/VERSIONS"

@@ -10,16 +10,12 @@
 # always fills in the optional header's CheckSum. Its --build-id writes a
 # CodeView RSDS record whose GUID hashes the sections, so it moves with the
 # export directory's timestamp.
-set -eu
-# GNU ld takes its clock from SOURCE_DATE_EPOCH when it is set
-# (a Nix shell sets it): the pairs must show the clock.
-unset SOURCE_DATE_EPOCH
+# GNU ld takes its clock from SOURCE_DATE_EPOCH when it is set; lib.sh
+# unsets it: the pairs must show the clock.
 # faketime's clock runs from the given time, so a rerun may stamp a file one
 # second later than the committed one; the pairs differ by a year anyway.
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+. "$(dirname "$0")/../lib.sh"
+needs x86_64-w64-mingw32-gcc i686-w64-mingw32-gcc python3 openssl osslsigncode faketime
 
 cat > hello.c <<'C'
 #include <stdio.h>
@@ -126,7 +122,7 @@ PY
     i686-w64-mingw32-gcc --version | head -n 1
     x86_64-w64-mingw32-ld --version | head -n 1
     x86_64-w64-mingw32-windres --version | head -n 1
-    dpkg-query -W -f '${Package} ${Version}\n' faketime osslsigncode \
+    pkg_versions faketime osslsigncode \
         gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 binutils-mingw-w64-x86-64
     python3 -c 'import pefile; print("pefile", pefile.__version__)'
     osslsigncode --version 2>&1 | head -n 1

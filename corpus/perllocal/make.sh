@@ -3,11 +3,8 @@
 # "2") and two time zones, with real ExtUtils::MakeMaker installs. Run from
 # anywhere: sh corpus/perllocal/make.sh
 # Needs: perl, make, faketime.
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+. "$(dirname "$0")/../lib.sh"
+needs perl make faketime
 
 # A tiny module distribution named $1.
 module() {
@@ -43,5 +40,5 @@ make_case "2027-08-09 10:11:12" 2 Asia/Tokyo
 
 {
     perl -MExtUtils::MakeMaker -e 'print "perl $^V, ExtUtils::MakeMaker $ExtUtils::MakeMaker::VERSION\n"'
-    dpkg-query -W -f '${Package} ${Version}\n' faketime 2>/dev/null || true
+    pkg_versions faketime
 } > "$here/VERSIONS"

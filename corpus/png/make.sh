@@ -4,11 +4,8 @@
 # Needs: ImageMagick's convert (apt-get install imagemagick), faketime, and
 # Python with Pillow (pip install pillow) for zTXt/iTXt, which convert does
 # not write.
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+. "$(dirname "$0")/../lib.sh"
+needs convert python3 faketime
 
 make_case() { # clock tag
     clock=$1 tag=$2
@@ -52,5 +49,5 @@ perl -e 'local $/; $_ = <STDIN>; my $i = index($_, "tIME") + 6; substr($_, $i, 1
 {
     convert -version | head -n 1
     python3 -c 'import PIL, sys; print("Python", sys.version.split()[0], "Pillow", PIL.__version__)'
-    dpkg-query -W -f '${Package} ${Version}\n' faketime imagemagick 2>/dev/null || true
+    pkg_versions faketime imagemagick
 } > "$here/VERSIONS"

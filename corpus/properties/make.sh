@@ -3,11 +3,8 @@
 # and "2") and two time zones, with java.util.Properties.store itself. Run
 # from anywhere: sh corpus/properties/make.sh
 # Needs: a JDK (javac, java), faketime.
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+. "$(dirname "$0")/../lib.sh"
+needs javac java faketime
 
 cat > Store.java <<'SRC'
 import java.io.*;
@@ -70,5 +67,5 @@ make_case "2027-08-09 10:11:12" 2 America/Los_Angeles
 
 {
     java -version 2>&1 | head -n 1
-    dpkg-query -W -f '${Package} ${Version}\n' faketime 2>/dev/null || true
+    pkg_versions faketime
 } > "$here/VERSIONS"

@@ -4,11 +4,13 @@
 # The py3N-* cases come from the other releases' interpreters (3.6, 3.7, 3.8,
 # 3.9, 3.10, 3.12, 3.13: python3.N on PATH or pyenv's, not in Debian 12);
 # `./make.sh releases` makes only those.
-set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
+needs python3 faketime
+set -o pipefail
 only=${1:-all}
-cd "$(dirname "$0")"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# Unlike the other recipes, this one works in its own folder and names
+# "$work" where it builds.
+cd "$here"
 
 cat > "$work/mod.py" <<'PY'
 """A small module: functions, a class, constants of every marshal kind."""

@@ -4,11 +4,8 @@
 # real tools. Run from anywhere: sh corpus/tar/make.sh
 # Needs: tar (GNU), libarchive-tools (bsdtar), gzip, openjdk (javac, jar),
 # faketime.
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+. "$(dirname "$0")/../lib.sh"
+needs tar bsdtar gzip javac jar faketime
 
 long=pkg/share/a-directory-name-long-enough/to-need-a-gnu-long-name-or-a-pax-path-record-when-archived
 # The tree: directories, an executable, a symlink, a hard link whose name

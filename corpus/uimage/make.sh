@@ -2,11 +2,8 @@
 # Recreates the U-Boot legacy image corpus: every case twice, at two clocks
 # ("1" and "2"), with real tools. Run from anywhere: sh corpus/uimage/make.sh
 # Needs: mkimage (u-boot-tools), gzip, faketime.
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+. "$(dirname "$0")/../lib.sh"
+needs mkimage gzip faketime
 
 # A stand-in kernel and a boot script: the same bytes in every build.
 seq 1 400 | sed 's/^/kernel word /' > Image
@@ -37,5 +34,5 @@ perl -e 'local $/; $_ = <STDIN>; substr($_, 11, 1) = chr(ord(substr($_, 11, 1)) 
 
 {
     mkimage -V
-    dpkg-query -W -f '${Package} ${Version}\n' u-boot-tools faketime 2>/dev/null || true
+    pkg_versions u-boot-tools faketime
 } > "$here/VERSIONS"

@@ -6,10 +6,8 @@
 # RECORD. Run from anywhere: sh corpus/wheel/make.sh
 # Needs: gettext (xgettext, msginit, msgfmt), faketime, pip (it fetches
 # setuptools for the isolated build).
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/../lib.sh"
+needs xgettext msginit msgfmt pip unzip faketime
 
 build() { # clock tag
     dir="$work/$2"

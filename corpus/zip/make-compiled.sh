@@ -17,12 +17,9 @@
 # maven.<n>.jar: an executable jar whose classes directory also holds what
 #   Maven's compiler plugin leaves there when it forks javac: javac.sh and
 #   org.codehaus.plexus.compiler.javac.JavacCompiler<random>arguments.
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
+. "$(dirname "$0")/../lib.sh"
+needs javac jar python3 faketime
 clj=/usr/share/java/clojure.jar
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
 export TZ=UTC
 
 plus_minute() { # clock

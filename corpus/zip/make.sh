@@ -5,11 +5,8 @@
 #   sh corpus/zip/make.sh
 # Needs: zip, unzip, python3, a JDK (javac, jar, keytool, jarsigner), gzip,
 # faketime.
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+. "$(dirname "$0")/../lib.sh"
+needs zip unzip python3 javac jar keytool jarsigner gzip faketime
 
 # The payload: the same bytes in every build.
 tree() { # dir

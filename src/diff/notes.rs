@@ -5,15 +5,15 @@ use crate::handler::Change;
 /// The field a change is to, as a report names it: `member 1: mtime`,
 /// `x.jar!a.txt: DOS time`, `CreationDate at 0x1f:`.
 fn key(c: &Change) -> String {
-    let mut key = c.at.to_string();
-    if !c.at.place.is_empty() {
+    let mut key = c.at().to_string();
+    if !c.at().place.is_empty() {
         key.push(':');
     }
-    if !c.field.is_empty() {
+    if !c.field().is_empty() {
         if !key.is_empty() {
             key.push(' ');
         }
-        key.push_str(&c.field);
+        key.push_str(c.field());
     }
     key
 }
@@ -39,13 +39,13 @@ pub fn align_notes(a: &[Change], b: &[Change]) -> Vec<String> {
         let k = key(ca);
         let partner = only_b
             .iter_mut()
-            .find(|cb| cb.is_some_and(|cb| cb.at == ca.at && cb.field == ca.field))
+            .find(|cb| cb.is_some_and(|cb| cb.at() == ca.at() && cb.field() == ca.field()))
             .and_then(Option::take);
-        let vb = partner.map_or("absent", |cb| cb.old.as_str());
-        out.push(format!("{} vs {vb}", with_value(&k, &ca.old)));
+        let vb = partner.map_or("absent", |cb| cb.old());
+        out.push(format!("{} vs {vb}", with_value(&k, ca.old())));
     }
     for cb in only_b.into_iter().flatten() {
-        out.push(format!("{} absent vs {}", key(cb), cb.old));
+        out.push(format!("{} absent vs {}", key(cb), cb.old()));
     }
     out
 }

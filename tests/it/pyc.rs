@@ -20,7 +20,7 @@ use std::process::Command;
 use strip_nd::handlers::pyc::source_of;
 
 use crate::corpus::{converge, pairs};
-use crate::util::{EPOCH, corpus, mtime, need, normalize, run, stderr, tool};
+use crate::util::{self, EPOCH, corpus, mtime, need, normalize, run, stderr, tool};
 
 /// Runs `python3 -c script args...` and returns stdout; panics on failure.
 fn py<I, S>(script: &str, args: I) -> String
@@ -395,27 +395,8 @@ fn a_source_older_than_the_epoch_is_recorded_as_is() {
 
 #[test]
 fn pyc_malformed_files_are_reported_and_left_untouched() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut originals = Vec::new();
-    for e in fs::read_dir(corpus("pyc").join("malformed")).unwrap() {
-        let e = e.unwrap();
-        let dst = tmp.path().join(e.file_name());
-        fs::copy(e.path(), &dst).unwrap();
-        originals.push((dst, fs::read(e.path()).unwrap()));
-    }
-    assert_eq!(originals.len(), 3);
-    let out = run([tmp.path().as_os_str()]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let err = stderr(&out);
-    for (path, bytes) in &originals {
-        assert_eq!(&fs::read(path).unwrap(), bytes, "{}", path.display());
-        let name = path.file_name().unwrap().to_str().unwrap();
-        assert!(
-            err.lines()
-                .any(|l| l.contains(name) && l.contains("pyc") && l.contains("warning")),
-            "no warning for {name}:\n{err}"
-        );
-    }
+    let tmp = util::left_untouched("pyc", "malformed", 3, &[], &["pyc", "warning"]);
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 3);
 }
 
 #[test]

@@ -153,35 +153,58 @@ pub fn mtime(path: &Path) -> u64 {
     u64::try_from(fs::symlink_metadata(path).unwrap().mtime()).expect("mtime after 1970")
 }
 
-/// Copies `corpus/<format>/malformed` to a temp dir, runs the binary on it,
-/// and checks each file is untouched and warned about by `handler`.
-pub fn malformed_left_untouched(format: &str, handler: &str) {
+/// Copies `corpus/<format>/<folder>` (at least `min` files) to a temp dir,
+/// runs the binary on it with `args` before the path, and checks that it
+/// exits 0, that every file is byte for byte as it was, and that a line of
+/// stderr names each file and contains every one of `words`. Returns the
+/// temp dir, for a further run (`--strict`, say).
+pub fn left_untouched(
+    format: &str,
+    folder: &str,
+    min: usize,
+    args: &[&str],
+    words: &[&str],
+) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let mut originals = Vec::new();
-    for e in fs::read_dir(corpus(format).join("malformed")).unwrap() {
+    for e in fs::read_dir(corpus(format).join(folder)).unwrap() {
         let e = e.unwrap();
         let dst = tmp.path().join(e.file_name());
         fs::copy(e.path(), &dst).unwrap();
         originals.push((dst, fs::read(e.path()).unwrap()));
     }
-    assert!(originals.len() >= 2, "{format}: too few malformed examples");
-    let out = run([tmp.path().as_os_str()]);
+    assert!(
+        originals.len() >= min,
+        "{format}/{folder}: {} files, fewer than {min}",
+        originals.len()
+    );
+    let out = bin()
+        .args(args)
+        .arg(tmp.path())
+        .output()
+        .expect("strip-nd runs");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let err = stderr(&out);
     for (path, bytes) in &originals {
-        assert_eq!(
-            &fs::read(path).unwrap(),
-            bytes,
+        assert!(
+            &fs::read(path).unwrap() == bytes,
             "{} was modified",
             path.display()
         );
         let name = path.file_name().unwrap().to_str().unwrap();
         assert!(
             err.lines()
-                .any(|l| l.contains(name) && l.contains(handler) && l.contains("warning")),
-            "no warning naming {name} and {handler}:\n{err}"
+                .any(|l| l.contains(name) && words.iter().all(|w| l.contains(w))),
+            "no line naming {name} with {words:?}:\n{err}"
         );
     }
+    tmp
+}
+
+/// Copies `corpus/<format>/malformed` to a temp dir, runs the binary on it,
+/// and checks each file is untouched and warned about by `handler`.
+pub fn malformed_left_untouched(format: &str, handler: &str) {
+    left_untouched(format, "malformed", 2, &[], &[handler, "warning"]);
 }
 
 /// A small seeded generator (xorshift64*), so a campaign makes the same

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::corpus::{converge, pairs};
-use crate::util::{self, EPOCH, corpus, need, normalize, run, stderr, tool};
+use crate::util::{self, EPOCH, need, normalize, run, stderr, tool};
 
 /// What `unzip` left at one path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -343,31 +343,7 @@ fn zip_corpus_through_the_binary_matches_the_library_and_a_second_run_changes_no
 /// Copies `corpus/zip/<dir>` to a temp dir, runs the binary on it and checks
 /// every file is untouched and reported on a line containing `word`.
 fn left_untouched(dir: &str, word: &str) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut originals = Vec::new();
-    for e in fs::read_dir(corpus("zip").join(dir)).unwrap() {
-        let e = e.unwrap();
-        let dst = tmp.path().join(e.file_name());
-        fs::copy(e.path(), &dst).unwrap();
-        originals.push((dst, fs::read(e.path()).unwrap()));
-    }
-    assert!(!originals.is_empty());
-    let out = run([OsStr::new("-v"), tmp.path().as_os_str()]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let err = stderr(&out);
-    for (path, bytes) in &originals {
-        assert!(
-            &fs::read(path).unwrap() == bytes,
-            "{} was modified",
-            path.display()
-        );
-        let name = path.file_name().unwrap().to_str().unwrap();
-        assert!(
-            err.lines().any(|l| l.contains(name) && l.contains(word)),
-            "no {word:?} line naming {name}:\n{err}"
-        );
-    }
-    tmp
+    util::left_untouched("zip", dir, 1, &["-v"], &[word])
 }
 
 #[test]

@@ -373,9 +373,9 @@ impl Archive<'_> {
         if local_notes == central_notes {
             notes.extend(local_notes);
         } else {
-            let side = |side: &str, mut n: Change| {
-                n.field = format!("{side} {}", n.field);
-                n
+            let side = |side: &str, n: Change| {
+                let field = format!("{side} {}", n.field());
+                n.with_field(&field)
             };
             notes.extend(local_notes.into_iter().map(|n| side("local", n)));
             notes.extend(central_notes.into_iter().map(|n| side("central", n)));
@@ -399,10 +399,7 @@ impl Archive<'_> {
                 format!("{external:#010x}"),
             ));
         }
-        changes.extend(notes.into_iter().map(|mut n| {
-            n.at.place.clone_from(&name);
-            n
-        }));
+        changes.extend(notes.into_iter().map(|n| n.with_place(&name)));
 
         let new_data = self.member(e, &name, ctx, times, inflater, changes)?;
         Ok(EntryPlan {
