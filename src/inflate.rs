@@ -166,7 +166,9 @@ impl Inflater {
                 None => &self.input[..self.win],
             };
             let input = &window[usize::try_from(read - self.held).unwrap_or(usize::MAX)..];
-            let room = usize::try_from(limit - produced).unwrap_or(CHUNK).min(CHUNK);
+            let room = usize::try_from(limit - produced)
+                .unwrap_or(CHUNK)
+                .min(CHUNK);
             if self.output.len() < room {
                 self.output.resize(room, 0);
             }
@@ -265,7 +267,10 @@ mod tests {
         z.extend_from_slice(b"trailer");
         let range = 4..z.len() as u64;
         for src in [&z as &dyn Source, &Positional(z.clone())] {
-            assert_eq!(all(src, range.clone(), u64::MAX).unwrap(), (d.clone(), true));
+            assert_eq!(
+                all(src, range.clone(), u64::MAX).unwrap(),
+                (d.clone(), true)
+            );
             let (head, ended) = all(src, range.clone(), 1000).unwrap();
             assert_eq!((&head[..], ended), (&d[..1000], false));
         }

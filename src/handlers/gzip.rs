@@ -70,12 +70,12 @@ use std::ops::Range;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use flate2::Compression;
 use flate2::write::DeflateEncoder;
+use flate2::{Compress, Compression, FlushCompress, Status};
 
 use crate::handler::{
     COPY_CHUNK, Change, Context, DEFAULT_IN_MEMORY, FormatError, Handler, Member as HandlerMember,
-    Nested, NestedWritten, Outcome, Scratch, SNIFF_LEN, Sink, Source, Written,
+    Nested, NestedWritten, Outcome, SNIFF_LEN, Scratch, Sink, Source, Written,
 };
 use crate::inflate::{InflateError, Inflater, Stop};
 
@@ -221,8 +221,8 @@ impl Handler for Gzip {
             rest.map_err(member_err)?;
         }
         let mut members = vec![first];
-        members[0].body.end =
-            check_trailer(src, &members[0], &inflater, crc.finalize()).map_err(|e| member_error(1, &e))?;
+        members[0].body.end = check_trailer(src, &members[0], &inflater, crc.finalize())
+            .map_err(|e| member_error(1, &e))?;
         parse_rest(src, &mut members, &mut inflater, cap)?;
         if let ([only], Some(payload)) = (&members[..], payload) {
             if let Some(changes) = recompressed(src, sink, only, payload, ctx, &inner_ctx)? {
@@ -237,7 +237,8 @@ impl Handler for Gzip {
             return Ok(Written::Unchanged);
         }
         for m in &members {
-            sink.write_all(&header_bytes(m, ctx)).map_err(|e| write_failed(&e))?;
+            sink.write_all(&header_bytes(m, ctx))
+                .map_err(|e| write_failed(&e))?;
             sink.copy_from(src, m.body.start, m.body.end - m.body.start)
                 .map_err(|e| write_failed(&e))?;
         }
@@ -408,32 +409,99 @@ fn recompressed(
 }
 
 /// Compresses `payload` at `level` into `sink` and returns the member's
-/// trailer (CRC32, ISIZE). The encoder's output does not depend on how its
-/// input is split into writes, so a payload read from scratch in chunks
-/// gives the bytes one in memory does.
+/// trailer (CRC32, ISIZE): in one go when the payload is in memory (as it
+/// always was), else by [`deflate_streamed`], which gives the same bytes.
 fn deflate_into(sink: &mut dyn Sink, payload: &dyn Source, level: u32) -> io::Result<[u8; 8]> {
-    let mut crc = crc32fast::Hasher::new();
-    let mut encoder = DeflateEncoder::new(sink, Compression::new(level));
     let len = payload.len();
-    if let Some(all) = payload.as_slice() {
-        crc.update(all);
+    let crc = if let Some(all) = payload.as_slice() {
+        let mut encoder = DeflateEncoder::new(&mut *sink, Compression::new(level));
         encoder.write_all(all)?;
+        encoder.finish()?;
+        crc32fast::hash(all)
     } else {
-        let mut buf = vec![0; COPY_CHUNK.min(usize::try_from(len).unwrap_or(COPY_CHUNK))];
-        let mut at = 0;
-        while at < len {
-            let n = buf.len().min(usize::try_from(len - at).unwrap_or(usize::MAX));
-            payload.read_at(at, &mut buf[..n])?;
-            crc.update(&buf[..n]);
-            encoder.write_all(&buf[..n])?;
-            at += n as u64;
-        }
-    }
-    encoder.finish()?;
+        deflate_streamed(sink, payload, level)?
+    };
     let mut trailer = [0; 8];
-    trailer[..4].copy_from_slice(&crc.finalize().to_le_bytes());
+    trailer[..4].copy_from_slice(&crc.to_le_bytes());
     trailer[4..].copy_from_slice(&(len as u32).to_le_bytes()); // ISIZE is mod 2^32
     Ok(trailer)
+}
+
+/// How much unread input [`deflate_streamed`] keeps before each call of
+/// the compressor (all that is left, near the end).
+const DEFLATE_AHEAD: usize = 48 << 20;
+
+/// The output room of each call of the compressor: that of flate2's
+/// `write::DeflateEncoder` (its 32 KiB buffer, emptied before each call),
+/// which [`deflate_into`] uses for payloads in memory.
+const DEFLATE_ROOM: usize = 32 << 10;
+
+/// The least unread input a window fill may meet: zlib's window fill reads
+/// at most twice its 32 KiB window (plus a match), so with this much left
+/// it reads what it would with the whole payload before it.
+const DEFLATE_FILL: usize = (64 << 10) + 262;
+
+/// Compresses `payload`, read by position, into `sink`, with the bytes the
+/// one-shot encoder of [`deflate_into`] gives; returns its CRC32.
+///
+/// zlib-rs at levels 1 to 6 (`deflate_quick`, `deflate_fast`,
+/// `deflate_medium`) does not give the same bytes however its input is
+/// split (level 6 differs even for 1 MiB writes; level 9 does not): where
+/// a call returns, a pending match is dropped and searched again, and where
+/// its input runs out, the window is filled with fewer bytes. The one-shot
+/// encoder gives each call all the rest of the payload and [`DEFLATE_ROOM`]
+/// bytes of output room, so its calls return only when their output is
+/// full. This loop gives each call that same room and [`DEFLATE_AHEAD`]
+/// bytes of input or more: a call fills 32 KiB of output before it reads
+/// 33 MiB (deflate cannot beat 1032:1) plus one block (16 Ki symbols, at
+/// most about 8 MiB), so its calls return where the one-shot encoder's do,
+/// and every window fill meets at least [`DEFLATE_FILL`] bytes. That is
+/// checked after every call (an error, never other bytes), and the test
+/// `the_streaming_encoder_gives_the_one_shot_bytes` compares the two on
+/// incompressible, text-like and all-zero payloads at levels 1, 6 and 9.
+fn deflate_streamed(sink: &mut dyn Sink, payload: &dyn Source, level: u32) -> io::Result<u32> {
+    let len = payload.len();
+    let mut state = Compress::new(Compression::new(level), false);
+    let mut crc = crc32fast::Hasher::new();
+    let mut buf: Vec<u8> = Vec::new();
+    // `buf[used..]` is read but not yet compressed; `read` bytes of the
+    // payload are in `buf` or compressed.
+    let mut used = 0;
+    let mut read = 0u64;
+    let mut out = vec![0; DEFLATE_ROOM];
+    loop {
+        if buf.len() - used < DEFLATE_AHEAD && read < len {
+            buf.drain(..used);
+            used = 0;
+            let room = DEFLATE_AHEAD + COPY_CHUNK * 16 - buf.len();
+            let n = usize::try_from(len - read).unwrap_or(usize::MAX).min(room);
+            let at = buf.len();
+            buf.resize(at + n, 0);
+            payload.read_at(read, &mut buf[at..])?;
+            crc.update(&buf[at..]);
+            read += n as u64;
+        }
+        let flush = if read == len && used == buf.len() {
+            FlushCompress::Finish
+        } else {
+            FlushCompress::None
+        };
+        let (in_before, out_before) = (state.total_in(), state.total_out());
+        let status = state
+            .compress(&buf[used..], &mut out, flush)
+            .map_err(io::Error::other)?;
+        used += (state.total_in() - in_before) as usize;
+        let n = (state.total_out() - out_before) as usize;
+        sink.write_all(&out[..n])?;
+        if status == Status::StreamEnd {
+            return Ok(crc.finalize());
+        }
+        if read < len && buf.len() - used < DEFLATE_FILL {
+            return Err(io::Error::other(
+                "the compressor read past its lookahead; its bytes would differ from one pass",
+            ));
+        }
+    }
 }
 
 /// The changes normalizing the header of member `n` makes.
@@ -508,8 +576,11 @@ fn magic_after(src: &dyn Source, from: u64) -> Result<bool, FormatError> {
     let mut buf = vec![0; COPY_CHUNK];
     let mut at = from;
     while at < len {
-        let n = usize::try_from(len - at).unwrap_or(usize::MAX).min(COPY_CHUNK);
-        src.read_at(at, &mut buf[..n]).map_err(|e| read_failed(&e))?;
+        let n = usize::try_from(len - at)
+            .unwrap_or(usize::MAX)
+            .min(COPY_CHUNK);
+        src.read_at(at, &mut buf[..n])
+            .map_err(|e| read_failed(&e))?;
         if finder.find(&buf[..n]).is_some() {
             return Ok(true);
         }
@@ -618,16 +689,22 @@ fn take<'a>(
     len: usize,
     what: &str,
 ) -> Result<&'a [u8], HeaderError> {
-    buf.get(pos..pos.saturating_add(len)).ok_or_else(|| HeaderError {
-        error: FormatError::malformed(format!(
-            "truncated {what} at offset {}",
-            base + pos as u64
-        )),
-        short: true,
-    })
+    buf.get(pos..pos.saturating_add(len))
+        .ok_or_else(|| HeaderError {
+            error: FormatError::malformed(format!(
+                "truncated {what} at offset {}",
+                base + pos as u64
+            )),
+            short: true,
+        })
 }
 
-fn zero_terminated(buf: &[u8], base: u64, pos: usize, what: &str) -> Result<Range<usize>, HeaderError> {
+fn zero_terminated(
+    buf: &[u8],
+    base: u64,
+    pos: usize,
+    what: &str,
+) -> Result<Range<usize>, HeaderError> {
     let rest = buf.get(pos..).unwrap_or_default();
     let len = memchr::memchr(0, rest).ok_or_else(|| HeaderError {
         error: FormatError::malformed(format!(
@@ -793,8 +870,11 @@ fn all_zero(src: &dyn Source, from: u64) -> Result<bool, FormatError> {
     let mut buf = vec![0; COPY_CHUNK.min(usize::try_from(len - from).unwrap_or(COPY_CHUNK))];
     let mut at = from;
     while at < len {
-        let n = usize::try_from(len - at).unwrap_or(usize::MAX).min(buf.len());
-        src.read_at(at, &mut buf[..n]).map_err(|e| read_failed(&e))?;
+        let n = usize::try_from(len - at)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        src.read_at(at, &mut buf[..n])
+            .map_err(|e| read_failed(&e))?;
         if buf[..n].iter().any(|&b| b != 0) {
             return Ok(false);
         }
@@ -825,7 +905,12 @@ fn check_member(
 
 /// Checks the trailer after the deflate stream `inflater` has just inflated
 /// (whose CRC32 is `crc`); returns the offset past it.
-fn check_trailer(src: &dyn Source, m: &Member, inflater: &Inflater, crc: u32) -> Result<u64, String> {
+fn check_trailer(
+    src: &dyn Source,
+    m: &Member,
+    inflater: &Inflater,
+    crc: u32,
+) -> Result<u64, String> {
     let end = m.body.start + inflater.total_in();
     let mut trailer = [0; 8];
     if end + 8 > src.len() || src.read_at(end, &mut trailer).is_err() {
@@ -1083,5 +1168,92 @@ pub(crate) mod tests {
             run(&small, 1_000).unwrap(),
             Outcome::Rewritten { .. }
         ));
+    }
+}
+
+#[cfg(test)]
+mod streaming_tests {
+    use std::io::{self, Write};
+
+    use flate2::Compression;
+    use flate2::write::DeflateEncoder;
+
+    use super::deflate_into;
+    use crate::handler::Source;
+
+    /// Bytes readable only by position, as a scratch file is.
+    struct Positional(Vec<u8>);
+
+    impl Source for Positional {
+        fn len(&self) -> u64 {
+            self.0.len() as u64
+        }
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+            self.0.as_slice().read_at(offset, buf)
+        }
+    }
+
+    /// Incompressible, text-like and all-zero payloads, each longer than
+    /// the lookahead of the streamed encoder (the zeros by far: a block of
+    /// them is the most input one compressor call can take).
+    fn payloads() -> Vec<(&'static str, Vec<u8>)> {
+        let mut x: u32 = 3;
+        let mut next = move || {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (x >> 24) as u8
+        };
+        let random: Vec<u8> = (0..8 << 20).map(|_| next()).collect();
+        let text: Vec<u8> = (0..20 << 20)
+            .map(|i| {
+                if i % 7 == 0 {
+                    next()
+                } else {
+                    b"tar header "[i % 11]
+                }
+            })
+            .collect();
+        vec![
+            ("random", random),
+            ("text", text),
+            ("zeros", vec![0; 64 << 20]),
+        ]
+    }
+
+    #[test]
+    fn the_streaming_encoder_gives_the_one_shot_bytes() {
+        for (what, data) in payloads() {
+            for level in [1, 6, 9] {
+                let mut e = DeflateEncoder::new(Vec::new(), Compression::new(level));
+                e.write_all(&data).unwrap();
+                let one_shot = e.finish().unwrap();
+                let mut from_memory = Vec::new();
+                let t1 = deflate_into(&mut from_memory, &data, level).unwrap();
+                let mut from_scratch = Vec::new();
+                let t2 = deflate_into(&mut from_scratch, &Positional(data.clone()), level).unwrap();
+                assert!(from_memory == one_shot, "{what} at level {level}");
+                assert!(
+                    from_scratch == one_shot,
+                    "{what} at level {level}, read by position"
+                );
+                assert_eq!(t1, t2);
+            }
+        }
+    }
+
+    /// Why the streamed encoder exists: writing the payload in pieces
+    /// changes zlib-rs's output at level 6 (this test fails the day it no
+    /// longer does, and `deflate_streamed` can become a plain loop).
+    #[test]
+    fn zlib_rs_at_level_6_depends_on_how_the_input_is_split() {
+        let (_, text) = payloads().swap_remove(1);
+        let text = &text[..4 << 20];
+        let mut e = DeflateEncoder::new(Vec::new(), Compression::new(6));
+        e.write_all(text).unwrap();
+        let one_shot = e.finish().unwrap();
+        let mut e = DeflateEncoder::new(Vec::new(), Compression::new(6));
+        for c in text.chunks(1 << 20) {
+            e.write_all(c).unwrap();
+        }
+        assert!(e.finish().unwrap() != one_shot);
     }
 }
