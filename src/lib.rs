@@ -35,6 +35,7 @@ pub mod error;
 pub mod fsio;
 pub mod handler;
 pub mod handlers;
+pub mod inflate;
 pub mod mtime;
 pub mod nar;
 pub mod recover;
