@@ -1,0 +1,404 @@
+//! One normalization pass over the roots: files handed to threads in
+//! batches, each examined and replaced, results gathered in path order.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::fs::Metadata;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use filetime::FileTime;
+use rayon::prelude::*;
+
+use crate::budget::Budget;
+use crate::cargo_checksum::{self, Crates};
+use crate::config::Config;
+use crate::dispatch::Untouched;
+use crate::error::Error;
+use crate::handler::FormatError;
+use crate::nar;
+use crate::recover::DirGuard;
+use crate::report::{HandlerStats, Note};
+use crate::walk::{Entry, Order, walk};
+
+use super::examine::{FileResult, examine};
+use super::report::show;
+
+/// Accumulates results of one pass.
+#[derive(Default)]
+pub(super) struct Pass {
+    pub(super) seen: u64,
+    pub(super) stats: BTreeMap<&'static str, HandlerStats>,
+    pub(super) changes: Vec<(PathBuf, &'static str, Vec<String>)>,
+    pub(super) malformed: Vec<(PathBuf, Note)>,
+    pub(super) skipped: Vec<(PathBuf, Note)>,
+    pub(super) errors: Vec<Error>,
+    /// Files and symlinks whose mtime was (or would be) clamped.
+    pub(super) clamped: u64,
+    pub(super) clamped_paths: Vec<PathBuf>,
+    /// Files with several links, by (device, inode), gathered until all are seen.
+    pub(super) linked: HashMap<(u64, u64), (Vec<PathBuf>, Metadata)>,
+}
+
+impl Pass {
+    fn record(&mut self, path: &Path, result: FileResult) {
+        let note = |handler, reason| Note {
+            path: show(path),
+            handler,
+            reason,
+        };
+        match result {
+            FileResult::Unclaimed => {}
+            FileResult::Unchanged(h) => self.stats.entry(h).or_default().claimed += 1,
+            FileResult::Rewritten(h, changes) => {
+                let s = self.stats.entry(h).or_default();
+                s.claimed += 1;
+                s.rewritten += 1;
+                self.changes.push((path.to_owned(), h, changes));
+            }
+            FileResult::Malformed(h, reason) => {
+                let s = self.stats.entry(h).or_default();
+                s.claimed += 1;
+                s.malformed += 1;
+                self.malformed
+                    .push((path.to_owned(), note(Some(h), reason)));
+            }
+            FileResult::Skipped(h, reason) => {
+                if let Some(h) = h {
+                    let s = self.stats.entry(h).or_default();
+                    s.claimed += 1;
+                    s.skipped += 1;
+                }
+                self.skipped.push((path.to_owned(), note(h, reason)));
+            }
+            FileResult::Failed(e) => self.errors.push(e),
+        }
+    }
+
+    /// Reports the members handlers left untouched inside the file at
+    /// `path`, as `path!member!...`, beside the files left untouched.
+    fn record_untouched(&mut self, path: &Path, untouched: Vec<Untouched>) {
+        for u in untouched {
+            let mut name = path.as_os_str().as_bytes().to_vec();
+            for m in &u.members {
+                name.push(b'!');
+                name.extend_from_slice(m.as_bytes());
+            }
+            let at = PathBuf::from(OsString::from_vec(name));
+            let note = Note {
+                path: show(&at),
+                handler: Some(u.handler),
+                reason: match &u.error {
+                    FormatError::Malformed(m) => m.clone(),
+                    e => e.to_string(),
+                },
+            };
+            match u.error {
+                FormatError::Malformed(_) => self.malformed.push((at, note)),
+                _ => self.skipped.push((at, note)),
+            }
+        }
+    }
+
+    fn merge(mut self, other: Pass) -> Pass {
+        self.seen += other.seen;
+        for (h, s) in other.stats {
+            let mine = self.stats.entry(h).or_default();
+            mine.claimed += s.claimed;
+            mine.rewritten += s.rewritten;
+            mine.malformed += s.malformed;
+            mine.skipped += s.skipped;
+        }
+        self.changes.extend(other.changes);
+        self.malformed.extend(other.malformed);
+        self.skipped.extend(other.skipped);
+        self.errors.extend(other.errors);
+        self.clamped += other.clamped;
+        self.clamped_paths.extend(other.clamped_paths);
+        for (k, (paths, meta)) in other.linked {
+            match self.linked.entry(k) {
+                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().0.extend(paths),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert((paths, meta));
+                }
+            }
+        }
+        self
+    }
+
+    /// Sorts every list by raw path bytes, so reports do not depend on scheduling.
+    fn sort(&mut self) {
+        let key = |p: &PathBuf| p.as_os_str().as_bytes().to_vec();
+        self.changes.sort_by_key(|c| key(&c.0));
+        self.malformed.sort_by_key(|c| key(&c.0));
+        self.skipped.sort_by_key(|c| key(&c.0));
+        self.clamped_paths.sort_by_key(key);
+        self.errors.sort_by_key(ToString::to_string);
+    }
+}
+
+/// How a pass treats what it finds.
+pub(super) struct PassSettings<'a> {
+    pub(super) config: &'a Config,
+    /// The roots walked, to name each file relative to its root.
+    pub(super) roots: &'a [PathBuf],
+    /// `None` for a dry run (`--check`).
+    pub(super) guard: Option<&'a DirGuard<'a>>,
+    /// The epoch as a file time, when mtimes are clamped.
+    pub(super) clamp: Option<FileTime>,
+    pub(super) keep_clamped_paths: bool,
+    /// Vendored crates' checksum files met in this pass.
+    pub(super) crates: Crates,
+    /// The memory budget this pass's workers share.
+    pub(super) budget: &'a Budget,
+}
+
+impl PassSettings<'_> {
+    /// The mtime a file or symlink should end with, if it must change.
+    fn new_mtime(&self, meta: &Metadata) -> Option<FileTime> {
+        let epoch = self.clamp?;
+        (FileTime::from_last_modification_time(meta) > epoch).then_some(epoch)
+    }
+
+    /// Counts an mtime to clamp and, unless dry, clamps it (never opening the entry).
+    fn clamp_entry(&self, acc: &mut Pass, path: &Path, meta: &Metadata) {
+        let Some(epoch) = self.new_mtime(meta) else {
+            return;
+        };
+        acc.clamped += 1;
+        if self.keep_clamped_paths {
+            acc.clamped_paths.push(path.to_owned());
+        }
+        if self.guard.is_some() {
+            let atime = FileTime::from_last_access_time(meta);
+            if let Err(e) = filetime::set_symlink_file_times(path, atime, epoch) {
+                acc.errors.push(Error::io(path, e));
+            }
+        }
+    }
+
+    /// Examines one file; when not dry, replaces it (new mtime included) or
+    /// clamps its mtime.
+    fn process(&self, acc: &mut Pass, paths: &[PathBuf], meta: &Metadata) {
+        let first = &paths[0];
+        // Declared before `bytes`, so dropped after them: held until written.
+        let mut hold = None;
+        let (mut result, bytes, untouched) = examine(
+            first,
+            meta,
+            self.config,
+            self.roots,
+            self.clamp.is_some(),
+            (self.budget, &mut hold),
+        );
+        acc.record_untouched(first, untouched);
+        if let Some(bytes) = bytes {
+            if paths.len() as u64 == meta.nlink() {
+                let pending = match self
+                    .crates
+                    .admit_hashed(paths, self.roots, || bytes.sha256_hex())
+                {
+                    Ok(p) => p,
+                    Err(reason) => {
+                        let handler = match &result {
+                            FileResult::Rewritten(h, _) => Some(*h),
+                            _ => None,
+                        };
+                        self.clamp_entry(acc, first, meta);
+                        acc.record(first, FileResult::Skipped(handler, reason));
+                        return;
+                    }
+                };
+                let new_mtime = self.new_mtime(meta);
+                if let Some(guard) = self.guard {
+                    let mtime =
+                        new_mtime.unwrap_or_else(|| FileTime::from_last_modification_time(meta));
+                    let done = paths
+                        .iter()
+                        .try_for_each(|p| guard.writable_parent(p))
+                        .and_then(|()| guard.note_group(paths))
+                        .and_then(|()| bytes.write_over(paths, meta, mtime));
+                    match done {
+                        Ok(()) => self.crates.commit(pending),
+                        Err(e) => result = FileResult::Failed(e),
+                    }
+                } else {
+                    self.crates.commit(pending);
+                }
+                // A failed rewrite left the old file and its mtime: no clamp to report.
+                if new_mtime.is_some() && !matches!(result, FileResult::Failed(_)) {
+                    acc.clamped += 1;
+                    if self.keep_clamped_paths {
+                        acc.clamped_paths.push(first.clone());
+                    }
+                }
+                acc.record(first, result);
+                return;
+            }
+            let handler = match &result {
+                FileResult::Rewritten(h, _) => Some(*h),
+                _ => None,
+            };
+            result = FileResult::Skipped(
+                handler,
+                format!(
+                    "has {} hardlinks but only {} inside the roots ({}); \
+                     left untouched so the links stay one file: pass a root holding them all",
+                    meta.nlink(),
+                    paths.len(),
+                    paths
+                        .iter()
+                        .map(|p| p.to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+        if (paths.len() as u64) < meta.nlink() {
+            // Another link lies outside the roots: its mtime is that file's too.
+            if self.new_mtime(meta).is_some() && !matches!(result, FileResult::Skipped(..)) {
+                let reason = format!(
+                    "mtime not clamped: has {} hardlinks but only {} inside the roots, \
+                     and clamping it would change the files outside",
+                    meta.nlink(),
+                    paths.len()
+                );
+                acc.skipped.push((
+                    first.clone(),
+                    Note {
+                        path: show(first),
+                        handler: None,
+                        reason,
+                    },
+                ));
+            }
+        } else {
+            self.clamp_entry(acc, first, meta);
+        }
+        acc.record(first, result);
+    }
+
+    fn entry(&self, mut acc: Pass, entry: Result<Entry, Error>) -> Pass {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                acc.errors.push(e);
+                return acc;
+            }
+        };
+        let ft = entry.meta.file_type();
+        if ft.is_dir() {
+            // Directories are clamped after the pass, bottom-up: rewriting a
+            // file inside one changes its mtime.
+            return acc;
+        }
+        if ft.is_symlink() {
+            self.clamp_entry(&mut acc, &entry.path, &entry.meta);
+            return acc;
+        }
+        if !ft.is_file() {
+            let kind = nar::special_kind(ft);
+            let reason = format!("{kind}, not a regular file");
+            acc.skipped.push((
+                entry.path.clone(),
+                Note {
+                    path: show(&entry.path),
+                    handler: None,
+                    reason,
+                },
+            ));
+            return acc;
+        }
+        acc.seen += 1;
+        if entry.meta.nlink() > 1 {
+            let key = (entry.meta.dev(), entry.meta.ino());
+            acc.linked
+                .entry(key)
+                .or_insert_with(|| (Vec::new(), entry.meta.clone()))
+                .0
+                .push(entry.path);
+            return acc;
+        }
+        self.process(&mut acc, std::slice::from_ref(&entry.path), &entry.meta);
+        acc
+    }
+}
+
+/// Entries are handed to threads in batches: one lock per batch instead of
+/// one per file, and neighbouring files (one directory) stay on one thread,
+/// so threads rarely contend for a directory's lock when replacing files.
+const BATCH: usize = 64;
+
+/// A batch also ends once its regular files reach this many bytes: big files
+/// then go to different threads (as the memory budget allows) instead of
+/// queueing on one behind their neighbours, which left a tree of a few big
+/// files on one thread whatever `-j`.
+const BATCH_BYTES: u64 = 16 << 20;
+
+/// One normalization pass over all roots.
+pub(super) fn pass(roots: &[PathBuf], order: Order, settings: &PassSettings) -> Pass {
+    let mut entries = roots.iter().flat_map(|r| walk(r, order));
+    let batches = std::iter::from_fn(move || {
+        let mut batch = Vec::new();
+        let mut bytes = 0u64;
+        for entry in entries.by_ref() {
+            if let Ok(e) = &entry {
+                if e.meta.is_file() {
+                    bytes = bytes.saturating_add(e.meta.len());
+                }
+            }
+            batch.push(entry);
+            if batch.len() == BATCH || bytes >= BATCH_BYTES {
+                break;
+            }
+        }
+        (!batch.is_empty()).then_some(batch)
+    });
+    let mut out = batches
+        .par_bridge()
+        .fold(Pass::default, |acc, batch| {
+            batch.into_iter().fold(acc, |acc, e| settings.entry(acc, e))
+        })
+        .reduce(Pass::default, Pass::merge);
+
+    // Each inode with several links is handled once, after all its links are known.
+    let mut groups: Vec<(Vec<PathBuf>, Metadata)> = std::mem::take(&mut out.linked)
+        .into_values()
+        .map(|(mut paths, meta)| {
+            paths.sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
+            (paths, meta)
+        })
+        .collect();
+    groups.sort_by(|a, b| {
+        a.0[0]
+            .as_os_str()
+            .as_bytes()
+            .cmp(b.0[0].as_os_str().as_bytes())
+    });
+    out.seen -= groups.iter().map(|g| g.0.len() as u64 - 1).sum::<u64>();
+    let linked = groups
+        .into_par_iter()
+        .fold(Pass::default, |mut acc, (paths, meta)| {
+            settings.process(&mut acc, &paths, &meta);
+            acc
+        })
+        .reduce(Pass::default, Pass::merge);
+    out = out.merge(linked);
+    // Checksum files last: every file under them has been written.
+    let (changed, errors) = settings.crates.finish(settings.guard, settings.clamp);
+    for (path, notes) in changed {
+        out.record(&path, FileResult::Rewritten(cargo_checksum::HANDLER, notes));
+    }
+    out.errors.extend(errors);
+    out.sort();
+    out
+}
+
+pub(super) fn pool(jobs: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .thread_name(|i| format!("strip-nd-{i}"))
+        .build()
+        .expect("a thread pool of a positive size can be built")
+}
