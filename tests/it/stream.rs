@@ -306,3 +306,33 @@ fn a_300_mb_tar_is_normalized_in_under_100_mb_and_leaves_no_temp_file() {
     assert_eq!(left, [std::ffi::OsString::from("big.tar")]);
     assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
 }
+
+#[test]
+fn a_streamed_file_left_unchanged_leaves_its_directory_mtime_clamped() {
+    // The self-check's second pass streams a large file again into a temp
+    // file beside it and removes that file when nothing changed: that bumps
+    // the directory's mtime after the mtime pass, which must clamp it again.
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join("d");
+    fs::create_dir(&dir).unwrap();
+    let tar = files_in(&corpus("tar"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(".tar"))
+        .expect("a corpus tar");
+    fs::copy(&tar, dir.join("a.tar")).unwrap();
+    let out = bin()
+        .env("STRIP_ND_IN_MEMORY", "1024")
+        .arg(top.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for p in [&dir, &dir.join("a.tar")] {
+        let m = fs::symlink_metadata(p).unwrap().modified().unwrap();
+        let secs = m.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        assert_eq!(secs, EPOCH, "{} keeps mtime {secs}", p.display());
+    }
+}
