@@ -593,6 +593,17 @@ pub enum Written {
     Rewritten(Vec<Change>),
 }
 
+impl Written {
+    /// The [`Outcome`] of a `normalize_to` whose sink was `bytes`: how a
+    /// streaming handler's `normalize` is its `normalize_to` into a Vec.
+    pub fn into_outcome(self, bytes: Vec<u8>) -> Outcome {
+        match self {
+            Written::Unchanged => Outcome::Unchanged,
+            Written::Rewritten(changes) => Outcome::Rewritten { bytes, changes },
+        }
+    }
+}
+
 /// One file format.
 pub trait Handler: Sync {
     /// Short name used in reports and in `--handlers`.

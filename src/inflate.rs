@@ -211,7 +211,7 @@ impl Inflater {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io::Write;
 
     use flate2::Compression;
@@ -220,7 +220,7 @@ mod tests {
     use super::*;
 
     /// Bytes readable only by position, as a file is.
-    struct Positional(Vec<u8>);
+    pub(crate) struct Positional(pub(crate) Vec<u8>);
 
     impl Source for Positional {
         fn len(&self) -> u64 {

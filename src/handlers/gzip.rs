@@ -145,10 +145,9 @@ impl Handler for Gzip {
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         let mut bytes = Vec::new();
-        match self.normalize_to(&input, &mut bytes, ctx)? {
-            Written::Unchanged => Ok(Outcome::Unchanged),
-            Written::Rewritten(changes) => Ok(Outcome::Rewritten { bytes, changes }),
-        }
+        Ok(self
+            .normalize_to(&input, &mut bytes, ctx)?
+            .into_outcome(bytes))
     }
 
     fn streams(&self) -> bool {
@@ -1173,25 +1172,13 @@ pub(crate) mod tests {
 
 #[cfg(test)]
 mod streaming_tests {
-    use std::io::{self, Write};
+    use std::io::Write;
 
     use flate2::Compression;
     use flate2::write::DeflateEncoder;
 
     use super::deflate_into;
-    use crate::handler::Source;
-
-    /// Bytes readable only by position, as a scratch file is.
-    struct Positional(Vec<u8>);
-
-    impl Source for Positional {
-        fn len(&self) -> u64 {
-            self.0.len() as u64
-        }
-        fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-            self.0.as_slice().read_at(offset, buf)
-        }
-    }
+    use crate::inflate::tests::Positional;
 
     /// Incompressible, text-like and all-zero payloads, each longer than
     /// the lookahead of the streamed encoder (the zeros by far: a block of

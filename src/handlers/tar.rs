@@ -160,10 +160,9 @@ impl Handler for Tar {
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         let mut bytes = Vec::with_capacity(input.len());
-        match self.normalize_to(&input, &mut bytes, ctx)? {
-            Written::Unchanged => Ok(Outcome::Unchanged),
-            Written::Rewritten(changes) => Ok(Outcome::Rewritten { bytes, changes }),
-        }
+        Ok(self
+            .normalize_to(&input, &mut bytes, ctx)?
+            .into_outcome(bytes))
     }
 
     fn streams(&self) -> bool {

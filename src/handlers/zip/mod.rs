@@ -285,12 +285,9 @@ impl Handler for Zip {
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         let mut bytes = Vec::with_capacity(input.len() + 64);
-        Ok(
-            match self.normalize_to(&InMemory(input), &mut bytes, ctx)? {
-                Written::Unchanged => Outcome::Unchanged,
-                Written::Rewritten(changes) => Outcome::Rewritten { bytes, changes },
-            },
-        )
+        Ok(self
+            .normalize_to(&InMemory(input), &mut bytes, ctx)?
+            .into_outcome(bytes))
     }
 
     fn streams(&self) -> bool {
