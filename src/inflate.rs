@@ -12,9 +12,10 @@
 //! with the same state: gzip sniffs its payload's first bytes, then decides
 //! whether to go on without inflating the head a second time.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io;
-use std::ops::Range;
+use std::ops::{Deref, DerefMut, Range};
 
 use flate2::{Decompress, FlushDecompress, Status};
 
@@ -79,6 +80,41 @@ pub struct Inflater {
     output: Vec<u8>,
 }
 
+thread_local! {
+    /// This thread's spare raw inflater (see [`Inflater::pooled`]).
+    static SPARE: Cell<Option<Inflater>> = const { Cell::new(None) };
+}
+
+/// A raw-deflate [`Inflater`] borrowed from this thread's spare, given back
+/// when dropped: a tree of many small gzip files then sets up one
+/// decompressor and one pair of buffers per thread instead of one per file.
+/// A nested borrow (a gzip inside a tar inside a gzip) finds no spare and
+/// makes its own.
+pub struct Pooled(Option<Inflater>);
+
+impl Deref for Pooled {
+    type Target = Inflater;
+    fn deref(&self) -> &Inflater {
+        self.0
+            .as_ref()
+            .expect("a pooled inflater is held until dropped")
+    }
+}
+
+impl DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut Inflater {
+        self.0
+            .as_mut()
+            .expect("a pooled inflater is held until dropped")
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        SPARE.set(self.0.take());
+    }
+}
+
 impl Default for Inflater {
     fn default() -> Self {
         Self::new()
@@ -90,6 +126,13 @@ impl Inflater {
     #[must_use]
     pub fn new() -> Self {
         Self::with_header(false)
+    }
+
+    /// A raw-deflate inflater from this thread's spare ([`Pooled`]); every
+    /// stream is started with [`Inflater::begin`], which resets it.
+    #[must_use]
+    pub fn pooled() -> Pooled {
+        Pooled(Some(SPARE.take().unwrap_or_default()))
     }
 
     /// An inflater for zlib streams (RFC 1950: a header and an Adler-32).
@@ -274,6 +317,45 @@ pub(crate) mod tests {
             let (head, ended) = all(src, range.clone(), 1000).unwrap();
             assert_eq!((&head[..], ended), (&d[..1000], false));
         }
+    }
+
+    /// Inflates all of `z` with `inf`, from its start.
+    fn whole(inf: &mut Inflater, z: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let (_, ended) = inf
+            .inflate(&z, 0..z.len() as u64, u64::MAX, &mut |b| {
+                out.extend_from_slice(b);
+                Ok(())
+            })
+            .unwrap();
+        assert!(ended);
+        out
+    }
+
+    #[test]
+    fn a_pooled_inflater_is_reused_reset_and_never_shared() {
+        let (a, b) = (data(150_000), data(90_000)[..].repeat(2));
+        let (za, zb) = (deflated(&a), deflated(&b));
+        {
+            let mut inf = Inflater::pooled();
+            // Given back mid-stream: the next borrower must not see it.
+            inf.begin(0..za.len() as u64);
+            assert_eq!(inf.run(&za, 1000, &mut |_| Ok(true)).unwrap(), Stop::Limit);
+        }
+        let mut again = Inflater::pooled();
+        // The same inflater came back (its count is the stream left off)...
+        assert!(
+            again.total_out() >= 1000,
+            "not reused: {}",
+            again.total_out()
+        );
+        // ...and `begin` starts the next stream afresh.
+        assert_eq!(whole(&mut again, &zb), b);
+        // A borrow while one is held (a nested gzip) gets its own.
+        let mut nested = Inflater::pooled();
+        assert_eq!(nested.total_out(), 0);
+        assert_eq!(whole(&mut nested, &za), a);
+        assert_eq!(whole(&mut again, &za), a);
     }
 
     #[test]

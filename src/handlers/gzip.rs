@@ -165,13 +165,15 @@ impl Handler for Gzip {
         let first = read_header(src, 0, 1, cap)?;
         let inner = inner_name(ctx.name);
         let inner_ctx = ctx.nested(&inner);
-        let mut inflater = Inflater::new();
+        let mut inflater = Inflater::pooled();
         inflater.begin(first.body.start..len);
-        // The head: at least SNIFF_LEN bytes (or the whole payload), all
-        // pieces kept, since they start the payload when it is claimed.
+        // The head: the first SNIFF_LEN bytes (or the whole payload), all
+        // kept, since they start the payload when it is claimed. Inflating
+        // no more than that here lets a member that needs nothing (normal
+        // header, no claimed payload, no second member) stop after its head.
         let mut crc = crc32fast::Hasher::new();
         let mut start = Vec::with_capacity(SNIFF_LEN);
-        let head = inflater.run(src, u64::MAX, &mut |b| {
+        let head = inflater.run(src, SNIFF_LEN as u64, &mut |b| {
             crc.update(b);
             start.extend_from_slice(b);
             Ok(start.len() < SNIFF_LEN)
@@ -595,7 +597,7 @@ fn magic_after(src: &dyn Source, from: u64) -> Result<bool, FormatError> {
 fn decompress(input: &[u8], limit: u64) -> Result<Vec<u8>, FormatError> {
     let members = parse(input)?;
     let mut out = Vec::new();
-    let mut inflater = Inflater::new();
+    let mut inflater = Inflater::pooled();
     for m in &members {
         let room = limit.saturating_sub(out.len() as u64);
         let (_, ended) = inflater
@@ -822,7 +824,7 @@ fn parse_header(buf: &[u8], base: u64, n: usize) -> Result<Member, HeaderError> 
 /// Parses every member, inflating each one to find its end and to verify it.
 pub fn parse(input: &[u8]) -> Result<Vec<Member>, FormatError> {
     let first = read_header(&input, 0, 1, u64::MAX)?;
-    let mut inflater = Inflater::new();
+    let mut inflater = Inflater::pooled();
     let mut members = vec![first];
     members[0].body.end = check_member(&input, &members[0], 1, &mut inflater)?;
     parse_rest(&input, &mut members, &mut inflater, u64::MAX)?;

@@ -176,7 +176,7 @@ fn parse(input: &[u8]) -> Result<Catalog, FormatError> {
 fn msgid<'a>(input: &'a [u8], cat: &Catalog, i: usize) -> &'a [u8] {
     let (len, off) = cat.orig[i];
     let s = &input[off as usize..off as usize + len as usize];
-    s.iter().position(|&b| b == 0).map_or(s, |n| &s[..n])
+    memchr::memchr(0, s).map_or(s, |n| &s[..n])
 }
 
 /// msgfmt writes the msgids in strictly increasing byte order. msgunfmt
@@ -184,13 +184,20 @@ fn msgid<'a>(input: &'a [u8], cat: &Catalog, i: usize) -> &'a [u8] {
 /// is not sorted"); without a hash table it reads it, but libintl, which then
 /// looks messages up by binary search, would miss some: malformed either way.
 fn check_sorted(input: &[u8], cat: &Catalog) -> Result<(), FormatError> {
+    if cat.orig.is_empty() {
+        return Ok(());
+    }
+    // Each msgid is cut at its NUL once, not once per neighbour.
+    let mut prev = msgid(input, cat, 0);
     for i in 1..cat.orig.len() {
-        if msgid(input, cat, i - 1) >= msgid(input, cat, i) {
+        let this = msgid(input, cat, i);
+        if prev >= this {
             return Err(FormatError::malformed(format!(
                 "the msgids are not sorted (entry {i} is not greater than entry {})",
                 i - 1
             )));
         }
+        prev = this;
     }
     Ok(())
 }
