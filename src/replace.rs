@@ -10,11 +10,13 @@
 //! re-pointed to that inode by `link` + rename. Each path is atomically old or
 //! new at every moment, and at the end all the links share one inode again.
 
+use std::borrow::Cow;
 use std::fs::{self, Metadata, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use filetime::FileTime;
@@ -28,6 +30,18 @@ pub(crate) fn parent(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
+    }
+}
+
+/// `dir` made absolute against the working directory, read once per run:
+/// `tempfile` otherwise asks the kernel for it (`getcwd`) for every temp
+/// file it makes in a relative directory. strip-nd never changes its
+/// working directory, and the renames use relative paths against it too.
+pub(crate) fn absolute(dir: &Path) -> Cow<'_, Path> {
+    static CWD: OnceLock<Option<PathBuf>> = OnceLock::new();
+    match CWD.get_or_init(|| std::env::current_dir().ok()) {
+        Some(cwd) if !dir.is_absolute() => Cow::Owned(cwd.join(dir)),
+        _ => Cow::Borrowed(dir),
     }
 }
 
@@ -59,7 +73,7 @@ pub fn replace_with(
     let fresh = || {
         tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
-            .tempfile_in(dir)
+            .tempfile_in(absolute(dir))
             .map_err(err)
     };
     let tmp = match contents {
