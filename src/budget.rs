@@ -81,6 +81,9 @@ struct State {
     next: u64,
     /// The ticket whose turn it is.
     serving: u64,
+    /// Callers waiting in `reserve`: with none, nobody is woken (a wake-up
+    /// is a system call, and a run takes a reservation per file).
+    waiting: u64,
 }
 
 /// A byte budget shared by the workers of a run.
@@ -132,13 +135,18 @@ impl Budget {
         let ticket = s.next;
         s.next += 1;
         while s.serving != ticket || s.used + want > self.total {
+            s.waiting += 1;
             s = self.changed.wait(s).unwrap_or_else(PoisonError::into_inner);
+            s.waiting -= 1;
         }
         s.used += want;
         s.serving += 1;
+        let waiting = s.waiting > 0;
         drop(s);
         // The next ticket may fit too.
-        self.changed.notify_all();
+        if waiting {
+            self.changed.notify_all();
+        }
         Reservation {
             budget: self,
             bytes: want,
@@ -155,8 +163,13 @@ impl Reservation<'_> {
 
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
-        self.budget.lock().used -= self.bytes;
-        self.budget.changed.notify_all();
+        let mut s = self.budget.lock();
+        s.used -= self.bytes;
+        let waiting = s.waiting > 0;
+        drop(s);
+        if waiting {
+            self.budget.changed.notify_all();
+        }
     }
 }
 

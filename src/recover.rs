@@ -408,7 +408,10 @@ fn relink(first: &Path, name: &Path) -> Result<(), Error> {
 /// (see [`crate::recover`]).
 #[derive(Debug, Default)]
 pub struct DirGuard<'a> {
-    relaxed: Mutex<HashMap<PathBuf, u32>>,
+    /// Every directory checked, with its original mode when it was relaxed
+    /// (`None`: it was writable already). Checked once each: a rewrite per
+    /// file would otherwise `stat` its directory every time.
+    relaxed: Mutex<HashMap<PathBuf, Option<u32>>>,
     journal: Option<&'a Journals>,
 }
 
@@ -446,7 +449,9 @@ impl<'a> DirGuard<'a> {
             }
             fs::set_permissions(dir, Permissions::from_mode(mode | 0o200))
                 .map_err(|e| Error::io(dir, e))?;
-            relaxed.insert(dir.to_owned(), mode);
+            relaxed.insert(dir.to_owned(), Some(mode));
+        } else {
+            relaxed.insert(dir.to_owned(), None);
         }
         Ok(())
     }
@@ -459,6 +464,7 @@ impl<'a> DirGuard<'a> {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         relaxed
             .drain()
+            .filter_map(|(dir, mode)| Some((dir, mode?)))
             .filter_map(|(dir, mode)| {
                 fs::set_permissions(&dir, Permissions::from_mode(mode))
                     .err()

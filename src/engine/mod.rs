@@ -104,6 +104,8 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
         (not_run, hashes)
     };
 
+    // The replaced files' blocks are freed before the run returns.
+    crate::replace::let_go_of_old_files();
     let recovered = recovery_report(&recovery);
     main.errors.extend(recovery.errors);
     if !opts.check {
