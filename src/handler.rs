@@ -81,8 +81,10 @@ impl From<u64> for Epoch {
 /// Default nesting limit for archives inside archives.
 pub const DEFAULT_MAX_DEPTH: u32 = 8;
 
-/// Default size limit for one file or archive member: 4 GiB.
-pub const DEFAULT_MAX_SIZE: u64 = 4 << 30;
+/// Default size limit for one file or archive member: none (`--max-size` is
+/// an opt-in). Large files are streamed or spilled rather than refused
+/// (issue 12); formats with 32-bit fields refuse what they cannot record.
+pub const DEFAULT_MAX_SIZE: u64 = u64::MAX;
 
 /// Default for [`Settings::in_memory`]: files and members up to 32 MiB are
 /// held whole in memory; larger ones are read by position and written
