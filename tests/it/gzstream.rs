@@ -3,6 +3,7 @@
 //! streams, is inflated into a scratch file, normalized by position into
 //! another, and recompressed from it. Its bytes must be the in-memory path's.
 
+use std::fmt::Write;
 use std::fs;
 
 use strip_nd::Config;
@@ -41,9 +42,10 @@ fn a_payload_past_the_limit_goes_through_scratch_and_gives_the_in_memory_bytes()
     // its headers change and the member is recompressed. Each file is under
     // the limit, so the only scratch files are the gzip handler's.
     for k in 0..PARTS {
-        let text: String = (0..1500)
-            .map(|i| format!("line {i} of part {k}: {}\n", i * 7919 % 10007))
-            .collect();
+        let mut text = String::new();
+        for i in 0..1500 {
+            writeln!(text, "line {i} of part {k}: {}", i * 7919 % 10007).unwrap();
+        }
         assert!((text.len() as u64) < IN_MEMORY);
         fs::write(tree.join(format!("part{k}.txt")), text).unwrap();
     }
