@@ -81,8 +81,10 @@ impl From<u64> for Epoch {
 /// Default nesting limit for archives inside archives.
 pub const DEFAULT_MAX_DEPTH: u32 = 8;
 
-/// Default size limit for one file or archive member: 4 GiB.
-pub const DEFAULT_MAX_SIZE: u64 = 4 << 30;
+/// Default size limit for one file or archive member: none (`--max-size` is
+/// an opt-in). Large files are streamed or spilled rather than refused
+/// (issue 12); formats with 32-bit fields refuse what they cannot record.
+pub const DEFAULT_MAX_SIZE: u64 = u64::MAX;
 
 /// Default for [`Settings::in_memory`]: files and members up to 32 MiB are
 /// held whole in memory; larger ones are read by position and written
@@ -463,6 +465,12 @@ pub trait Source: Sync {
     fn as_slice(&self) -> Option<&[u8]> {
         None
     }
+    /// The file behind the input, when this source's offsets are that
+    /// file's offsets: a [`Sink`] writing to a file can then copy ranges of
+    /// it in the kernel (`copy_file_range`) instead of through a buffer.
+    fn file(&self) -> Option<&std::fs::File> {
+        None
+    }
     /// `len` bytes at `offset`, read into a new buffer.
     fn read_vec(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         if let Some(all) = self.as_slice() {
@@ -511,6 +519,10 @@ impl<T: Source + ?Sized> Source for &T {
     fn as_slice(&self) -> Option<&[u8]> {
         (**self).as_slice()
     }
+
+    fn file(&self) -> Option<&std::fs::File> {
+        (**self).file()
+    }
 }
 
 impl Source for Vec<u8> {
@@ -535,23 +547,38 @@ pub const COPY_CHUNK: usize = 1 << 20;
 pub trait Sink: Write {
     /// Appends `len` bytes of `src` starting at `offset`.
     fn copy_from(&mut self, src: &dyn Source, offset: u64, len: u64) -> io::Result<()> {
-        if let Some(all) = src.as_slice() {
-            let start = usize::try_from(offset).map_err(|_| io::ErrorKind::UnexpectedEof)?;
-            let end = usize::try_from(offset + len).map_err(|_| io::ErrorKind::UnexpectedEof)?;
-            return self.write_all(all.get(start..end).ok_or(io::ErrorKind::UnexpectedEof)?);
-        }
-        let mut buf = vec![0; COPY_CHUNK.min(usize::try_from(len).unwrap_or(COPY_CHUNK))];
-        let mut done = 0;
-        while done < len {
-            let n = buf
-                .len()
-                .min(usize::try_from(len - done).unwrap_or(usize::MAX));
-            src.read_at(offset + done, &mut buf[..n])?;
-            self.write_all(&buf[..n])?;
-            done += n as u64;
-        }
-        Ok(())
+        copy_buffered(self, src, offset, len)
     }
+}
+
+/// [`Sink::copy_from`] through memory: the slice itself when the source is
+/// in memory, else [`COPY_CHUNK`] bytes at a time. Sinks that override
+/// `copy_from` fall back to it.
+pub fn copy_buffered<W: Write + ?Sized>(
+    out: &mut W,
+    src: &dyn Source,
+    offset: u64,
+    len: u64,
+) -> io::Result<()> {
+    if let Some(all) = src.as_slice() {
+        let start = usize::try_from(offset).map_err(|_| io::ErrorKind::UnexpectedEof)?;
+        let end = offset
+            .checked_add(len)
+            .and_then(|e| usize::try_from(e).ok())
+            .ok_or(io::ErrorKind::UnexpectedEof)?;
+        return out.write_all(all.get(start..end).ok_or(io::ErrorKind::UnexpectedEof)?);
+    }
+    let mut buf = vec![0; COPY_CHUNK.min(usize::try_from(len).unwrap_or(COPY_CHUNK))];
+    let mut done = 0;
+    while done < len {
+        let n = buf
+            .len()
+            .min(usize::try_from(len - done).unwrap_or(usize::MAX));
+        src.read_at(offset + done, &mut buf[..n])?;
+        out.write_all(&buf[..n])?;
+        done += n as u64;
+    }
+    Ok(())
 }
 
 impl Sink for Vec<u8> {}

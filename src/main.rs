@@ -107,8 +107,9 @@ struct Cli {
     max_depth: u32,
 
     /// Files and members larger than this many bytes are left as they are.
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_SIZE)]
-    max_size: u64,
+    /// Default: no limit.
+    #[arg(long, value_name = "BYTES")]
+    max_size: Option<u64>,
 
     /// Memory the workers may hold at once, e.g. 256M (K, M, G, T: powers of
     /// 1024). Before normalizing a file a worker reserves its estimated peak
@@ -414,7 +415,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         settings: Settings {
             epoch,
             max_depth: cli.max_depth,
-            max_size: cli.max_size,
+            max_size: cli.max_size.unwrap_or(DEFAULT_MAX_SIZE),
             in_memory: in_memory()?,
             final_mtime,
             rules: rules.map(|r| r as Arc<dyn DateRules>),

@@ -8,6 +8,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -44,7 +45,63 @@ impl Source for FileSource {
         }
         self.file.read_exact_at(buf, offset)
     }
+
+    fn file(&self) -> Option<&File> {
+        Some(&self.file)
+    }
 }
+
+/// Appends `len` bytes of `src` from `offset` to the file behind `out`: in
+/// the kernel (`copy_file_range`: no copy through user memory, a reflink on
+/// file systems that share extents) when `src` is a file and the range is at
+/// least [`KERNEL_MIN`], else through memory.
+///
+/// `out` is flushed first, so the file's position is the end of what was
+/// written; `copy_file_range` without an output offset writes there and
+/// moves it, so later buffered writes follow on. When the kernel cannot copy
+/// between these files (EXDEV across file systems on some kernels, ENOSYS,
+/// EINVAL, EOPNOTSUPP), the rest goes through memory.
+fn copy_into<F: Write + AsFd>(
+    out: &mut BufWriter<F>,
+    src: &dyn Source,
+    offset: u64,
+    len: u64,
+) -> io::Result<()> {
+    use rustix::io::Errno;
+    let Some(file) = src.file().filter(|_| len >= KERNEL_MIN) else {
+        return crate::handler::copy_buffered(out, src, offset, len);
+    };
+    let end = offset
+        .checked_add(len)
+        .filter(|&end| end <= src.len())
+        .ok_or(io::ErrorKind::UnexpectedEof)?;
+    out.flush()?;
+    let mut at = offset;
+    while at < end {
+        let want = usize::try_from(end - at)
+            .unwrap_or(usize::MAX)
+            .min(KERNEL_CHUNK);
+        match rustix::fs::copy_file_range(file, Some(&mut at), out.get_ref(), None, want) {
+            // The file is shorter than when it was examined.
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(Errno::XDEV | Errno::NOSYS | Errno::INVAL | Errno::OPNOTSUPP) => {
+                return crate::handler::copy_buffered(out, src, at, end - at);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Ranges shorter than this are copied through memory: a jar's small
+/// members would cost a flush and a system call each, for a few hundred
+/// bytes that a buffered write takes in one `memcpy`.
+const KERNEL_MIN: u64 = 128 << 10;
+
+/// The most one `copy_file_range` call is asked for (the kernel caps a call
+/// near 2 GiB anyway; short copies are looped on).
+const KERNEL_CHUNK: usize = 1 << 30;
 
 /// The temp file, in the directory of the file it will replace, that a
 /// streamed handler writes the new contents to.
@@ -97,7 +154,11 @@ impl Write for TempSink {
     }
 }
 
-impl Sink for TempSink {}
+impl Sink for TempSink {
+    fn copy_from(&mut self, src: &dyn Source, offset: u64, len: u64) -> io::Result<()> {
+        copy_into(&mut self.out, src, offset, len)
+    }
+}
 
 /// A scratch file in the temp directory: unnamed (`O_TMPFILE` or unlinked at
 /// once), so nothing is left behind even when the run is killed.
@@ -118,7 +179,13 @@ impl Write for TempScratch {
     }
 }
 
-impl Sink for TempScratch {}
+impl Sink for TempScratch {
+    fn copy_from(&mut self, src: &dyn Source, offset: u64, len: u64) -> io::Result<()> {
+        copy_into(&mut self.out, src, offset, len)?;
+        self.len += len;
+        Ok(())
+    }
+}
 
 impl Source for TempScratch {
     fn len(&self) -> u64 {
@@ -221,6 +288,44 @@ mod tests {
         assert_eq!(s.len(), 12);
         assert_eq!(s.read_vec(0, 12).unwrap(), b"hello, world");
         assert!(s.read_vec(8, 5).is_err());
+    }
+
+    /// Ranges of a file copied in the kernel land between the buffered
+    /// writes around them, in order, and a scratch file counts them.
+    #[test]
+    fn kernel_copies_keep_their_place_among_buffered_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let data: Vec<u8> = (0..3 * KERNEL_MIN as usize)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        std::fs::write(&p, &data).unwrap();
+        let src = FileSource::new(File::open(&p).unwrap(), data.len() as u64);
+        let (a, b) = (7, 7 + 2 * KERNEL_MIN as usize);
+        let mut want = b"head".to_vec();
+        want.extend_from_slice(&data[a..b]);
+        want.extend_from_slice(b"mid");
+        want.extend_from_slice(&data[1..4]);
+        want.extend_from_slice(b"tail");
+        let fill = |s: &mut dyn Sink| {
+            s.write_all(b"head").unwrap();
+            s.copy_from(&src, a as u64, (b - a) as u64).unwrap();
+            s.write_all(b"mid").unwrap();
+            s.copy_from(&src, 1, 3).unwrap();
+            s.write_all(b"tail").unwrap();
+        };
+        let mut sink = TempSink::beside(&p).unwrap();
+        fill(&mut sink);
+        let tmp = sink.finish().unwrap();
+        assert!(std::fs::read(tmp.path()).unwrap() == want);
+        let mut scratch = TempSpill.scratch().unwrap();
+        fill(&mut *scratch);
+        scratch.finish().unwrap();
+        assert_eq!(scratch.len(), want.len() as u64);
+        assert!(scratch.read_vec(0, want.len()).unwrap() == want);
+        let mut short = TempSpill.scratch().unwrap();
+        let past = data.len() as u64 - KERNEL_MIN;
+        assert!(short.copy_from(&src, past, KERNEL_MIN + 1).is_err());
     }
 
     #[test]

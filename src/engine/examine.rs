@@ -127,7 +127,7 @@ pub(super) fn examine_with<'b>(
         Ok(Outcome::Rewritten { bytes, changes }) => (
             FileResult::Rewritten(
                 handler.name(),
-                changes.iter().map(ToString::to_string).collect(),
+                changes.into_iter().map(String::from).collect(),
             ),
             Some(New::Bytes(bytes)),
         ),
@@ -164,7 +164,7 @@ pub(super) fn streamed(
             Ok(tmp) => (
                 FileResult::Rewritten(
                     handler.name(),
-                    changes.iter().map(ToString::to_string).collect(),
+                    changes.into_iter().map(String::from).collect(),
                 ),
                 Some(New::Temp(tmp)),
             ),

@@ -14,6 +14,7 @@ mod dates;
 mod diff;
 mod files;
 mod font;
+mod gzstream;
 mod iso;
 mod malformed;
 mod manifests;

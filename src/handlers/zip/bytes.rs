@@ -60,6 +60,11 @@ impl Source for Ahead<'_> {
         self.src.len()
     }
 
+    // The same offsets as the file: member data is copied in the kernel.
+    fn file(&self) -> Option<&std::fs::File> {
+        self.src.file()
+    }
+
     fn read_at(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
         if out.len() >= AHEAD / 2 {
             return self.src.read_at(offset, out);
