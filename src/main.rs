@@ -39,7 +39,7 @@ Exit codes:
   0  done (or, with --check, nothing would change)
   1  an I/O error; a malformed file under --strict; --check found work
   2  usage error
-  3  self-check mismatch: normalizing the output again changed it (a strip-nd bug)
+  3  self-check mismatch: normalizing the output again would change it (a strip-nd bug), or files changed on disk during the run
 
 Environment:
   SOURCE_DATE_EPOCH  the epoch, unless --epoch is given

@@ -133,17 +133,24 @@ pub enum SelfCheckStatus {
     Incomplete,
 }
 
-/// The self-check: NAR hash, normalize again in another schedule, NAR hash again.
+/// The self-check: the files that can still change examined again, dry, in
+/// another schedule; one NAR hash; fingerprints compared (see the engine's
+/// `selfcheck` module).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SelfCheck {
     /// The verdict.
     pub status: SelfCheckStatus,
-    /// Each root's hash before the second pass.
+    /// Always empty: the tree is hashed once now (kept so the JSON keeps
+    /// its shape; the hashes are in `after`).
     pub before: Vec<Option<String>>,
-    /// Each root's hash after it.
+    /// Each root's hash, after the second pass.
     pub after: Vec<Option<String>>,
-    /// Files the second pass changed (each one is a bug).
+    /// Files the second pass would change (each one is a bug).
     pub changed: Vec<FileChange>,
+    /// Files and symlinks added, removed or changed on disk between the
+    /// second pass and the end of the hash (by another process).
+    #[serde(serialize_with = "path_list")]
+    pub changed_on_disk: Vec<ReportPath>,
     /// Thread count of the second pass.
     pub jobs: usize,
 }

@@ -68,12 +68,23 @@ fn problems(e: &mut impl Write, r: &Report) {
             Joined(&c.changes)
         );
     }
+    for p in &r.self_check.changed_on_disk {
+        let _ = writeln!(
+            e,
+            "strip-nd: self-check: {} changed on disk during the run (by another process?)",
+            p.path
+        );
+    }
     if r.self_check.status == SelfCheckStatus::Mismatch {
         let _ = writeln!(
             e,
-            "strip-nd: SELF-CHECK FAILED: normalizing the output a second time changed it \
-             (NAR hash {:?} -> {:?}); this is a strip-nd bug, please report it",
-            r.self_check.before, r.self_check.after
+            "strip-nd: SELF-CHECK FAILED: {}",
+            if r.self_check.changed.is_empty() {
+                "files changed on disk while strip-nd ran, so the hash may not be the tree's"
+            } else {
+                "normalizing the output a second time would change it; \
+                 this is a strip-nd bug, please report it"
+            }
         );
     }
 }
@@ -264,6 +275,7 @@ mod tests {
                 before: Vec::new(),
                 after: Vec::new(),
                 changed: Vec::new(),
+                changed_on_disk: Vec::new(),
                 jobs: 2,
             },
             elapsed_ms: 0,

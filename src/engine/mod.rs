@@ -21,7 +21,7 @@ use crate::cargo_checksum::Crates;
 use crate::error::Error;
 use crate::mtime::{MtimeStats, clamp_dirs};
 use crate::recover::{DirGuard, Journals, lock_roots, recover};
-use crate::report::{Mode, Report, RootReport, SelfCheck, SelfCheckStatus};
+use crate::report::{Mode, Report, RootReport};
 use crate::walk::Order;
 
 pub use examine::estimated_peak;
@@ -30,7 +30,7 @@ pub use roots::prepare_roots;
 
 use pass::{PassSettings, pass, pool};
 use report::{Phases, changes_of, ms, recovery_report, show};
-use selfcheck::{hash_roots, self_check};
+use selfcheck::{hash_roots, not_run, self_check};
 
 /// Runs strip-nd over `roots`. Returns `Err` only when the run could not start
 /// (a missing root, a root in the Nix store); every per-file problem is in the report.
@@ -58,6 +58,8 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
         keep_clamped_paths: opts.list_mtimes,
         crates: Crates::default(),
         budget: &budget,
+        only: None,
+        fingerprint: false,
     };
 
     let mut main = pool(opts.jobs).install(|| pass(&walk_roots, Order::Forward, &settings));
@@ -89,19 +91,11 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
             second_jobs,
             &mut main,
             &mut phases,
-            &journals,
         )
     } else {
         let hashes = hash_roots(&walk_roots, opts.jobs);
         phases.done("hash");
-        let not_run = SelfCheck {
-            status: SelfCheckStatus::NotRun,
-            before: Vec::new(),
-            after: Vec::new(),
-            changed: Vec::new(),
-            jobs: second_jobs,
-        };
-        (not_run, hashes)
+        (not_run(second_jobs), hashes)
     };
 
     // The replaced files' blocks are freed before the run returns.

@@ -39,6 +39,35 @@ pub(super) struct Pass {
     pub(super) clamped_paths: Vec<PathBuf>,
     /// Files with several links, by (device, inode), gathered until all are seen.
     pub(super) linked: HashMap<(u64, u64), (Vec<PathBuf>, Metadata)>,
+    /// Every file and symlink seen, with its fingerprint, when asked for
+    /// ([`PassSettings::fingerprint`]).
+    pub(super) prints: Vec<(PathBuf, Fingerprint)>,
+}
+
+/// What changes when a file or symlink is written, replaced, or touched:
+/// its inode, size, and modification and change times (`ctime` moves with
+/// every write, `chmod`, `utimes` and rename, and cannot be set back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Fingerprint {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mode: u32,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Fingerprint {
+    pub(super) fn of(meta: &Metadata) -> Self {
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mode: meta.mode(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
 }
 
 impl Pass {
@@ -116,6 +145,7 @@ impl Pass {
         self.errors.extend(other.errors);
         self.clamped += other.clamped;
         self.clamped_paths.extend(other.clamped_paths);
+        self.prints.extend(other.prints);
         for (k, (paths, meta)) in other.linked {
             match self.linked.entry(k) {
                 std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().0.extend(paths),
@@ -152,6 +182,11 @@ pub(super) struct PassSettings<'a> {
     pub(super) crates: Crates,
     /// The memory budget this pass's workers share.
     pub(super) budget: &'a Budget,
+    /// When set, only the regular files it accepts are examined (the
+    /// self-check's second pass); the others are only fingerprinted.
+    pub(super) only: Option<&'a (dyn Fn(&Path) -> bool + Sync)>,
+    /// Record every file's and symlink's [`Fingerprint`] in [`Pass::prints`].
+    pub(super) fingerprint: bool,
 }
 
 impl PassSettings<'_> {
@@ -288,6 +323,10 @@ impl PassSettings<'_> {
             }
         };
         let ft = entry.meta.file_type();
+        if self.fingerprint && !ft.is_dir() {
+            acc.prints
+                .push((entry.path.clone(), Fingerprint::of(&entry.meta)));
+        }
         if ft.is_dir() {
             // Directories are clamped after the pass, bottom-up: rewriting a
             // file inside one changes its mtime.
@@ -308,6 +347,9 @@ impl PassSettings<'_> {
                     reason,
                 },
             ));
+            return acc;
+        }
+        if self.only.is_some_and(|only| !only(&entry.path)) {
             return acc;
         }
         acc.seen += 1;

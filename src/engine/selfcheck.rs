@@ -1,20 +1,64 @@
-//! The self-check: NAR hash, normalize again in another schedule, NAR hash again.
+//! The self-check: the files whose result can still depend on the schedule
+//! or on other files are examined again, dry, in another schedule; the tree
+//! is NAR-hashed once; and every file's fingerprint is compared before and
+//! after, so a file changed on disk meanwhile is named.
+//!
+//! # Which files the second pass examines, and why no others
+//!
+//! The normalizer must leave a fixed point: run again, it changes nothing.
+//! The main pass already examined every file, and a file it left unchanged
+//! was found to be a fixed point right there, by the same handlers with
+//! the same settings; examining it again under the same conditions can
+//! only give the same answer. What can differ is the conditions:
+//!
+//! - a file the main pass **rewrote** has never been examined in its new
+//!   form: examining it again checks the handler's idempotence, and doing
+//!   so in reverse order with one thread more checks that the rewrite did
+//!   not depend on the order or the thread count;
+//! - a file with a **companion** (a `.pyc` records its `.py`'s mtime, see
+//!   [`crate::handler::Handler::companion`]) depends on another file, which
+//!   the main pass may have clamped or rewritten after it examined the
+//!   first: every file some handler names a companion for is examined again;
+//! - a `.cargo-checksum.json` depends on the files it lists: it is finished
+//!   after the main pass from their final contents, and rewritten, so it is
+//!   examined again as a rewritten file, and any listed file that was
+//!   rewritten is examined again too.
+//!
+//! The pass is dry: a file it would change is a self-check failure (exit 3)
+//! naming the file and the handler. Its limit, written down: a handler that
+//! leaves a file unchanged under the main schedule but would change it
+//! under another one is not caught, since such a file is not examined
+//! again. Such a handler's *rewrites* are caught (they are re-examined in
+//! the other schedule); the old design, which examined every file twice,
+//! caught both and cost a second pass over the whole tree plus two hashes.
+//!
+//! # Files changed on disk
+//!
+//! The second pass fingerprints every file and symlink it walks (inode,
+//! size, mode, mtime and ctime: a write, `chmod`, `utimes` or rename moves
+//! the ctime, which cannot be set back); after the hash, the tree is walked
+//! again and compared. A file added, removed or changed between the two,
+//! which includes the whole hash, is a failure naming the file. Directories
+//! are left out: their mtimes are clamped again after the second pass (a
+//! streamed file makes and removes a temp file beside it even in a dry run).
 
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 use filetime::FileTime;
 
 use crate::budget::Budget;
 use crate::cargo_checksum::Crates;
-use crate::mtime::{MtimeStats, clamp_dirs, clamp_tree};
+use crate::error::Error;
+use crate::mtime::{MtimeStats, clamp_dirs};
 use crate::nar::{self, HashFormat};
-use crate::recover::{DirGuard, Journals};
-use crate::report::{SelfCheck, SelfCheckStatus};
-use crate::walk::Order;
+use crate::report::{ReportPath, SelfCheck, SelfCheckStatus};
+use crate::walk::{Order, walk};
 
 use super::options::Options;
-use super::pass::{Pass, PassSettings, pass, pool};
-use super::report::{Phases, changes_of};
+use super::pass::{Fingerprint, Pass, PassSettings, pass, pool};
+use super::report::{Phases, changes_of, show};
 
 pub(super) fn hash_roots(roots: &[PathBuf], jobs: usize) -> Vec<Result<String, String>> {
     roots
@@ -27,8 +71,10 @@ pub(super) fn hash_roots(roots: &[PathBuf], jobs: usize) -> Vec<Result<String, S
         .collect()
 }
 
-/// NAR-hashes the roots, normalizes them again in reverse order with another
-/// thread count, and hashes them again. Returns the verdict and the final hashes.
+/// Examines again, dry, in reverse order with `jobs` threads, the files
+/// that can still change (see the module docs), hashes the roots once, and
+/// names the files changed on disk meanwhile. Returns the verdict and the
+/// hashes.
 pub(super) fn self_check(
     roots: &[PathBuf],
     opts: &Options,
@@ -36,61 +82,113 @@ pub(super) fn self_check(
     jobs: usize,
     main: &mut Pass,
     phases: &mut Phases,
-    journals: &Journals,
 ) -> (SelfCheck, Vec<Result<String, String>>) {
-    let before = hash_roots(roots, opts.jobs);
-    phases.done("self-check hash");
-    let guard = DirGuard::journaled(journals);
+    let rewritten: HashSet<&Path> = main.changes.iter().map(|c| c.0.as_path()).collect();
+    let table = &opts.config.table;
+    let again =
+        |p: &Path| rewritten.contains(p) || table.entries.iter().any(|h| h.companion(p).is_some());
     let settings = PassSettings {
         config: &opts.config,
         roots,
-        guard: Some(&guard),
+        guard: None,
         clamp,
         keep_clamped_paths: false,
         crates: Crates::default(),
         // The main pass is over and holds nothing: the same budget afresh.
         budget: &Budget::new(opts.memory),
+        only: Some(&again),
+        fingerprint: true,
     };
     let mut second = pool(jobs).install(|| pass(roots, Order::Reverse, &settings));
-    main.errors.extend(guard.restore());
     main.errors.append(&mut second.errors);
     if opts.mtimes {
-        // A rewrite changes files' mtimes; and a streamed file, even left
-        // unchanged, had a temp file made and removed beside it, which moved
-        // its directory's mtime after the mtime pass. So directories are
-        // always clamped again, and files too when anything was rewritten.
-        let mut again = MtimeStats::default();
+        // A streamed file, even examined dry, had a temp file made and
+        // removed beside it, which moved its directory's mtime.
+        let mut dirs = MtimeStats::default();
         let epoch = opts.config.settings.epoch;
         for r in roots {
-            if second.changes.is_empty() {
-                clamp_dirs(r, epoch, true, false, &mut again);
-            } else {
-                clamp_tree(r, epoch, true, false, &mut again);
-            }
+            clamp_dirs(r, epoch, true, false, &mut dirs);
         }
-        main.errors.append(&mut again.errors);
+        main.errors.append(&mut dirs.errors);
     }
     phases.done("self-check normalize");
-    let after = hash_roots(roots, opts.jobs);
-    phases.done("self-check hash again");
+    let hashes = hash_roots(roots, opts.jobs);
+    phases.done("self-check hash");
+    let on_disk = changed_on_disk(roots, std::mem::take(&mut second.prints), &mut main.errors);
+    phases.done("self-check fingerprints");
     let changed = changes_of(second.changes);
-    let status = if before.iter().any(Result::is_err) || after.iter().any(Result::is_err) {
-        if changed.is_empty() {
-            SelfCheckStatus::Incomplete
-        } else {
-            SelfCheckStatus::Mismatch
-        }
-    } else if before != after || !changed.is_empty() {
+    let status = if !changed.is_empty() || !on_disk.is_empty() {
         SelfCheckStatus::Mismatch
+    } else if hashes.iter().any(Result::is_err) {
+        SelfCheckStatus::Incomplete
     } else {
         SelfCheckStatus::Ok
     };
     let check = SelfCheck {
         status,
-        before: before.iter().map(|r| r.clone().ok()).collect(),
-        after: after.iter().map(|r| r.clone().ok()).collect(),
+        before: Vec::new(),
+        after: hashes.iter().map(|r| r.clone().ok()).collect(),
         changed,
+        changed_on_disk: on_disk,
         jobs,
     };
-    (check, after)
+    (check, hashes)
+}
+
+/// The report of a self-check not run (`--no-self-check`, `--check`).
+pub(super) fn not_run(jobs: usize) -> SelfCheck {
+    SelfCheck {
+        status: SelfCheckStatus::NotRun,
+        before: Vec::new(),
+        after: Vec::new(),
+        changed: Vec::new(),
+        changed_on_disk: Vec::new(),
+        jobs,
+    }
+}
+
+/// The files and symlinks under `roots` that were added, removed or changed
+/// since `before` was taken, sorted by path bytes.
+fn changed_on_disk(
+    roots: &[PathBuf],
+    mut before: Vec<(PathBuf, Fingerprint)>,
+    errors: &mut Vec<Error>,
+) -> Vec<ReportPath> {
+    let mut now = Vec::with_capacity(before.len());
+    for entry in roots.iter().flat_map(|r| walk(r, Order::Forward)) {
+        match entry {
+            Ok(e) if !e.meta.is_dir() => now.push((e.path, Fingerprint::of(&e.meta))),
+            Ok(_) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    before.sort_unstable_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
+    now.sort_unstable_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
+    let mut out = Vec::new();
+    let (mut a, mut b) = (before.iter().peekable(), now.iter().peekable());
+    loop {
+        match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some(x), Some(y)) if x.0 == y.0 => {
+                if x.1 != y.1 {
+                    out.push(show(&x.0));
+                }
+                a.next();
+                b.next();
+            }
+            (Some(x), Some(y)) if x.0.as_os_str().as_bytes() < y.0.as_os_str().as_bytes() => {
+                out.push(show(&x.0));
+                a.next();
+            }
+            (Some(x), None) => {
+                out.push(show(&x.0));
+                a.next();
+            }
+            (_, Some(y)) => {
+                out.push(show(&y.0));
+                b.next();
+            }
+        }
+    }
+    out
 }

@@ -58,7 +58,183 @@ fn self_check_catches_a_handler_that_is_not_idempotent() {
     assert_eq!(report.self_check.changed.len(), 1);
     assert!(report.self_check.changed[0].path.ends_with("/g"));
     assert_eq!(report.self_check.changed[0].handler, "grows");
-    assert_ne!(report.self_check.before, report.self_check.after);
+    assert!(report.self_check.changed_on_disk.is_empty());
+    // The second pass is dry: the file was rewritten once, by the main pass.
+    assert_eq!(std::fs::read(dir.path().join("g")).unwrap(), b"grow!");
+}
+
+/// Runs `handlers` over `files` (name, contents) in a fresh tree with two
+/// threads (the self-check's second pass has three).
+fn run_with(
+    handlers: &'static [&'static dyn Handler],
+    files: &[(&str, &[u8])],
+) -> (tempfile::TempDir, crate::report::Report) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in files {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    let config = Config {
+        table: Table {
+            entries: handlers,
+            ..Table::default()
+        },
+        ..Config::default()
+    };
+    let mut opts = Options::new(config);
+    opts.jobs = 2;
+    let report = run(&[dir.path().to_owned()], &opts).unwrap();
+    (dir, report)
+}
+
+fn changed_names(report: &crate::report::Report) -> Vec<String> {
+    report
+        .self_check
+        .changed
+        .iter()
+        .map(|c| c.path.path.rsplit('/').next().unwrap().to_owned())
+        .collect()
+}
+
+/// A broken handler whose output is the thread count of the pool it runs in.
+struct Threads;
+
+impl Handler for Threads {
+    fn name(&self) -> &'static str {
+        "threads"
+    }
+    fn describe(&self) -> &'static str {
+        "test handler that writes the thread count"
+    }
+    fn sniff(&self, head: &[u8], _: &Context) -> bool {
+        head.starts_with(b"threads")
+    }
+    fn normalize(&self, input: &[u8], _: &Context) -> Result<Outcome, FormatError> {
+        let want = format!("threads {}", rayon::current_num_threads()).into_bytes();
+        if input == want {
+            return Ok(Outcome::Unchanged);
+        }
+        Ok(Outcome::Rewritten {
+            bytes: want,
+            changes: vec![Change::remark("", "wrote the thread count")],
+        })
+    }
+}
+
+static THREADS: &[&dyn Handler] = &[&Threads];
+
+#[test]
+fn self_check_catches_a_handler_whose_output_depends_on_the_thread_count() {
+    let (dir, report) = run_with(THREADS, &[("t", b"threads ?"), ("other", b"plain")]);
+    assert_eq!(report.self_check.status, SelfCheckStatus::Mismatch);
+    assert_eq!(report.exit_code(false), ExitCode::SelfCheck);
+    assert_eq!(changed_names(&report), ["t"]);
+    assert_eq!(report.self_check.jobs, 3);
+    assert_eq!(std::fs::read(dir.path().join("t")).unwrap(), b"threads 2");
+}
+
+/// A broken handler whose output is the order in which it met its files.
+struct Visits;
+
+static VISITS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Handler for Visits {
+    fn name(&self) -> &'static str {
+        "visits"
+    }
+    fn describe(&self) -> &'static str {
+        "test handler that numbers the files it meets"
+    }
+    fn sniff(&self, head: &[u8], _: &Context) -> bool {
+        head.starts_with(b"visit")
+    }
+    fn normalize(&self, input: &[u8], _: &Context) -> Result<Outcome, FormatError> {
+        let n = VISITS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let want = format!("visit {}", n % 2).into_bytes();
+        if input == want {
+            return Ok(Outcome::Unchanged);
+        }
+        Ok(Outcome::Rewritten {
+            bytes: want,
+            changes: vec![Change::remark("", "numbered the file")],
+        })
+    }
+}
+
+static ORDERED: &[&dyn Handler] = &[&Visits];
+
+#[test]
+fn self_check_catches_a_handler_whose_output_depends_on_the_order() {
+    // Two files in one directory are one batch: met in name order by the
+    // main pass (a = 0, b = 1), in reverse by the second (b = 0, a = 1).
+    let (_dir, report) = run_with(ORDERED, &[("a", b"visit ?"), ("b", b"visit ?")]);
+    assert_eq!(report.self_check.status, SelfCheckStatus::Mismatch);
+    assert_eq!(report.exit_code(false), ExitCode::SelfCheck);
+    assert_eq!(changed_names(&report), ["a", "b"]);
+}
+
+/// A handler that is right, run beside another process that writes to the
+/// tree: examining its file the second time, it appends to `victim`.
+struct Meddles;
+
+static VICTIM: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+impl Handler for Meddles {
+    fn name(&self) -> &'static str {
+        "meddles"
+    }
+    fn describe(&self) -> &'static str {
+        "test handler that changes another file while the self-check runs"
+    }
+    fn sniff(&self, head: &[u8], _: &Context) -> bool {
+        head.starts_with(b"meddle")
+    }
+    fn normalize(&self, input: &[u8], _: &Context) -> Result<Outcome, FormatError> {
+        if input == b"meddle 1" {
+            return Ok(Outcome::Rewritten {
+                bytes: b"meddle 2".to_vec(),
+                changes: vec![Change::remark("", "counted")],
+            });
+        }
+        if let Some(victim) = VICTIM.lock().unwrap().as_ref() {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(victim)
+                .unwrap();
+            f.write_all(b" and more").unwrap();
+        }
+        Ok(Outcome::Unchanged)
+    }
+}
+
+static MEDDLING: &[&dyn Handler] = &[&Meddles];
+
+#[test]
+fn self_check_names_a_file_changed_on_disk_between_the_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    *VICTIM.lock().unwrap() = Some(victim.clone());
+    std::fs::write(dir.path().join("m"), b"meddle 1").unwrap();
+    std::fs::write(&victim, b"plain").unwrap();
+    let config = Config {
+        table: Table {
+            entries: MEDDLING,
+            ..Table::default()
+        },
+        ..Config::default()
+    };
+    let report = run(&[dir.path().to_owned()], &Options::new(config)).unwrap();
+    assert_eq!(report.self_check.status, SelfCheckStatus::Mismatch);
+    assert_eq!(report.exit_code(false), ExitCode::SelfCheck);
+    assert!(report.self_check.changed.is_empty(), "{report:#?}");
+    let named: Vec<_> = report
+        .self_check
+        .changed_on_disk
+        .iter()
+        .map(|p| p.path.clone())
+        .collect();
+    assert_eq!(named, [victim.display().to_string()]);
+    assert_eq!(std::fs::read(&victim).unwrap(), b"plain and more");
 }
 
 #[test]
