@@ -12,9 +12,8 @@
 //!
 //! The serializer streams: a walker thread lists the tree in NAR order, worker
 //! threads read small files ahead (the cost of hashing a store path is mostly
-//! system calls on many small files), a streamer thread reads large files in
-//! chunks ahead of the writer, and the calling thread feeds the pieces to the
-//! sink in order. Files are opened relative to their directory's descriptor
+//! system calls on many small files), and the calling thread feeds the pieces
+//! to the sink in order, streaming large files itself. Files are opened relative to their directory's descriptor
 //! (`openat`, one `fstat`, one `read` for a small file) into batch buffers
 //! that are recycled, never zero-filled. A fixed number of batches and chunk
 //! buffers circulate, so memory does not grow with the size of the tree or of
@@ -559,9 +558,8 @@ impl Walker {
 }
 
 /// Serializes `root` to `out`: a walker thread lists the tree in NAR order,
-/// `jobs` workers read the files of each batch, a streamer thread reads
-/// large files ahead of the writer, and this thread writes the batches in
-/// order, so hashing never waits on a read it could have overlapped.
+/// `jobs` workers read the small files of each batch, and this thread writes
+/// the batches in order, streaming large files itself.
 fn serialize<W: Write>(root: &Path, jobs: usize, out: &mut W) -> Result<(), Error> {
     let meta = fs::symlink_metadata(root).map_err(|e| Error::io(root, e))?;
     let root_name = CString::new(root.as_os_str().as_bytes())
@@ -579,9 +577,6 @@ fn serialize<W: Write>(root: &Path, jobs: usize, out: &mut W) -> Result<(), Erro
     let (done_tx, done_rx) = mpsc::channel::<Batch>();
     let (job_tx, job_rx) = mpsc::channel::<Batch>();
     let job_rx = Mutex::new(job_rx);
-    let (big_tx, big_rx) = mpsc::channel::<(Arc<Dir>, CString, u64)>();
-    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Result<Vec<u8>, Error>>(STREAM_BUFS);
-    let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
     std::thread::scope(|s| {
         for _ in 0..jobs {
             let tx = done_tx.clone();
@@ -607,7 +602,6 @@ fn serialize<W: Write>(root: &Path, jobs: usize, out: &mut W) -> Result<(), Erro
             });
         }
         drop(done_tx);
-        s.spawn(move || streamer(&big_rx, &chunk_tx, &free_rx));
         s.spawn(move || {
             let mut w = Walker {
                 seq: 0,
@@ -623,89 +617,11 @@ fn serialize<W: Write>(root: &Path, jobs: usize, out: &mut W) -> Result<(), Erro
                 w.send();
             }
         });
-        let mut streams = Streams {
-            ask: big_tx,
-            chunks: chunk_rx,
-            free: free_tx,
-        };
-        for _ in 0..=STREAM_BUFS {
-            let _ = streams.free.send(Vec::with_capacity(BUF_LEN));
-        }
-        let result = write_in_order(&done_rx, &pool_tx, &mut streams, out);
+        let result = write_in_order(&done_rx, &pool_tx, out);
         drop(pool_tx);
         drop(done_rx);
-        drop(streams);
         result
     })
-}
-
-/// Large-file buffers in flight between the streamer and the writer.
-const STREAM_BUFS: usize = 3;
-
-/// The writer's end of the streamer.
-struct Streams {
-    ask: mpsc::Sender<(Arc<Dir>, CString, u64)>,
-    chunks: mpsc::Receiver<Result<Vec<u8>, Error>>,
-    free: mpsc::Sender<Vec<u8>>,
-}
-
-/// Reads large files in chunks into recycled buffers, ahead of the writer.
-/// For each request it sends the file's chunks (exactly `len` bytes in all)
-/// or an error, after which the writer asks nothing more.
-fn streamer(
-    asks: &mpsc::Receiver<(Arc<Dir>, CString, u64)>,
-    chunks: &mpsc::SyncSender<Result<Vec<u8>, Error>>,
-    free: &mpsc::Receiver<Vec<u8>>,
-) {
-    let mut spare: Option<Vec<u8>> = None;
-    for (dir, name, len) in asks {
-        let path = || dir.join(&name);
-        let fd = match open_file(&dir, &name) {
-            Ok((fd, _)) => fd,
-            Err(e) => {
-                let _ = chunks.send(Err(Error::io(path(), e)));
-                return;
-            }
-        };
-        let mut left = len;
-        // Chunks until `len` bytes, then a read that must find the end of
-        // the file, then an empty chunk: the end of this file.
-        loop {
-            let mut buf = match spare.take() {
-                Some(b) => b,
-                None => match free.recv() {
-                    Ok(b) => b,
-                    Err(_) => return,
-                },
-            };
-            buf.clear();
-            let r = loop {
-                match rustix::io::read(&fd, spare_capacity(&mut buf)) {
-                    Err(rustix::io::Errno::INTR) => {}
-                    r => break r,
-                }
-            };
-            let n = match r {
-                Ok(n) => n as u64,
-                Err(e) => {
-                    let _ = chunks.send(Err(Error::io(path(), io_err(e))));
-                    return;
-                }
-            };
-            if n > left || (n == 0 && left > 0) {
-                let _ = chunks.send(Err(Error::Changed { path: path() }));
-                return;
-            }
-            left -= n;
-            let end = n == 0;
-            if chunks.send(Ok(buf)).is_err() {
-                return;
-            }
-            if end {
-                break;
-            }
-        }
-    }
 }
 
 /// Receives batches, puts them back in sequence, writes them and returns
@@ -713,9 +629,9 @@ fn streamer(
 fn write_in_order<W: Write>(
     rx: &mpsc::Receiver<Batch>,
     pool: &mpsc::Sender<Batch>,
-    streams: &mut Streams,
     out: &mut W,
 ) -> Result<(), Error> {
+    let mut buf = Vec::with_capacity(BUF_LEN);
     let mut pending: BTreeMap<u64, Batch> = BTreeMap::new();
     let mut next = 0u64;
     let werr = |e| Error::io("<output>", e);
@@ -740,22 +656,7 @@ fn write_in_order<W: Write>(
                         len,
                     } => {
                         write_head(out, exec, len).map_err(werr)?;
-                        streams
-                            .ask
-                            .send((dir, name, len))
-                            .map_err(|_| werr(io::ErrorKind::BrokenPipe.into()))?;
-                        loop {
-                            let Ok(chunk) = streams.chunks.recv() else {
-                                return Err(werr(io::ErrorKind::BrokenPipe.into()));
-                            };
-                            let chunk = chunk?;
-                            let end = chunk.is_empty();
-                            out.write_all(&chunk).map_err(werr)?;
-                            let _ = streams.free.send(chunk);
-                            if end {
-                                break;
-                            }
-                        }
+                        stream(out, &dir, &name, len, &mut buf)?;
                         write_tail(out, len).map_err(werr)?;
                     }
                     Item::File(dir, _) => {
@@ -767,6 +668,40 @@ fn write_in_order<W: Write>(
         }
     }
     Ok(())
+}
+
+/// Copies exactly `len` bytes of a large file to `out` through `buf` (its
+/// capacity, reused, never zero-filled), failing if the file changed size.
+/// On this thread, not read ahead by another: handing chunks between cores
+/// cost more (cache lines moving, wake-ups) than overlapping the reads saved.
+fn stream<W: Write>(
+    out: &mut W,
+    dir: &Dir,
+    name: &CStr,
+    len: u64,
+    buf: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let path = || dir.join(name);
+    let (fd, _) = open_file(dir, name).map_err(|e| Error::io(path(), e))?;
+    let mut left = len;
+    // Chunks until `len` bytes, then a read that must find the end.
+    loop {
+        buf.clear();
+        let n = loop {
+            match rustix::io::read(&fd, spare_capacity(buf)) {
+                Err(rustix::io::Errno::INTR) => {}
+                r => break r.map_err(|e| Error::io(path(), io_err(e)))? as u64,
+            }
+        };
+        if n > left || (n == 0 && left > 0) {
+            return Err(Error::Changed { path: path() });
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        left -= n;
+        out.write_all(buf).map_err(|e| Error::io("<output>", e))?;
+    }
 }
 
 fn write_head<W: Write>(out: &mut W, exec: bool, len: u64) -> io::Result<()> {
