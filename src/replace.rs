@@ -132,7 +132,7 @@ pub fn replace_with(
 /// the rename and closing it on one of a few reaper threads lets the
 /// workers go on while the discards run, several at a time.
 struct Reaper {
-    tx: Mutex<Option<SyncSender<fs::File>>>,
+    tx: Option<SyncSender<fs::File>>,
     /// Files sent and not yet closed.
     pending: Mutex<usize>,
     idle: Condvar,
@@ -170,7 +170,7 @@ fn reaper() -> &'static Reaper {
             started += usize::from(spawned.is_ok());
         }
         Reaper {
-            tx: Mutex::new((started > 0).then_some(tx)),
+            tx: (started > 0).then_some(tx),
             pending: Mutex::new(0),
             idle: Condvar::new(),
         }
@@ -180,8 +180,7 @@ fn reaper() -> &'static Reaper {
 /// Closes `old` on a reaper thread (here, if none could be started).
 fn reap(old: fs::File) {
     let r = reaper();
-    let tx = r.tx.lock().unwrap_or_else(PoisonError::into_inner).clone();
-    let Some(tx) = tx else { return };
+    let Some(tx) = &r.tx else { return };
     *r.pending.lock().unwrap_or_else(PoisonError::into_inner) += 1;
     if let Err(e) = tx.send(old) {
         drop(e.0);

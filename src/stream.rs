@@ -122,7 +122,8 @@ impl TempSink {
             b.prefix(TEMP_PREFIX);
             b
         };
-        let tmp = match builder.tempfile_in(crate::replace::parent(path)) {
+        let tmp = match builder.tempfile_in(crate::replace::absolute(crate::replace::parent(path)))
+        {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => builder.tempfile()?,
             Err(e) => return Err(e),

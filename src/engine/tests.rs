@@ -42,17 +42,8 @@ static BROKEN: &[&dyn Handler] = &[&Grows];
 
 #[test]
 fn self_check_catches_a_handler_that_is_not_idempotent() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("g"), b"grow").unwrap();
-    std::fs::write(dir.path().join("other"), b"plain").unwrap();
-    let config = Config {
-        table: Table {
-            entries: BROKEN,
-            ..Table::default()
-        },
-        ..Config::default()
-    };
-    let report = run(&[dir.path().to_owned()], &Options::new(config)).unwrap();
+    let dir = tree(&[("g", b"grow"), ("other", b"plain")]);
+    let report = run_table(BROKEN, dir.path());
     assert_eq!(report.self_check.status, SelfCheckStatus::Mismatch);
     assert_eq!(report.exit_code(false), ExitCode::SelfCheck);
     assert_eq!(report.self_check.changed.len(), 1);
@@ -63,16 +54,18 @@ fn self_check_catches_a_handler_that_is_not_idempotent() {
     assert_eq!(std::fs::read(dir.path().join("g")).unwrap(), b"grow!");
 }
 
-/// Runs `handlers` over `files` (name, contents) in a fresh tree with two
-/// threads (the self-check's second pass has three).
-fn run_with(
-    handlers: &'static [&'static dyn Handler],
-    files: &[(&str, &[u8])],
-) -> (tempfile::TempDir, crate::report::Report) {
+/// A fresh tree holding `files` (name, contents).
+fn tree(files: &[(&str, &[u8])]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (name, bytes) in files {
         std::fs::write(dir.path().join(name), bytes).unwrap();
     }
+    dir
+}
+
+/// Runs `handlers` alone over `dir` with two threads (the self-check's
+/// second pass has three).
+fn run_table(handlers: &'static [&'static dyn Handler], dir: &Path) -> crate::report::Report {
     let config = Config {
         table: Table {
             entries: handlers,
@@ -82,8 +75,7 @@ fn run_with(
     };
     let mut opts = Options::new(config);
     opts.jobs = 2;
-    let report = run(&[dir.path().to_owned()], &opts).unwrap();
-    (dir, report)
+    run(&[dir.to_owned()], &opts).unwrap()
 }
 
 fn changed_names(report: &crate::report::Report) -> Vec<String> {
@@ -124,7 +116,8 @@ static THREADS: &[&dyn Handler] = &[&Threads];
 
 #[test]
 fn self_check_catches_a_handler_whose_output_depends_on_the_thread_count() {
-    let (dir, report) = run_with(THREADS, &[("t", b"threads ?"), ("other", b"plain")]);
+    let dir = tree(&[("t", b"threads ?"), ("other", b"plain")]);
+    let report = run_table(THREADS, dir.path());
     assert_eq!(report.self_check.status, SelfCheckStatus::Mismatch);
     assert_eq!(report.exit_code(false), ExitCode::SelfCheck);
     assert_eq!(changed_names(&report), ["t"]);
@@ -166,7 +159,8 @@ static ORDERED: &[&dyn Handler] = &[&Visits];
 fn self_check_catches_a_handler_whose_output_depends_on_the_order() {
     // Two files in one directory are one batch: met in name order by the
     // main pass (a = 0, b = 1), in reverse by the second (b = 0, a = 1).
-    let (_dir, report) = run_with(ORDERED, &[("a", b"visit ?"), ("b", b"visit ?")]);
+    let dir = tree(&[("a", b"visit ?"), ("b", b"visit ?")]);
+    let report = run_table(ORDERED, dir.path());
     assert_eq!(report.self_check.status, SelfCheckStatus::Mismatch);
     assert_eq!(report.exit_code(false), ExitCode::SelfCheck);
     assert_eq!(changed_names(&report), ["a", "b"]);
@@ -211,19 +205,10 @@ static MEDDLING: &[&dyn Handler] = &[&Meddles];
 
 #[test]
 fn self_check_names_a_file_changed_on_disk_between_the_passes() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tree(&[("m", b"meddle 1"), ("victim", b"plain")]);
     let victim = dir.path().join("victim");
     *VICTIM.lock().unwrap() = Some(victim.clone());
-    std::fs::write(dir.path().join("m"), b"meddle 1").unwrap();
-    std::fs::write(&victim, b"plain").unwrap();
-    let config = Config {
-        table: Table {
-            entries: MEDDLING,
-            ..Table::default()
-        },
-        ..Config::default()
-    };
-    let report = run(&[dir.path().to_owned()], &Options::new(config)).unwrap();
+    let report = run_table(MEDDLING, dir.path());
     assert_eq!(report.self_check.status, SelfCheckStatus::Mismatch);
     assert_eq!(report.exit_code(false), ExitCode::SelfCheck);
     assert!(report.self_check.changed.is_empty(), "{report:#?}");

@@ -6,29 +6,17 @@
 use std::fmt::Write;
 use std::fs;
 
-use strip_nd::Config;
-use strip_nd::handler::{Handler, Outcome, Settings, Sink, Written};
+use strip_nd::handler::{Handler, Outcome, Sink, Written};
 use strip_nd::handlers::gzip::Gzip;
 
 use crate::files::{CountingSpill, open};
-use crate::util::{EPOCH, need, tool};
+use crate::util::{config_in_memory, need, tool};
 
 /// Lowered so the tar below (about 300 KiB) is well past it.
 const IN_MEMORY: u64 = 64 << 10;
 
 /// Files in the tar.
 const PARTS: u32 = 8;
-
-fn config(in_memory: u64) -> Config {
-    Config {
-        settings: Settings {
-            epoch: EPOCH,
-            in_memory,
-            ..Settings::default()
-        },
-        ..Config::default()
-    }
-}
 
 #[test]
 #[ignore = "needs tar and gzip"]
@@ -66,7 +54,7 @@ fn a_payload_past_the_limit_goes_through_scratch_and_gives_the_in_memory_bytes()
     assert!(tar_len > 4 * IN_MEMORY, "the tar is only {tar_len} bytes");
 
     // In memory: the whole file, the default limit, no scratch space.
-    let whole = config(u64::MAX);
+    let whole = config_in_memory(u64::MAX);
     let Outcome::Rewritten {
         bytes: want,
         changes,
@@ -77,7 +65,7 @@ fn a_payload_past_the_limit_goes_through_scratch_and_gives_the_in_memory_bytes()
     let want_changes: Vec<String> = changes.iter().map(ToString::to_string).collect();
 
     // Streamed, the payload past the limit: into scratch files.
-    let low = config(IN_MEMORY);
+    let low = config_in_memory(IN_MEMORY);
     let spill = CountingSpill::default();
     let mut ctx = low.context(&gz);
     ctx.spill = &spill;

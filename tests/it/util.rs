@@ -11,6 +11,19 @@ use strip_nd::handlers::Outcome;
 /// The epoch every test uses unless it says otherwise.
 pub const EPOCH: u64 = 315_532_800;
 
+/// The default config at [`EPOCH`] with `in_memory` as the streaming
+/// threshold: files and members past it are streamed or spilled.
+pub fn config_in_memory(in_memory: u64) -> Config {
+    Config {
+        settings: strip_nd::handler::Settings {
+            epoch: EPOCH,
+            in_memory,
+            ..strip_nd::handler::Settings::default()
+        },
+        ..Config::default()
+    }
+}
+
 /// The built binary with a clean environment: no epoch, no Nix build, no core count.
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_strip-nd"));

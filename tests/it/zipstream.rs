@@ -8,28 +8,17 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use strip_nd::handler::{Context, Handler, Outcome, Settings, Sink, Spill, Written};
+use strip_nd::handler::{Context, Handler, Outcome, Sink, Spill, Written};
 use strip_nd::handlers::zip::Zip;
 use strip_nd::{Config, FormatError};
 
 use crate::files::{CountingSpill, open};
-use crate::util::{EPOCH, corpus, need};
+use crate::util::{config_in_memory, corpus, need};
 use crate::zipgen::{self, Member, Options};
 
 /// What a run gave: the new bytes (`None`: unchanged) and the changes as
 /// printed, or the error.
 type Result = std::result::Result<Option<(Vec<u8>, Vec<String>)>, FormatError>;
-
-fn config(in_memory: u64) -> Config {
-    Config {
-        settings: Settings {
-            epoch: EPOCH,
-            in_memory,
-            ..Settings::default()
-        },
-        ..Config::default()
-    }
-}
 
 fn context<'a>(config: &'a Config, spill: &'a dyn Spill, name: &'a Path) -> Context<'a> {
     let mut ctx = config.context(name);
@@ -113,7 +102,7 @@ fn every_corpus_zip_streams_to_the_bytes_changes_and_errors_of_normalize() {
             (256, &spill as &dyn Spill),
             (u64::MAX, &strip_nd::handler::NoSpill),
         ] {
-            let config = config(limit);
+            let config = config_in_memory(limit);
             let ctx = context(&config, spill, path);
             let want = in_memory(&bytes, &ctx);
             let got = streamed(path, &ctx);
@@ -216,12 +205,12 @@ fn spilled_members_are_rewritten_as_normalize_rewrites_them_in_memory() {
         let bytes = outer(zip64);
         let path = write_temp(dir.path(), "outer.zip", &bytes);
         // Everything in memory, no scratch space: what normalize always gave.
-        let whole = config(u64::MAX);
+        let whole = config_in_memory(u64::MAX);
         let want = in_memory(&bytes, &context(&whole, &strip_nd::handler::NoSpill, &path));
         // A 4 KiB budget: every jar is spilled, rewritten by position and
         // compressed again from its scratch file.
         let spill = CountingSpill::default();
-        let small = config(4096);
+        let small = config_in_memory(4096);
         let got = streamed(&path, &context(&small, &spill, &path));
         let (want_bytes, want_changes) = want.unwrap().expect("the outer zip is rewritten");
         let (got_bytes, got_changes) = got.unwrap().expect("the outer zip is rewritten");
@@ -251,10 +240,10 @@ fn a_corrupt_large_member_is_the_same_error_on_both_paths() {
     let at = memchr::memmem::find(&bytes, &filler(30_000, 1)[..64]).unwrap() + 10;
     bytes[at] ^= 1;
     let path = write_temp(dir.path(), "bad.zip", &bytes);
-    let whole = config(u64::MAX);
+    let whole = config_in_memory(u64::MAX);
     let want = in_memory(&bytes, &context(&whole, &strip_nd::handler::NoSpill, &path));
     let spill = CountingSpill::default();
-    let small = config(4096);
+    let small = config_in_memory(4096);
     let got = streamed(&path, &context(&small, &spill, &path));
     assert!(
         matches!(&want, Err(FormatError::Malformed(m)) if m.contains("CRC32")),
@@ -271,7 +260,7 @@ fn what_the_streamed_path_writes_passes_unzip_t() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_temp(dir.path(), "outer.zip", &outer(false));
     let spill = CountingSpill::default();
-    let small = config(4096);
+    let small = config_in_memory(4096);
     let (bytes, _) = streamed(&path, &context(&small, &spill, &path))
         .unwrap()
         .unwrap();
