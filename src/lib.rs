@@ -32,6 +32,7 @@ pub mod diff;
 pub mod dispatch;
 pub mod engine;
 pub mod error;
+pub mod fingerprint;
 pub mod fsio;
 pub mod handler;
 pub mod handlers;

@@ -37,6 +37,7 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
+use crate::fingerprint::Fingerprint;
 
 const BUF_LEN: usize = 256 * 1024;
 
@@ -125,14 +126,25 @@ pub fn hash(path: &Path) -> Result<[u8; 32], Error> {
 
 /// The sha256 of the NAR serialization of `path`, reading files with `jobs` threads.
 pub fn hash_with(path: &Path, jobs: usize) -> Result<[u8; 32], Error> {
+    hash_watched(path, jobs, None)
+}
+
+/// Called with the path and [`Fingerprint`] of every regular file and
+/// symlink the hasher serializes, from any of its threads. A file's is
+/// taken after it was read to its end, so a write before then shows.
+pub type Watch<'a> = &'a (dyn Fn(&Path, Fingerprint) + Sync);
+
+/// [`hash_with`], telling `watch` what it read (the self-check's test that
+/// nothing changed on disk since the pass that left the tree).
+pub fn hash_watched(path: &Path, jobs: usize, watch: Option<Watch<'_>>) -> Result<[u8; 32], Error> {
     let mut sink = HashSink(Sha256::new());
-    serialize(path, jobs, &mut sink)?;
+    serialize(path, jobs, &mut sink, watch)?;
     Ok(sink.0.finalize().into())
 }
 
 /// Writes the NAR serialization of `path` to `out`.
 pub fn dump<W: Write>(path: &Path, out: &mut W) -> Result<(), Error> {
-    serialize(path, 2, out)
+    serialize(path, 2, out, None)
 }
 
 struct HashSink(Sha256);
@@ -377,7 +389,7 @@ fn open_file(dir: &Dir, name: &CStr) -> io::Result<(OwnedFd, Stat)> {
 /// `fstat` on the open file; a read that stops short exactly there is the
 /// end, anything else reads on to a zero-length read, so a file that changed
 /// is read as it is. Appends into spare capacity: no zero-filling.
-fn read_file(dir: &Arc<Dir>, name: &CStr, data: &mut Vec<u8>) -> Item {
+fn read_file(dir: &Arc<Dir>, name: &CStr, data: &mut Vec<u8>, watch: Option<Watch<'_>>) -> Item {
     let path = || dir.join(name);
     let (fd, st) = match open_file(dir, name) {
         Ok(x) => x,
@@ -413,6 +425,12 @@ fn read_file(dir: &Arc<Dir>, name: &CStr, data: &mut Vec<u8>) -> Item {
             }
         }
     }
+    if let Some(watch) = watch {
+        match fstat(&fd) {
+            Ok(st) => watch(&path(), Fingerprint::of_stat(&st)),
+            Err(e) => return Item::Failed(Error::io(path(), io_err(e))),
+        }
+    }
     Item::Read {
         exec,
         at: start..data.len(),
@@ -422,7 +440,7 @@ fn read_file(dir: &Arc<Dir>, name: &CStr, data: &mut Vec<u8>) -> Item {
 /// The walker: lists the tree in NAR order, serializing its structure and
 /// leaving regular files for the workers, in numbered batches taken from the
 /// pool.
-struct Walker {
+struct Walker<'w> {
     seq: u64,
     /// The batch being filled.
     batch: Batch,
@@ -434,9 +452,10 @@ struct Walker {
     enc: Encoder<Vec<u8>>,
     pool: mpsc::Receiver<Batch>,
     jobs: mpsc::Sender<Batch>,
+    watch: Option<Watch<'w>>,
 }
 
-impl Walker {
+impl Walker<'_> {
     /// Turns pending structure bytes into an item.
     fn take_bytes(&mut self) {
         let end = self.enc.sink.len();
@@ -484,7 +503,16 @@ impl Walker {
             FileType::Symlink => match readlinkat(dir.at(), name, Vec::new()) {
                 Ok(target) => {
                     self.enc.symlink(target.as_bytes());
-                    true
+                    let Some(watch) = self.watch else {
+                        return true;
+                    };
+                    match statat(dir.at(), name, AtFlags::SYMLINK_NOFOLLOW) {
+                        Ok(st) => {
+                            watch(&dir.join(name), Fingerprint::of_stat(&st));
+                            true
+                        }
+                        Err(e) => self.fail(Error::io(dir.join(name), io_err(e))),
+                    }
                 }
                 Err(e) => self.fail(Error::io(dir.join(name), io_err(e))),
             },
@@ -560,7 +588,12 @@ impl Walker {
 /// Serializes `root` to `out`: a walker thread lists the tree in NAR order,
 /// `jobs` workers read the small files of each batch, and this thread writes
 /// the batches in order, streaming large files itself.
-fn serialize<W: Write>(root: &Path, jobs: usize, out: &mut W) -> Result<(), Error> {
+fn serialize<W: Write>(
+    root: &Path,
+    jobs: usize,
+    out: &mut W,
+    watch: Option<Watch<'_>>,
+) -> Result<(), Error> {
     let meta = fs::symlink_metadata(root).map_err(|e| Error::io(root, e))?;
     let root_name = CString::new(root.as_os_str().as_bytes())
         .map_err(|e| Error::io(root, io::Error::new(io::ErrorKind::InvalidInput, e)))?;
@@ -592,7 +625,7 @@ fn serialize<W: Write>(root: &Path, jobs: usize, out: &mut W) -> Result<(), Erro
                         let Item::File(dir, at) = item else { continue };
                         let name = CStr::from_bytes_with_nul(&batch.names[at.clone()])
                             .expect("one NUL-terminated name");
-                        let read = read_file(dir, name, &mut batch.data);
+                        let read = read_file(dir, name, &mut batch.data, watch);
                         *item = read;
                     }
                     if tx.send(batch).is_err() {
@@ -611,13 +644,14 @@ fn serialize<W: Write>(root: &Path, jobs: usize, out: &mut W) -> Result<(), Erro
                 enc: Encoder::new(Vec::new()),
                 pool: pool_rx,
                 jobs: job_tx,
+                watch,
             };
             w.enc.magic();
             if w.node(&cwd, &root_name, root_ft) {
                 w.send();
             }
         });
-        let result = write_in_order(&done_rx, &pool_tx, out);
+        let result = write_in_order(&done_rx, &pool_tx, out, watch);
         drop(pool_tx);
         drop(done_rx);
         result
@@ -630,6 +664,7 @@ fn write_in_order<W: Write>(
     rx: &mpsc::Receiver<Batch>,
     pool: &mpsc::Sender<Batch>,
     out: &mut W,
+    watch: Option<Watch<'_>>,
 ) -> Result<(), Error> {
     let mut buf = Vec::with_capacity(BUF_LEN);
     let mut pending: BTreeMap<u64, Batch> = BTreeMap::new();
@@ -656,7 +691,7 @@ fn write_in_order<W: Write>(
                         len,
                     } => {
                         write_head(out, exec, len).map_err(werr)?;
-                        stream(out, &dir, &name, len, &mut buf)?;
+                        stream(out, &dir, &name, len, &mut buf, watch)?;
                         write_tail(out, len).map_err(werr)?;
                     }
                     Item::File(dir, _) => {
@@ -680,6 +715,7 @@ fn stream<W: Write>(
     name: &CStr,
     len: u64,
     buf: &mut Vec<u8>,
+    watch: Option<Watch<'_>>,
 ) -> Result<(), Error> {
     let path = || dir.join(name);
     let (fd, _) = open_file(dir, name).map_err(|e| Error::io(path(), e))?;
@@ -697,6 +733,10 @@ fn stream<W: Write>(
             return Err(Error::Changed { path: path() });
         }
         if n == 0 {
+            if let Some(watch) = watch {
+                let st = fstat(&fd).map_err(|e| Error::io(path(), io_err(e)))?;
+                watch(&path(), Fingerprint::of_stat(&st));
+            }
             return Ok(());
         }
         left -= n;

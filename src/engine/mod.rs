@@ -1,5 +1,6 @@
 //! The run: validate roots, normalize every file in parallel, clamp mtimes,
-//! then self-check (NAR hash, normalize again in another schedule, NAR hash again).
+//! then self-check (examine again, dry and in another schedule, the files that
+//! can still change; NAR-hash once; compare fingerprints).
 
 mod examine;
 mod options;
@@ -28,7 +29,7 @@ pub use examine::estimated_peak;
 pub use options::Options;
 pub use roots::prepare_roots;
 
-use pass::{PassSettings, pass, pool};
+use pass::{PassSettings, pass, pool, walked};
 use report::{Phases, changes_of, ms, recovery_report, show};
 use selfcheck::{hash_roots, not_run, self_check};
 
@@ -58,11 +59,10 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
         keep_clamped_paths: opts.list_mtimes,
         crates: Crates::default(),
         budget: &budget,
-        only: None,
-        fingerprint: false,
+        watch: !opts.check && opts.self_check,
     };
 
-    let mut main = pool(opts.jobs).install(|| pass(&walk_roots, Order::Forward, &settings));
+    let mut main = pool(opts.jobs).install(|| pass(walked(&walk_roots, Order::Forward), &settings));
     main.errors.extend(guard.restore());
     phases.done("normalize");
 

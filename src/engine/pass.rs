@@ -16,6 +16,7 @@ use crate::cargo_checksum::{self, Crates};
 use crate::config::Config;
 use crate::dispatch::Untouched;
 use crate::error::Error;
+use crate::fingerprint::Fingerprint;
 use crate::handler::FormatError;
 use crate::nar;
 use crate::recover::DirGuard;
@@ -39,35 +40,13 @@ pub(super) struct Pass {
     pub(super) clamped_paths: Vec<PathBuf>,
     /// Files with several links, by (device, inode), gathered until all are seen.
     pub(super) linked: HashMap<(u64, u64), (Vec<PathBuf>, Metadata)>,
-    /// Every file and symlink seen, with its fingerprint, when asked for
-    /// ([`PassSettings::fingerprint`]).
+    /// Every file and symlink seen, with its fingerprint as the pass left
+    /// it, when asked for ([`PassSettings::watch`]).
     pub(super) prints: Vec<(PathBuf, Fingerprint)>,
-}
-
-/// What changes when a file or symlink is written, replaced, or touched:
-/// its inode, size, and modification and change times (`ctime` moves with
-/// every write, `chmod`, `utimes` and rename, and cannot be set back).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Fingerprint {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mode: u32,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Fingerprint {
-    pub(super) fn of(meta: &Metadata) -> Self {
-        Self {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mode: meta.mode(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
+    /// The regular files whose result can still move, when asked for
+    /// ([`PassSettings::watch`]): every link of a rewritten file, and every
+    /// file a handler names a companion for (see `selfcheck`).
+    pub(super) again: Vec<PathBuf>,
 }
 
 impl Pass {
@@ -146,6 +125,7 @@ impl Pass {
         self.clamped += other.clamped;
         self.clamped_paths.extend(other.clamped_paths);
         self.prints.extend(other.prints);
+        self.again.extend(other.again);
         for (k, (paths, meta)) in other.linked {
             match self.linked.entry(k) {
                 std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().0.extend(paths),
@@ -182,11 +162,10 @@ pub(super) struct PassSettings<'a> {
     pub(super) crates: Crates,
     /// The memory budget this pass's workers share.
     pub(super) budget: &'a Budget,
-    /// When set, only the regular files it accepts are examined (the
-    /// self-check's second pass); the others are only fingerprinted.
-    pub(super) only: Option<&'a (dyn Fn(&Path) -> bool + Sync)>,
-    /// Record every file's and symlink's [`Fingerprint`] in [`Pass::prints`].
-    pub(super) fingerprint: bool,
+    /// Record what the self-check needs: every file's and symlink's
+    /// [`Fingerprint`] as the pass leaves it ([`Pass::prints`]), and the
+    /// files to examine again ([`Pass::again`]).
+    pub(super) watch: bool,
 }
 
 impl PassSettings<'_> {
@@ -323,17 +302,15 @@ impl PassSettings<'_> {
             }
         };
         let ft = entry.meta.file_type();
-        if self.fingerprint && !ft.is_dir() {
-            acc.prints
-                .push((entry.path.clone(), Fingerprint::of(&entry.meta)));
-        }
         if ft.is_dir() {
             // Directories are clamped after the pass, bottom-up: rewriting a
             // file inside one changes its mtime.
             return acc;
         }
         if ft.is_symlink() {
+            let mark = acc.mark();
             self.clamp_entry(&mut acc, &entry.path, &entry.meta);
+            self.print(&mut acc, &entry.path, &entry.meta, mark);
             return acc;
         }
         if !ft.is_file() {
@@ -347,9 +324,7 @@ impl PassSettings<'_> {
                     reason,
                 },
             ));
-            return acc;
-        }
-        if self.only.is_some_and(|only| !only(&entry.path)) {
+            // Not hashable: the hash fails on it, and names it.
             return acc;
         }
         acc.seen += 1;
@@ -362,8 +337,59 @@ impl PassSettings<'_> {
                 .push(entry.path);
             return acc;
         }
-        self.process(&mut acc, std::slice::from_ref(&entry.path), &entry.meta);
+        self.process_watched(&mut acc, std::slice::from_ref(&entry.path), &entry.meta);
         acc
+    }
+
+    /// [`Self::process`], then what the self-check needs of the file.
+    fn process_watched(&self, acc: &mut Pass, paths: &[PathBuf], meta: &Metadata) {
+        let mark = acc.mark();
+        self.process(acc, paths, meta);
+        if !self.watch {
+            return;
+        }
+        if acc.changes.len() > mark.1 {
+            acc.again.extend(paths.iter().cloned());
+        } else if let Some(p) = paths.iter().find(|p| {
+            self.config
+                .table
+                .entries
+                .iter()
+                .any(|h| h.companion(p).is_some())
+        }) {
+            acc.again.push(p.clone());
+        }
+        for p in paths {
+            self.print(acc, p, meta, mark);
+        }
+    }
+
+    /// Records `path`'s fingerprint as the pass leaves it: `meta` (from the
+    /// walk) when nothing happened to it since `mark`, else a fresh `lstat`.
+    fn print(&self, acc: &mut Pass, path: &Path, meta: &Metadata, mark: Mark) {
+        if !self.watch {
+            return;
+        }
+        let print = if self.guard.is_some() && acc.mark() != mark {
+            match std::fs::symlink_metadata(path) {
+                Ok(m) => Fingerprint::of(&m),
+                // Gone: the hash names it (or fails on it).
+                Err(_) => return,
+            }
+        } else {
+            Fingerprint::of(meta)
+        };
+        acc.prints.push((path.to_owned(), print));
+    }
+}
+
+/// Where a [`Pass`] stood before one file: its clamped, changes and errors
+/// counts; a file after which it moved was (or may have been) written.
+type Mark = (u64, usize, usize);
+
+impl Pass {
+    fn mark(&self) -> Mark {
+        (self.clamped, self.changes.len(), self.errors.len())
     }
 }
 
@@ -378,9 +404,20 @@ const BATCH: usize = 64;
 /// files on one thread whatever `-j`.
 const BATCH_BYTES: u64 = 16 << 20;
 
-/// One normalization pass over all roots.
-pub(super) fn pass(roots: &[PathBuf], order: Order, settings: &PassSettings) -> Pass {
-    let mut entries = roots.iter().flat_map(|r| walk(r, order));
+/// Every entry under the roots, in `order`.
+pub(super) fn walked(
+    roots: &[PathBuf],
+    order: Order,
+) -> impl Iterator<Item = Result<Entry, Error>> + Send + '_ {
+    roots.iter().flat_map(move |r| walk(r, order))
+}
+
+/// One normalization pass over `entries`.
+pub(super) fn pass(
+    entries: impl Iterator<Item = Result<Entry, Error>> + Send,
+    settings: &PassSettings,
+) -> Pass {
+    let mut entries = entries;
     let batches = std::iter::from_fn(move || {
         let mut batch = Vec::new();
         let mut bytes = 0u64;
@@ -422,13 +459,32 @@ pub(super) fn pass(roots: &[PathBuf], order: Order, settings: &PassSettings) -> 
     let linked = groups
         .into_par_iter()
         .fold(Pass::default, |mut acc, (paths, meta)| {
-            settings.process(&mut acc, &paths, &meta);
+            settings.process_watched(&mut acc, &paths, &meta);
             acc
         })
         .reduce(Pass::default, Pass::merge);
     out = out.merge(linked);
     // Checksum files last: every file under them has been written.
     let (changed, errors) = settings.crates.finish(settings.guard, settings.clamp);
+    if settings.watch && !changed.is_empty() {
+        // Rewritten after their pass: fingerprinted again, examined again.
+        let at: HashMap<&Path, usize> = out
+            .prints
+            .iter()
+            .enumerate()
+            .map(|(i, (p, _))| (p.as_path(), i))
+            .collect();
+        let mut fresh = Vec::new();
+        for (path, _) in &changed {
+            if let (Some(&i), Ok(m)) = (at.get(path.as_path()), std::fs::symlink_metadata(path)) {
+                fresh.push((i, Fingerprint::of(&m)));
+            }
+        }
+        for (i, f) in fresh {
+            out.prints[i].1 = f;
+        }
+        out.again.extend(changed.iter().map(|(p, _)| p.clone()));
+    }
     for (path, notes) in changed {
         out.record(&path, FileResult::Rewritten(cargo_checksum::HANDLER, notes));
     }

@@ -34,30 +34,38 @@
 //!
 //! # Files changed on disk
 //!
-//! The second pass fingerprints every file and symlink it walks (inode,
+//! The main pass records every file's and symlink's fingerprint (inode,
 //! size, mode, mtime and ctime: a write, `chmod`, `utimes` or rename moves
-//! the ctime, which cannot be set back); after the hash, the tree is walked
-//! again and compared. A file added, removed or changed between the two,
-//! which includes the whole hash, is a failure naming the file. Directories
-//! are left out: their mtimes are clamped again after the second pass (a
-//! streamed file makes and removes a temp file beside it even in a dry run).
+//! the ctime, which cannot be set back) as it leaves it: from its walk for a
+//! file it did not touch, from a fresh `lstat` after a rewrite or a clamp.
+//! The NAR hasher fingerprints every file again once it has read it to its
+//! end (and every symlink as it reads its target), so the hash and the
+//! comparison share one walk and one read of the tree. A file added, removed
+//! or changed between the two, which covers the second pass and the hash
+//! itself, is a failure naming the file. Directories are left out: their
+//! mtimes are clamped again after the second pass (a streamed file makes and
+//! removes a temp file beside it even in a dry run).
+//!
+//! The second pass walks nothing: the main pass hands it the list of files
+//! to examine again, which it examines in reverse path order.
 
-use std::collections::HashSet;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use filetime::FileTime;
 
 use crate::budget::Budget;
 use crate::cargo_checksum::Crates;
 use crate::error::Error;
+use crate::fingerprint::Fingerprint;
 use crate::mtime::{MtimeStats, clamp_dirs};
 use crate::nar::{self, HashFormat};
 use crate::report::{ReportPath, SelfCheck, SelfCheckStatus};
-use crate::walk::{Order, walk};
+use crate::walk::Entry;
 
 use super::options::Options;
-use super::pass::{Fingerprint, Pass, PassSettings, pass, pool};
+use super::pass::{Pass, PassSettings, pass, pool};
 use super::report::{Phases, changes_of, show};
 
 pub(super) fn hash_roots(roots: &[PathBuf], jobs: usize) -> Vec<Result<String, String>> {
@@ -83,10 +91,14 @@ pub(super) fn self_check(
     main: &mut Pass,
     phases: &mut Phases,
 ) -> (SelfCheck, Vec<Result<String, String>>) {
-    let rewritten: HashSet<&Path> = main.changes.iter().map(|c| c.0.as_path()).collect();
-    let table = &opts.config.table;
-    let again =
-        |p: &Path| rewritten.contains(p) || table.entries.iter().any(|h| h.companion(p).is_some());
+    let mut again = std::mem::take(&mut main.again);
+    // Reverse path order: another schedule than the main pass's.
+    again.sort_unstable_by(|a, b| b.as_os_str().as_bytes().cmp(a.as_os_str().as_bytes()));
+    again.dedup();
+    let entries = again.into_iter().map(|path| {
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(Entry { path, meta })
+    });
     let settings = PassSettings {
         config: &opts.config,
         roots,
@@ -96,11 +108,10 @@ pub(super) fn self_check(
         crates: Crates::default(),
         // The main pass is over and holds nothing: the same budget afresh.
         budget: &Budget::new(opts.memory),
-        only: Some(&again),
-        fingerprint: true,
+        watch: false,
     };
-    let mut second = pool(jobs).install(|| pass(roots, Order::Reverse, &settings));
-    main.errors.append(&mut second.errors);
+    let second = pool(jobs).install(|| pass(entries, &settings));
+    main.errors.extend(second.errors);
     if opts.mtimes {
         // A streamed file, even examined dry, had a temp file made and
         // removed beside it, which moved its directory's mtime.
@@ -112,9 +123,34 @@ pub(super) fn self_check(
         main.errors.append(&mut dirs.errors);
     }
     phases.done("self-check normalize");
-    let hashes = hash_roots(roots, opts.jobs);
+    let seen = Mutex::new(Vec::with_capacity(main.prints.len()));
+    let watch = |path: &Path, print: Fingerprint| {
+        seen.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((path.to_owned(), print));
+    };
+    let hashes: Vec<Result<String, String>> = roots
+        .iter()
+        .map(|r| {
+            nar::hash_watched(r, opts.jobs, Some(&watch))
+                .map(|d| nar::format_hash(&d, HashFormat::Typed))
+                .map_err(|e| e.to_string())
+        })
+        .collect();
     phases.done("self-check hash");
-    let on_disk = changed_on_disk(roots, std::mem::take(&mut second.prints), &mut main.errors);
+    // A root whose hash stopped early was not seen whole: its files not
+    // seen are not taken as removed.
+    let partial: Vec<&PathBuf> = roots
+        .iter()
+        .zip(&hashes)
+        .filter(|(_, h)| h.is_err())
+        .map(|(r, _)| r)
+        .collect();
+    let on_disk = changed_on_disk(
+        std::mem::take(&mut main.prints),
+        seen.into_inner().unwrap_or_else(PoisonError::into_inner),
+        &partial,
+    );
     phases.done("self-check fingerprints");
     let changed = changes_of(second.changes);
     let status = if !changed.is_empty() || !on_disk.is_empty() {
@@ -147,23 +183,18 @@ pub(super) fn not_run(jobs: usize) -> SelfCheck {
     }
 }
 
-/// The files and symlinks under `roots` that were added, removed or changed
-/// since `before` was taken, sorted by path bytes.
+/// The files and symlinks whose fingerprint `now` (as the hasher saw them)
+/// differs from `before` (as the main pass left them), or that only one of
+/// the two holds, sorted by path bytes. Files of a root in `partial` that
+/// only `before` holds are left out: the hash stopped before them.
 fn changed_on_disk(
-    roots: &[PathBuf],
     mut before: Vec<(PathBuf, Fingerprint)>,
-    errors: &mut Vec<Error>,
+    mut now: Vec<(PathBuf, Fingerprint)>,
+    partial: &[&PathBuf],
 ) -> Vec<ReportPath> {
-    let mut now = Vec::with_capacity(before.len());
-    for entry in roots.iter().flat_map(|r| walk(r, Order::Forward)) {
-        match entry {
-            Ok(e) if !e.meta.is_dir() => now.push((e.path, Fingerprint::of(&e.meta))),
-            Ok(_) => {}
-            Err(e) => errors.push(e),
-        }
-    }
     before.sort_unstable_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
     now.sort_unstable_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
+    let gone = |p: &Path| !partial.iter().any(|r| p.starts_with(r));
     let mut out = Vec::new();
     let (mut a, mut b) = (before.iter().peekable(), now.iter().peekable());
     loop {
@@ -177,11 +208,15 @@ fn changed_on_disk(
                 b.next();
             }
             (Some(x), Some(y)) if x.0.as_os_str().as_bytes() < y.0.as_os_str().as_bytes() => {
-                out.push(show(&x.0));
+                if gone(&x.0) {
+                    out.push(show(&x.0));
+                }
                 a.next();
             }
             (Some(x), None) => {
-                out.push(show(&x.0));
+                if gone(&x.0) {
+                    out.push(show(&x.0));
+                }
                 a.next();
             }
             (_, Some(y)) => {
