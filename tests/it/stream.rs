@@ -309,9 +309,9 @@ fn a_300_mb_tar_is_normalized_in_under_100_mb_and_leaves_no_temp_file() {
 
 #[test]
 fn a_streamed_file_left_unchanged_leaves_its_directory_mtime_clamped() {
-    // The self-check's second pass streams a large file again into a temp
-    // file beside it and removes that file when nothing changed: that bumps
-    // the directory's mtime after the mtime pass, which must clamp it again.
+    // The self-check's second pass examines a large file again, streamed:
+    // it must write nothing beside it, or the directory's mtime moves after
+    // the mtime pass.
     let top = tempfile::tempdir().unwrap();
     let dir = top.path().join("d");
     fs::create_dir(&dir).unwrap();
@@ -333,4 +333,45 @@ fn a_streamed_file_left_unchanged_leaves_its_directory_mtime_clamped() {
     for p in [&dir, &dir.join("a.tar")] {
         assert_eq!(mtime(p), EPOCH, "{} keeps its mtime", p.display());
     }
+}
+
+/// `--check` streams large files to nowhere: no temp file is made beside
+/// them, so a directory keeps its mtime and its entries, even for a file
+/// that would be rewritten.
+#[test]
+fn a_dry_run_over_streamed_files_leaves_their_directory_as_it_was() {
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join("d");
+    fs::create_dir(&dir).unwrap();
+    for (i, tar) in files_in(&corpus("tar"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tar"))
+        .enumerate()
+    {
+        fs::copy(&tar, dir.join(format!("{i}.tar"))).unwrap();
+    }
+    let then = filetime::FileTime::from_unix_time(i64::try_from(EPOCH).unwrap() + 12345, 0);
+    filetime::set_file_mtime(&dir, then).unwrap();
+    let names = |d: &Path| {
+        let mut v: Vec<_> = fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = names(&dir);
+    let out = bin()
+        .env("STRIP_ND_IN_MEMORY", "1024")
+        .args(["--check", "--json"])
+        .arg(top.path())
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["changes"].as_array().is_some_and(|c| !c.is_empty()),
+        "some corpus tar would be rewritten: {report}"
+    );
+    assert_eq!(mtime(&dir), EPOCH + 12345, "the directory keeps its mtime");
+    assert_eq!(names(&dir), before);
 }
