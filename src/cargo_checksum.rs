@@ -141,6 +141,20 @@ impl Crates {
             .clone()
     }
 
+    /// Whether some checksum file may list the file with links `paths`
+    /// (under `roots`): one lies in a directory above it, inside its root.
+    /// A dry run hashes a streamed file's new contents only then.
+    pub fn may_list(&self, paths: &[PathBuf], roots: &[PathBuf]) -> bool {
+        paths.iter().any(|path| {
+            let Some(root) = roots.iter().find(|r| path.starts_with(r)) else {
+                return false;
+            };
+            std::iter::successors(path.parent(), |d| d.parent())
+                .take_while(|d| d.starts_with(root))
+                .any(|d| self.of(d).is_some())
+        })
+    }
+
     /// Whether the file with links `paths` (under `roots`) may get the
     /// contents `new`. On `Ok`, the entries that list it, to hand to
     /// [`Crates::commit`] once the file is written; on `Err`, the reason to

@@ -1,7 +1,8 @@
 //! Files too large for memory, as the handler API sees them: a file read by
 //! position ([`FileSource`]), the temp file its replacement is written to
 //! ([`TempSink`], renamed over the original by [`crate::replace`]), and
-//! scratch files for large members ([`TempSpill`]), removed when dropped.
+//! scratch files for large members ([`TempSpill`]), removed when dropped;
+//! and, for a dry run, a sink that writes nothing ([`DrySink`]).
 //!
 //! Handlers never touch the file system: the engine builds these and hands
 //! them over as [`Source`], [`Sink`] and [`Spill`] trait objects.
@@ -161,6 +162,64 @@ impl Sink for TempSink {
     }
 }
 
+/// Where a dry examination (`--check`, the self-check's second pass) of a
+/// streamed file writes: nowhere. It makes no temp file, so a dry run
+/// neither needs a writable tree nor moves a directory's mtime, and costs
+/// no inode allocation. When the new contents' sha256 is needed (the file
+/// is listed in a `.cargo-checksum.json`, whose entry a dry run reports
+/// too), it is computed from the bytes as they pass.
+pub struct DrySink {
+    hasher: Option<sha2::Sha256>,
+}
+
+impl DrySink {
+    /// A sink that keeps nothing.
+    pub fn discarding() -> Self {
+        Self { hasher: None }
+    }
+
+    /// A sink that keeps only the sha256 of what is written to it.
+    pub fn hashing() -> Self {
+        use sha2::Digest;
+        Self {
+            hasher: Some(sha2::Sha256::new()),
+        }
+    }
+
+    /// The sha256 of everything written, when made by [`DrySink::hashing`].
+    pub fn finish(self) -> Option<[u8; 32]> {
+        use sha2::Digest;
+        self.hasher.map(|h| h.finalize().into())
+    }
+}
+
+impl Write for DrySink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(h) = &mut self.hasher {
+            sha2::Digest::update(h, buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Sink for DrySink {
+    fn copy_from(&mut self, src: &dyn Source, offset: u64, len: u64) -> io::Result<()> {
+        if self.hasher.is_some() {
+            return crate::handler::copy_buffered(self, src, offset, len);
+        }
+        // Nothing to read, but a range past the end fails as it would when
+        // written: the result of a dry run is the result of a real one.
+        match offset.checked_add(len) {
+            Some(end) if end <= src.len() => Ok(()),
+            _ => Err(io::ErrorKind::UnexpectedEof.into()),
+        }
+    }
+}
+
 /// A scratch file in the temp directory: unnamed (`O_TMPFILE` or unlinked at
 /// once), so nothing is left behind even when the run is killed.
 pub struct TempScratch {
@@ -227,6 +286,9 @@ pub enum New {
     Bytes(Vec<u8>),
     /// Written to a temp file beside the file (streamed).
     Temp(NamedTempFile),
+    /// Examined dry and streamed: not kept, only their sha256 when it was
+    /// asked for ([`DrySink::hashing`]).
+    Dry(Option<[u8; 32]>),
 }
 
 impl New {
@@ -240,6 +302,8 @@ impl New {
             New::Temp(t) => sha256_of(t.as_file())
                 .map(|d| crate::cargo_checksum::hex_digest(&d))
                 .map_err(|e| format!("cannot hash the new contents: {e}")),
+            New::Dry(Some(d)) => Ok(crate::cargo_checksum::hex_digest(d)),
+            New::Dry(None) => Err("the new contents were not hashed in this dry run".into()),
         }
     }
 
@@ -254,6 +318,10 @@ impl New {
         match self {
             New::Bytes(b) => replace_linked_with(paths, meta, Contents::Bytes(&b), mtime),
             New::Temp(t) => replace_linked_with(paths, meta, Contents::Temp(t), mtime),
+            New::Dry(_) => Err(crate::error::Error::io(
+                &paths[0],
+                io::Error::other("a dry examination has no contents to write"),
+            )),
         }
     }
 }
@@ -327,6 +395,19 @@ mod tests {
         let mut short = TempSpill.scratch().unwrap();
         let past = data.len() as u64 - KERNEL_MIN;
         assert!(short.copy_from(&src, past, KERNEL_MIN + 1).is_err());
+        let mut hashing = DrySink::hashing();
+        fill(&mut hashing);
+        let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&want).into();
+        assert_eq!(hashing.finish(), Some(digest));
+        let mut discarding = DrySink::discarding();
+        fill(&mut discarding);
+        assert!(discarding.copy_from(&src, past, KERNEL_MIN + 1).is_err());
+        assert!(
+            DrySink::hashing()
+                .copy_from(&src, past, KERNEL_MIN + 1)
+                .is_err()
+        );
+        assert_eq!(discarding.finish(), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::fsio;
 use crate::handler::{Context, FormatError, Handler, Outcome, Written};
 use crate::handlers::HEAD_LEN;
-use crate::stream::{FileSource, New, TempSink, TempSpill};
+use crate::stream::{DrySink, FileSource, New, TempSink, TempSpill};
 
 use super::roots::relative_to_roots;
 
@@ -27,6 +27,24 @@ use super::roots::relative_to_roots;
 /// tables. A streaming handler will lower this (per handler, through here).
 pub fn estimated_peak(len: u64) -> u64 {
     len.saturating_mul(6).saturating_add(1 << 20)
+}
+
+/// Where a streamed file's new contents go.
+#[derive(Clone, Copy)]
+pub(super) enum Output {
+    /// To a temp file beside it, to be renamed over it.
+    Beside,
+    /// Nowhere (a dry run); `digest`: their sha256 is computed as they
+    /// pass, for a `.cargo-checksum.json` that may list the file.
+    Dry { digest: bool },
+}
+
+/// How a file is examined: whether mtimes are clamped (a companion's
+/// mtime is taken as it will end), and where streamed output goes.
+#[derive(Clone, Copy)]
+pub(super) struct Mode {
+    pub(super) mtimes: bool,
+    pub(super) output: Output,
 }
 
 /// What happened to one file.
@@ -53,11 +71,11 @@ pub(super) fn examine<'b>(
     meta: &Metadata,
     config: &Config,
     roots: &[PathBuf],
-    mtimes: bool,
+    mode: Mode,
     hold: (&'b Budget, &mut Option<Reservation<'b>>),
 ) -> (FileResult, Option<New>, Vec<Untouched>) {
     let recorder = Recorder::new(&config.table);
-    let (result, bytes) = examine_with(path, meta, config, roots, mtimes, &recorder, hold);
+    let (result, bytes) = examine_with(path, meta, config, roots, mode, &recorder, hold);
     (result, bytes, recorder.into_untouched())
 }
 
@@ -66,7 +84,7 @@ pub(super) fn examine_with<'b>(
     meta: &Metadata,
     config: &Config,
     roots: &[PathBuf],
-    mtimes: bool,
+    mode: Mode,
     recorder: &Recorder,
     (budget, hold): (&'b Budget, &mut Option<Reservation<'b>>),
 ) -> (FileResult, Option<New>) {
@@ -105,7 +123,7 @@ pub(super) fn examine_with<'b>(
     }
     ctx.companion_mtime = handler
         .companion(path)
-        .and_then(|c| companion_mtime(&c, config, mtimes));
+        .and_then(|c| companion_mtime(&c, config, mode.mtimes));
     let stream = meta.len() > config.settings.in_memory && handler.streams();
     // A streamed file holds at most its members up to `in_memory` at once.
     let in_hand = if stream {
@@ -115,7 +133,7 @@ pub(super) fn examine_with<'b>(
     };
     *hold = Some(budget.reserve(estimated_peak(in_hand)));
     if stream {
-        return streamed(path, file, meta.len(), handler, &ctx);
+        return streamed(path, file, meta.len(), handler, &ctx, mode.output);
     }
     if !whole {
         if let Err(e) = fsio::read_rest(&mut file, &mut data, meta.len()) {
@@ -145,32 +163,53 @@ pub(super) fn failed(handler: &dyn Handler, e: FormatError) -> FileResult {
 }
 
 /// A file larger than `in_memory` whose handler streams: read by position,
-/// written to a temp file beside it (removed when unchanged).
+/// written to a temp file beside it (removed when unchanged), or, dry, to
+/// nowhere.
 pub(super) fn streamed(
     path: &Path,
     file: File,
     len: u64,
     handler: &dyn Handler,
     ctx: &Context,
+    output: Output,
 ) -> (FileResult, Option<New>) {
     let fail = |e| (FileResult::Failed(Error::io(path, e)), None);
-    let mut sink = match TempSink::beside(path) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
+    let source = FileSource::new(file, len);
+    let rewritten = |changes: Vec<crate::handler::Change>| {
+        FileResult::Rewritten(
+            handler.name(),
+            changes.into_iter().map(String::from).collect(),
+        )
     };
-    match run_guarded_to(handler, &FileSource::new(file, len), &mut sink, ctx) {
-        Ok(Written::Unchanged) => (FileResult::Unchanged(handler.name()), None),
-        Ok(Written::Rewritten(changes)) => match sink.finish() {
-            Ok(tmp) => (
-                FileResult::Rewritten(
-                    handler.name(),
-                    changes.into_iter().map(String::from).collect(),
-                ),
-                Some(New::Temp(tmp)),
-            ),
-            Err(e) => fail(e),
-        },
-        Err(e) => (failed(handler, e), None),
+    match output {
+        Output::Beside => {
+            let mut sink = match TempSink::beside(path) {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            match run_guarded_to(handler, &source, &mut sink, ctx) {
+                Ok(Written::Unchanged) => (FileResult::Unchanged(handler.name()), None),
+                Ok(Written::Rewritten(changes)) => match sink.finish() {
+                    Ok(tmp) => (rewritten(changes), Some(New::Temp(tmp))),
+                    Err(e) => fail(e),
+                },
+                Err(e) => (failed(handler, e), None),
+            }
+        }
+        Output::Dry { digest } => {
+            let mut sink = if digest {
+                DrySink::hashing()
+            } else {
+                DrySink::discarding()
+            };
+            match run_guarded_to(handler, &source, &mut sink, ctx) {
+                Ok(Written::Unchanged) => (FileResult::Unchanged(handler.name()), None),
+                Ok(Written::Rewritten(changes)) => {
+                    (rewritten(changes), Some(New::Dry(sink.finish())))
+                }
+                Err(e) => (failed(handler, e), None),
+            }
+        }
     }
 }
 

@@ -23,7 +23,7 @@ use crate::recover::DirGuard;
 use crate::report::{HandlerStats, Note};
 use crate::walk::{Entry, Order, walk};
 
-use super::examine::{FileResult, examine};
+use super::examine::{FileResult, Mode, Output, examine};
 use super::report::show;
 
 /// Accumulates results of one pass.
@@ -192,6 +192,24 @@ impl PassSettings<'_> {
         }
     }
 
+    /// How `process` examines the file with links `paths`: a dry pass
+    /// streams to nowhere, hashing the new contents only when a checksum
+    /// file may list them.
+    fn mode(&self, paths: &[PathBuf], meta: &Metadata) -> Mode {
+        let output = if self.guard.is_some() {
+            Output::Beside
+        } else {
+            Output::Dry {
+                digest: meta.len() > self.config.settings.in_memory
+                    && self.crates.may_list(paths, self.roots),
+            }
+        };
+        Mode {
+            mtimes: self.clamp.is_some(),
+            output,
+        }
+    }
+
     /// Examines one file; when not dry, replaces it (new mtime included) or
     /// clamps its mtime.
     fn process(&self, acc: &mut Pass, paths: &[PathBuf], meta: &Metadata) {
@@ -203,7 +221,7 @@ impl PassSettings<'_> {
             meta,
             self.config,
             self.roots,
-            self.clamp.is_some(),
+            self.mode(paths, meta),
             (self.budget, &mut hold),
         );
         acc.record_untouched(first, untouched);

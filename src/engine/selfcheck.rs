@@ -42,9 +42,10 @@
 //! end (and every symlink as it reads its target), so the hash and the
 //! comparison share one walk and one read of the tree. A file added, removed
 //! or changed between the two, which covers the second pass and the hash
-//! itself, is a failure naming the file. Directories are left out: their
-//! mtimes are clamped again after the second pass (a streamed file makes and
-//! removes a temp file beside it even in a dry run).
+//! itself, is a failure naming the file. Directories are left out: NAR
+//! records no directory metadata, and the second pass leaves them as they
+//! are (it writes nothing, not even the temp file of a streamed file: see
+//! [`crate::stream::DrySink`]).
 //!
 //! The second pass walks nothing: the main pass hands it the list of files
 //! to examine again, which it examines in reverse path order.
@@ -59,7 +60,6 @@ use crate::budget::Budget;
 use crate::cargo_checksum::Crates;
 use crate::error::Error;
 use crate::fingerprint::Fingerprint;
-use crate::mtime::{MtimeStats, clamp_dirs};
 use crate::nar::{self, HashFormat};
 use crate::report::{ReportPath, SelfCheck, SelfCheckStatus};
 use crate::walk::Entry;
@@ -112,16 +112,6 @@ pub(super) fn self_check(
     };
     let second = pool(jobs).install(|| pass(entries, &settings));
     main.errors.extend(second.errors);
-    if opts.mtimes {
-        // A streamed file, even examined dry, had a temp file made and
-        // removed beside it, which moved its directory's mtime.
-        let mut dirs = MtimeStats::default();
-        let epoch = opts.config.settings.epoch;
-        for r in roots {
-            clamp_dirs(r, epoch, true, false, &mut dirs);
-        }
-        main.errors.append(&mut dirs.errors);
-    }
     phases.done("self-check normalize");
     let seen = Mutex::new(Vec::with_capacity(main.prints.len()));
     let watch = |path: &Path, print: Fingerprint| {

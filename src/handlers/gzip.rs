@@ -75,8 +75,9 @@ use flate2::{Compress, Compression, FlushCompress, Status};
 
 use crate::handler::{
     COPY_CHUNK, Change, Context, DEFAULT_IN_MEMORY, FormatError, Handler, Member as HandlerMember,
-    Nested, NestedWritten, Outcome, SNIFF_LEN, Scratch, Sink, Source, Written,
+    Outcome, SNIFF_LEN, Sink, Source, Written,
 };
+use crate::handlers::held::{Held, scratch_failed};
 use crate::inflate::{InflateError, Inflater, Stop};
 
 /// The gzip handler.
@@ -280,50 +281,6 @@ fn payload_limit(ctx: &Context, compressed: u64) -> u64 {
         .min(compressed.saturating_mul(MAX_RATIO).max(1 << 20))
 }
 
-/// Where a claimed payload is kept while its member is inflated.
-enum Held {
-    Memory(Vec<u8>),
-    Scratch(Box<dyn Scratch>),
-}
-
-impl Held {
-    fn len(&self) -> u64 {
-        match self {
-            Held::Memory(v) => v.len() as u64,
-            Held::Scratch(s) => s.len(),
-        }
-    }
-
-    fn source(&self) -> &dyn Source {
-        match self {
-            Held::Memory(v) => v,
-            Held::Scratch(s) => &**s,
-        }
-    }
-
-    fn sink(&mut self) -> &mut dyn Sink {
-        match self {
-            Held::Memory(v) => v,
-            Held::Scratch(s) => &mut **s,
-        }
-    }
-
-    /// Makes what was written readable by position.
-    fn finish(&mut self) -> io::Result<()> {
-        match self {
-            Held::Memory(_) => Ok(()),
-            Held::Scratch(s) => s.finish(),
-        }
-    }
-
-    /// A new, empty one: scratch space when there is some, else memory.
-    fn new(ctx: &Context) -> Self {
-        ctx.spill
-            .scratch()
-            .map_or_else(|_| Held::Memory(Vec::new()), Held::Scratch)
-    }
-}
-
 /// A claimed payload being inflated.
 struct Payload {
     held: Held,
@@ -340,17 +297,7 @@ impl Payload {
         if len > limit {
             return Ok(false);
         }
-        if let Held::Memory(v) = &self.held {
-            if self.spill && len > ctx.settings.in_memory {
-                // Contexts made outside a run have no scratch space: the
-                // payload is then held in memory.
-                if let Ok(mut s) = ctx.spill.scratch() {
-                    s.write_all(v)?;
-                    self.held = Held::Scratch(s);
-                }
-            }
-        }
-        self.held.sink().write_all(b)?;
+        self.held.grow(b, self.spill, ctx)?;
         Ok(true)
     }
 }
@@ -370,22 +317,8 @@ fn recompressed(
     if raw.len() > payload_limit(ctx, m.body.end - m.body.start) {
         return Ok(None);
     }
-    let (new, notes) = match &mut raw {
-        Held::Memory(v) => match inner.dispatch.member(v, inner) {
-            Nested::Rewritten { bytes, changes, .. } => (Held::Memory(bytes), changes),
-            _ => return Ok(None),
-        },
-        Held::Scratch(s) => {
-            s.finish().map_err(|e| scratch_failed(&e))?;
-            let mut out = Held::new(ctx);
-            match inner.dispatch.member_to(&**s, out.sink(), inner) {
-                NestedWritten::Rewritten(_, changes) => {
-                    out.finish().map_err(|e| scratch_failed(&e))?;
-                    (out, changes)
-                }
-                _ => return Ok(None),
-            }
-        }
+    let Some((new, notes)) = raw.rewritten(ctx, inner)? else {
+        return Ok(None);
     };
     drop(raw);
     let mut changes = Vec::new();
@@ -536,10 +469,6 @@ fn header_changes(m: &Member, n: usize, ctx: &Context, changes: &mut Vec<Change>
 
 fn write_failed(e: &io::Error) -> FormatError {
     FormatError::TooLarge(format!("cannot write the new file: {e}"))
-}
-
-fn scratch_failed(e: &io::Error) -> FormatError {
-    FormatError::TooLarge(format!("scratch space for the payload failed: {e}"))
 }
 
 fn read_failed(e: &io::Error) -> FormatError {

@@ -68,6 +68,7 @@ pub mod cpio;
 pub mod deb;
 pub mod font;
 pub mod gzip;
+mod held;
 pub mod iso9660;
 pub mod javadoc;
 pub mod mo;

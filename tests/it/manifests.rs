@@ -285,6 +285,37 @@ fn cargo_checksums_follow_a_rewritten_file_and_the_self_check_passes() {
     assert!(crate::util::mtime(&dir.join(".cargo-checksum.json")) <= EPOCH);
 }
 
+/// A dry run writes no temp file for a streamed file, but still reports
+/// the checksum entry a real run would write: the same line whether the
+/// file was streamed (hashed as it passed) or held in memory.
+#[test]
+fn a_dry_run_streaming_a_listed_file_reports_its_new_checksum() {
+    let mut lines = Vec::new();
+    for in_memory in ["16", &u64::MAX.to_string()] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, gz) = fake_crate(tmp.path(), true);
+        let json = fs::read(dir.join(".cargo-checksum.json")).unwrap();
+        let out = crate::util::bin()
+            .env("STRIP_ND_IN_MEMORY", in_memory)
+            .args(["--check", "-v"])
+            .arg(tmp.path())
+            .output()
+            .unwrap();
+        let err = crate::util::stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "would change: {err}");
+        assert_eq!(fs::read(dir.join("data/x.gz")).unwrap(), gz);
+        assert_eq!(fs::read(dir.join(".cargo-checksum.json")).unwrap(), json);
+        let line = err
+            .lines()
+            .find(|l| l.contains("[cargo-checksum]: files.data/x.gz: sha256"))
+            .unwrap_or_else(|| panic!("no checksum change reported: {err}"))
+            .replace(&tmp.path().display().to_string(), "ROOT");
+        assert!(!line.contains("not hashed"), "{line}");
+        lines.push(line);
+    }
+    assert_eq!(lines[0], lines[1]);
+}
+
 #[test]
 fn files_under_a_checksum_file_that_cannot_be_kept_are_left_untouched() {
     let tmp = tempfile::tempdir().unwrap();

@@ -15,8 +15,10 @@
 
 use bzip2::{Action, Compress, Compression, Decompress, Status};
 
-use super::{Codec, Decoded, drive, truncated};
-use crate::handler::FormatError;
+use std::io::Write;
+
+use super::{Codec, Decoded, OUT_ROOM, Reader, emit, truncated};
+use crate::handler::{FormatError, Source};
 
 /// The bzip2 codec.
 pub struct Bzip2;
@@ -68,63 +70,89 @@ impl Codec for Bzip2 {
 
     fn scan(input: &[u8]) -> Result<Result<Settings, String>, FormatError> {
         if !is_header(input) {
-            return Err(truncated("bzip2", input.len()));
+            return Err(truncated("bzip2", input.len() as u64));
         }
         Ok(Ok(Settings {
             level: u32::from(input[3] - b'0'),
         }))
     }
 
-    fn decode(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<Decoded, FormatError> {
+    fn decode_to(
+        input: &dyn Source,
+        out: &mut dyn Write,
+        limit: u64,
+    ) -> Result<Decoded, FormatError> {
+        let mut r = Reader::new(input);
+        let len = r.len();
+        let mut room = vec![0; OUT_ROOM];
+        let mut written = 0u64;
         let mut pos = 0;
         let mut streams = 0;
-        while pos < input.len() {
-            if streams > 0 && !is_header(&input[pos..]) {
+        while pos < len {
+            if streams > 0 && !is_header(&r.peek(pos, 10)?) {
                 return Err(FormatError::malformed(format!(
                     "trailing garbage after the bzip2 stream at offset {pos}"
                 )));
             }
             let mut stream = Decompress::new(false);
-            let data = &input[pos..];
-            let read = drive(out, limit, "bzip2", input.len(), |at, out| {
-                let status = stream.decompress_vec(&data[at..], out).map_err(|e| {
-                    FormatError::malformed(format!(
-                        "corrupt bzip2 data near offset {}: {e}",
-                        pos + at
-                    ))
+            loop {
+                if written >= limit {
+                    return Ok(Decoded {
+                        complete: false,
+                        streams: streams + 1,
+                        end: len,
+                    });
+                }
+                let (was_in, was_out) = (stream.total_in(), stream.total_out());
+                let status = stream.decompress(r.at(pos)?, &mut room).map_err(|e| {
+                    FormatError::malformed(format!("corrupt bzip2 data near offset {pos}: {e}"))
                 })?;
-                Ok((status == Status::StreamEnd, stream.total_in() as usize))
-            })?;
-            let Some(read) = read else {
-                return Ok(Decoded {
-                    complete: false,
-                    streams: streams + 1,
-                    end: input.len(),
-                });
-            };
-            pos += read;
+                let used = stream.total_in() - was_in;
+                let made = (stream.total_out() - was_out) as usize;
+                emit(out, &room[..made])?;
+                written += made as u64;
+                pos += used;
+                if status == Status::StreamEnd {
+                    break;
+                }
+                if used == 0 && made == 0 {
+                    return Err(truncated("bzip2", len));
+                }
+            }
             streams += 1;
         }
         Ok(Decoded {
             complete: true,
             streams,
-            end: input.len(),
+            end: len,
         })
     }
 
-    fn encode(payload: &[u8], s: &Settings, _old_len: usize) -> Result<Vec<u8>, FormatError> {
+    fn encode_to(
+        payload: &dyn Source,
+        s: &Settings,
+        _old_len: u64,
+        out: &mut dyn Write,
+    ) -> Result<(), FormatError> {
         let mut stream = Compress::new(Compression::new(s.level), 30);
-        let mut out = Vec::with_capacity(payload.len() / 4 + 1024);
+        let mut r = Reader::new(payload);
+        let len = r.len();
+        let mut room = vec![0; OUT_ROOM];
         loop {
-            out.reserve((out.len() / 2).max(64 << 10));
-            let at = stream.total_in() as usize;
-            let status = stream
-                .compress_vec(&payload[at..], &mut out, Action::Finish)
-                .map_err(|e| {
-                    FormatError::malformed(format!("recompressing with bzip2 failed: {e}"))
-                })?;
+            let at = stream.total_in();
+            let was_out = stream.total_out();
+            let data = r.at(at)?;
+            let action = if at + data.len() as u64 == len {
+                Action::Finish
+            } else {
+                Action::Run
+            };
+            let status = stream.compress(data, &mut room, action).map_err(|e| {
+                FormatError::malformed(format!("recompressing with bzip2 failed: {e}"))
+            })?;
+            emit(out, &room[..(stream.total_out() - was_out) as usize])?;
             if status == Status::StreamEnd {
-                return Ok(out);
+                return Ok(());
             }
         }
     }

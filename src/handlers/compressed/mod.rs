@@ -42,10 +42,13 @@ use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use std::io::Write;
+
 use crate::handler::Context;
 use crate::handler::FormatError;
-use crate::handler::{Change, Handler, Member, Nested, Outcome};
+use crate::handler::{Change, Handler, Member, Outcome, Sink, Source, Written};
 use crate::handlers::HEAD_LEN;
+use crate::handlers::held::Held;
 
 pub mod bzip2;
 pub mod xz;
@@ -78,16 +81,37 @@ pub trait Codec: Sync + 'static {
     /// rewrite would use (or why it cannot be rewritten). An error when the
     /// framing is malformed, or the stream cannot be read at all.
     fn scan(input: &[u8]) -> Result<Result<Self::Settings, String>, FormatError>;
-    /// Decompresses every stream of `input`, appending to `out` until it holds
-    /// at least `limit` bytes (then [`Decoded::complete`] is false).
-    fn decode(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<Decoded, FormatError>;
-    /// Compresses `payload` with `settings`, where `old_len` is the length of
-    /// the payload it replaces.
+    /// Decompresses every stream of `input` into `out`, stopping once it
+    /// has written at least `limit` bytes (then [`Decoded::complete`] is
+    /// false). `input` is read forward through a [`Reader`], never whole.
+    fn decode_to(
+        input: &dyn Source,
+        out: &mut dyn Write,
+        limit: u64,
+    ) -> Result<Decoded, FormatError>;
+    /// Compresses `payload` with `settings` into `out`, where `old_len` is
+    /// the length of the payload it replaces. The bytes do not depend on
+    /// whether `payload` is in memory or read by position (tested).
+    fn encode_to(
+        payload: &dyn Source,
+        settings: &Self::Settings,
+        old_len: u64,
+        out: &mut dyn Write,
+    ) -> Result<(), FormatError>;
+    /// [`Codec::decode_to`] into memory.
+    fn decode(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<Decoded, FormatError> {
+        Self::decode_to(&input, out, limit as u64)
+    }
+    /// [`Codec::encode_to`] into memory.
     fn encode(
         payload: &[u8],
         settings: &Self::Settings,
         old_len: usize,
-    ) -> Result<Vec<u8>, FormatError>;
+    ) -> Result<Vec<u8>, FormatError> {
+        let mut out = Vec::with_capacity(payload.len() / 4 + 1024);
+        Self::encode_to(&payload, settings, old_len as u64, &mut out)?;
+        Ok(out)
+    }
 }
 
 /// What [`Codec::decode`] found.
@@ -100,7 +124,7 @@ pub struct Decoded {
     pub streams: usize,
     /// Where the last stream ends; what follows (xz stream padding) is
     /// copied as it is.
-    pub end: usize,
+    pub end: u64,
 }
 
 /// The handler of one [`Codec`].
@@ -125,28 +149,40 @@ fn inner_name(outer: &Path, suffixes: &[(&str, &str)]) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(name))
 }
 
-/// How many bytes a payload of a `compressed`-byte stream may decompress to.
-fn limit(compressed: usize, ctx: &Context) -> usize {
-    let limit = ctx
-        .settings
-        .max_size
-        .min((compressed as u64).saturating_mul(MAX_RATIO).max(1 << 20));
-    usize::try_from(limit).unwrap_or(usize::MAX)
-}
-
 impl<C: Codec> Compressed<C> {
     /// Decompresses all of `input` (every stream), or an error when it is
     /// damaged or would exceed `limit` bytes.
     fn decompress(input: &[u8], limit: usize) -> Result<(Vec<u8>, Decoded), FormatError> {
         let mut out = Vec::new();
         let decoded = C::decode(input, &mut out, limit.saturating_add(1))?;
-        if !decoded.complete || out.len() > limit {
+        Self::within(decoded, out.len() as u64, limit as u64)?;
+        Ok((out, decoded))
+    }
+
+    /// An error unless every stream was decompressed within `limit` bytes.
+    fn within(decoded: Decoded, len: u64, limit: u64) -> Result<(), FormatError> {
+        if !decoded.complete || len > limit {
             return Err(FormatError::TooLarge(format!(
                 "the {} stream decompresses to more than {limit} bytes",
                 C::NAME
             )));
         }
-        Ok((out, decoded))
+        Ok(())
+    }
+
+    /// The settings a rewrite of the stream starting with `head` uses, or
+    /// why it cannot be rewritten; `decoded` describes the stream.
+    fn settings(head: &[u8], decoded: Decoded) -> Result<C::Settings, FormatError> {
+        let settings = C::scan(head)?
+            .map_err(|why| FormatError::Unsupported(format!("cannot recompress: {why}")))?;
+        if decoded.streams > 1 {
+            return Err(FormatError::Unsupported(format!(
+                "cannot recompress: the file holds {} {} streams, a split strip-nd does not reproduce",
+                decoded.streams,
+                C::NAME
+            )));
+        }
+        Ok(settings)
     }
 
     /// `input` with its payload replaced by `payload`, compressed with the
@@ -157,20 +193,16 @@ impl<C: Codec> Compressed<C> {
         decoded: Decoded,
         old_len: usize,
     ) -> Result<(Vec<u8>, String), FormatError> {
-        let settings = C::scan(input)?
-            .map_err(|why| FormatError::Unsupported(format!("cannot recompress: {why}")))?;
-        if decoded.streams > 1 {
-            return Err(FormatError::Unsupported(format!(
-                "cannot recompress: the file holds {} {} streams, a split strip-nd does not reproduce",
-                decoded.streams,
-                C::NAME
-            )));
-        }
+        let settings = Self::settings(input, decoded)?;
         let mut out = C::encode(payload, &settings, old_len)?;
-        out.extend_from_slice(&input[decoded.end..]);
+        out.extend_from_slice(&input[decoded.end as usize..]);
         Ok((out, settings.to_string()))
     }
 }
+
+/// The first bytes of a stream read for [`Codec::scan`], which reads
+/// headers only (an xz stream header and block header: at most 1,036 bytes).
+const SCAN_LEN: u64 = 4096;
 
 impl<C: Codec> Handler for Compressed<C> {
     fn name(&self) -> &'static str {
@@ -186,55 +218,89 @@ impl<C: Codec> Handler for Compressed<C> {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
+        let mut bytes = Vec::new();
+        Ok(self
+            .normalize_to(&input, &mut bytes, ctx)?
+            .into_outcome(bytes))
+    }
+
+    fn streams(&self) -> bool {
+        true
+    }
+
+    /// Reads the stream forward, never whole: its head for sniffing, then
+    /// (when a handler claims the payload) the payload decompressed into
+    /// memory, or into scratch space past `in_memory` when that handler
+    /// streams; a rewrite is compressed from there into `out`.
+    fn normalize_to(
+        &self,
+        input: &dyn Source,
+        out: &mut dyn Sink,
+        ctx: &Context,
+    ) -> Result<Written, FormatError> {
+        let len = input.len();
+        let read_failed = |e: std::io::Error| FormatError::malformed(format!("read failed: {e}"));
+        let scan_head = input
+            .read_vec(0, len.min(SCAN_LEN) as usize)
+            .map_err(read_failed)?;
         // The framing is checked even when the payload is not looked at.
-        let _ = C::scan(input)?;
+        let _ = C::scan(&scan_head)?;
         let name = inner_name(ctx.name, C::SUFFIXES);
         let inner = ctx.nested(&name);
         let mut head = Vec::new();
         // Damage within the head is reported; past it, only when the payload
         // is claimed and decompressed whole.
-        let at_head = C::decode(input, &mut head, C::head_len(input).max(HEAD_LEN))?;
-        if head.is_empty()
-            || inner
+        let head_len = match input.as_slice() {
+            Some(all) => C::head_len(all),
+            None => C::head_len(&scan_head),
+        };
+        let at_head = C::decode_to(input, &mut head, head_len.max(HEAD_LEN) as u64)?;
+        let claimed = if head.is_empty() {
+            None
+        } else {
+            inner
                 .dispatch
                 .sniff(&head[..head.len().min(HEAD_LEN)], &inner)
-                .is_none()
-        {
-            return Ok(Outcome::Unchanged);
-        }
-        let limit = limit(input.len(), ctx);
+        };
+        let Some(claimed) = claimed else {
+            return Ok(Written::Unchanged);
+        };
+        let limit = limit_u64(len, ctx);
         // A payload that fit in the head is not decompressed twice.
-        let (payload, decoded) = if at_head.complete && head.len() <= limit {
-            (head, at_head)
+        let (mut payload, decoded) = if at_head.complete && head.len() as u64 <= limit {
+            (Held::Memory(head), at_head)
         } else {
             drop(head);
-            Self::decompress(input, limit)?
+            let mut growing = Growing {
+                held: Held::Memory(Vec::new()),
+                spill: claimed.streams(),
+                ctx,
+            };
+            let decoded = C::decode_to(input, &mut growing, limit.saturating_add(1))?;
+            Self::within(decoded, growing.held.len(), limit)?;
+            (growing.held, decoded)
         };
-        let Nested::Rewritten {
-            bytes,
-            changes: notes,
-            ..
-        } = inner.dispatch.member(&payload, &inner)
-        else {
-            return Ok(Outcome::Unchanged);
+        let Some((new, notes)) = payload.rewritten(ctx, &inner)? else {
+            return Ok(Written::Unchanged);
         };
-        let (out, settings) =
-            Self::rebuild(input, &bytes, decoded, payload.len()).map_err(|e| match e {
-                FormatError::Unsupported(why) => FormatError::Unsupported(format!(
-                    "its payload {} would change, but {why}",
-                    name.display()
-                )),
-                e => e,
-            })?;
+        let old_len = payload.len();
+        drop(payload);
+        let settings = Self::settings(&scan_head, decoded).map_err(|e| match e {
+            FormatError::Unsupported(why) => FormatError::Unsupported(format!(
+                "its payload {} would change, but {why}",
+                name.display()
+            )),
+            e => e,
+        })?;
+        C::encode_to(new.source(), &settings, old_len, out)?;
+        out.copy_from(input, decoded.end, len - decoded.end)
+            .map_err(|e| write_failed(&e))?;
         let mut changes = notes;
         changes.push(Change::remark(
             "",
             format!("recompressed ({settings}) after its content was normalized"),
         ));
-        Ok(Outcome::Rewritten {
-            bytes: out,
-            changes,
-        })
+        Ok(Written::Rewritten(changes))
     }
 
     /// The decompressed payload (every stream, concatenated, as `xz -d`,
@@ -255,6 +321,121 @@ impl<C: Codec> Handler for Compressed<C> {
                 }),
         )
     }
+}
+
+/// A payload being decompressed: held in memory, moved to scratch space
+/// past `in_memory` when `spill`.
+struct Growing<'a> {
+    held: Held,
+    spill: bool,
+    ctx: &'a Context<'a>,
+}
+
+impl Write for Growing<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.held.grow(buf, self.spill, self.ctx)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The output could not be written (scratch space or the temp file).
+fn write_failed(e: &std::io::Error) -> FormatError {
+    FormatError::TooLarge(format!("cannot write the output: {e}"))
+}
+
+/// The input of a decoder or an encoder, read forward: all of it when it is
+/// in memory, else windows of [`WINDOW`] bytes by position.
+pub(super) struct Reader<'a> {
+    src: &'a dyn Source,
+    buf: Vec<u8>,
+    start: u64,
+}
+
+/// How much of an input read by position a [`Reader`] holds at once.
+const WINDOW: usize = 1 << 20;
+
+/// What one call of a decoder or an encoder may write before it is emptied
+/// into the output.
+pub(super) const OUT_ROOM: usize = 256 << 10;
+
+impl<'a> Reader<'a> {
+    pub(super) fn new(src: &'a dyn Source) -> Self {
+        Self {
+            src,
+            buf: Vec::new(),
+            start: 0,
+        }
+    }
+
+    /// The input's length.
+    pub(super) fn len(&self) -> u64 {
+        self.src.len()
+    }
+
+    /// Bytes from `pos` on: all the rest when the input is in memory, else at
+    /// least half a window (or the rest, when less is left). Empty only at the
+    /// end.
+    pub(super) fn at(&mut self, pos: u64) -> Result<&[u8], FormatError> {
+        let len = self.src.len();
+        if pos >= len {
+            return Ok(&[]);
+        }
+        if let Some(all) = self.src.as_slice() {
+            return Ok(&all[pos as usize..]);
+        }
+        let end = self.start + self.buf.len() as u64;
+        let fresh =
+            pos >= self.start && pos < end && (end - pos >= WINDOW as u64 / 2 || end == len);
+        if !fresh {
+            let n = (len - pos).min(WINDOW as u64) as usize;
+            self.buf.resize(n, 0);
+            self.src
+                .read_at(pos, &mut self.buf)
+                .map_err(|e| FormatError::malformed(format!("read failed at offset {pos}: {e}")))?;
+            self.start = pos;
+        }
+        Ok(&self.buf[(pos - self.start) as usize..])
+    }
+
+    /// How many zero bytes follow `pos`.
+    pub(super) fn zeros(&mut self, mut pos: u64) -> Result<u64, FormatError> {
+        let from = pos;
+        loop {
+            let rest = self.at(pos)?;
+            if rest.is_empty() {
+                return Ok(pos - from);
+            }
+            let n = rest.iter().take_while(|&&b| b == 0).count();
+            pos += n as u64;
+            if n < rest.len() {
+                return Ok(pos - from);
+            }
+        }
+    }
+
+    /// Up to `n` bytes at `pos` (fewer at the end).
+    pub(super) fn peek(&mut self, pos: u64, n: usize) -> Result<Vec<u8>, FormatError> {
+        let n = n.min(self.len().saturating_sub(pos) as usize);
+        self.src
+            .read_vec(pos, n)
+            .map_err(|e| FormatError::malformed(format!("read failed at offset {pos}: {e}")))
+    }
+}
+
+/// Writes what a decoder made; a failure is the output's (scratch space).
+pub(super) fn emit(out: &mut dyn Write, made: &[u8]) -> Result<(), FormatError> {
+    out.write_all(made).map_err(|e| write_failed(&e))
+}
+
+/// How many bytes a payload of a `compressed`-byte stream may decompress to.
+fn limit_u64(compressed: u64, ctx: &Context) -> u64 {
+    ctx.settings
+        .max_size
+        .min(compressed.saturating_mul(MAX_RATIO).max(1 << 20))
 }
 
 /// A codec as the `.deb` code needs it: read a member, write it back.
@@ -291,37 +472,8 @@ pub(crate) fn stream_of(head: &[u8]) -> Option<&'static dyn Stream> {
     }
 }
 
-/// Drives the decoder of one stream: `step(at, out)` decompresses the
-/// stream's bytes from offset `at` into the spare capacity of `out`, and says
-/// whether the stream ended and how much of it has been read in all. Returns
-/// that length once the stream ended, `None` when `out` reached `limit` first.
-fn drive(
-    out: &mut Vec<u8>,
-    limit: usize,
-    codec: &str,
-    input_len: usize,
-    mut step: impl FnMut(usize, &mut Vec<u8>) -> Result<(bool, usize), FormatError>,
-) -> Result<Option<usize>, FormatError> {
-    let mut read = 0;
-    loop {
-        if out.len() >= limit {
-            return Ok(None);
-        }
-        out.reserve((out.len() / 2).clamp(64 << 10, 16 << 20));
-        let before = (read, out.len());
-        let (ended, now) = step(read, out)?;
-        read = now;
-        if ended {
-            return Ok(Some(read));
-        }
-        if (read, out.len()) == before {
-            return Err(truncated(codec, input_len));
-        }
-    }
-}
-
 /// A message for a stream that ends before its end.
-fn truncated(codec: &str, at: usize) -> FormatError {
+fn truncated(codec: &str, at: u64) -> FormatError {
     FormatError::malformed(format!(
         "truncated: the {codec} stream ends at offset {at} before its end"
     ))
@@ -462,6 +614,178 @@ mod tests {
             run(&ZSTD, &bomb, &cfg),
             Err(FormatError::TooLarge(_))
         ));
+    }
+
+    /// Payloads past a [`Reader`]'s window, the output room and zstd's
+    /// input size: incompressible, text-like, zeros.
+    fn big_payloads() -> Vec<(&'static str, Vec<u8>)> {
+        let mut x: u64 = 12;
+        let random = (0..(1 << 20) + 12_345)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let words = b"the quick brown fox jumps over the lazy dog ";
+        let text = (0..(3 << 19) + 7)
+            .map(|i| words[i % words.len()] ^ u8::from(i / 4099 % 2 == 0))
+            .collect();
+        vec![
+            ("random", random),
+            ("text", text),
+            ("zeros", vec![0; 3 << 20]),
+        ]
+    }
+
+    /// What `xz::Xz::encode` was before it streamed: all the payload to
+    /// one `Finish` call after another, into a growing Vec.
+    fn xz_one_shot(payload: &[u8], s: &xz::Settings) -> Vec<u8> {
+        use liblzma::stream::{Action, Check, MtStreamBuilder, Status, Stream};
+        let check = match s.check {
+            0 => Check::None,
+            1 => Check::Crc32,
+            10 => Check::Sha256,
+            _ => Check::Crc64,
+        };
+        let mut stream = match s.first_block {
+            None => Stream::new_easy_encoder(s.preset, check).unwrap(),
+            Some(b) => MtStreamBuilder::new()
+                .threads(1)
+                .block_size(b)
+                .preset(s.preset)
+                .check(check)
+                .encoder()
+                .unwrap(),
+        };
+        let mut out = Vec::new();
+        loop {
+            out.reserve((out.len() / 2).max(64 << 10));
+            let at = stream.total_in() as usize;
+            if stream
+                .process_vec(&payload[at..], &mut out, Action::Finish)
+                .unwrap()
+                == Status::StreamEnd
+            {
+                return out;
+            }
+        }
+    }
+
+    /// What `bzip2::Bzip2::encode` was before it streamed.
+    fn bzip2_one_shot(payload: &[u8], level: u32) -> Vec<u8> {
+        use ::bzip2::{Action, Compress, Compression, Status};
+        let mut stream = Compress::new(Compression::new(level), 30);
+        let mut out = Vec::new();
+        loop {
+            out.reserve((out.len() / 2).max(64 << 10));
+            let at = stream.total_in() as usize;
+            if stream
+                .compress_vec(&payload[at..], &mut out, Action::Finish)
+                .unwrap()
+                == Status::StreamEnd
+            {
+                return out;
+            }
+        }
+    }
+
+    /// What `zstd::Zstd::encode` was before it streamed: the tool's
+    /// input-sized chunks into a growing Vec.
+    fn zstd_one_shot(payload: &[u8], s: zstd::Settings) -> Vec<u8> {
+        use ::zstd::zstd_safe::zstd_sys::ZSTD_EndDirective;
+        use ::zstd::zstd_safe::{CCtx, CParameter, InBuffer, OutBuffer};
+        let mut cctx = CCtx::create();
+        for p in [
+            CParameter::CompressionLevel(3),
+            CParameter::ChecksumFlag(s.checksum),
+            CParameter::ContentSizeFlag(s.content_size),
+        ] {
+            cctx.set_parameter(p).unwrap();
+        }
+        if s.content_size {
+            cctx.set_pledged_src_size(Some(payload.len() as u64))
+                .unwrap();
+        }
+        let mut out = Vec::new();
+        for chunk in payload.chunks(CCtx::in_size()) {
+            let mut src = InBuffer::around(chunk);
+            while src.pos < chunk.len() {
+                out.reserve(CCtx::out_size());
+                let len = out.len();
+                let mut dst = OutBuffer::around_pos(&mut out, len);
+                cctx.compress_stream2(&mut dst, &mut src, ZSTD_EndDirective::ZSTD_e_continue)
+                    .unwrap();
+            }
+        }
+        loop {
+            out.reserve(CCtx::out_size());
+            let len = out.len();
+            let mut dst = OutBuffer::around_pos(&mut out, len);
+            let mut src = InBuffer::around(&[]);
+            if cctx
+                .compress_stream2(&mut dst, &mut src, ZSTD_EndDirective::ZSTD_e_end)
+                .unwrap()
+                == 0
+            {
+                return out;
+            }
+        }
+    }
+
+    /// Encodes `payload` from memory and read by position; both must give
+    /// `want`, and decode back (from memory and by position) to `payload`.
+    fn same_both_ways<C: Codec>(what: &str, payload: &[u8], s: &C::Settings, want: &[u8]) {
+        use crate::inflate::tests::Positional;
+        let len = payload.len() as u64;
+        let from_memory = C::encode(payload, s, payload.len()).unwrap();
+        let mut by_position = Vec::new();
+        C::encode_to(&Positional(payload.to_vec()), s, len, &mut by_position).unwrap();
+        assert!(from_memory == want, "{}: {what} ({s}) from memory", C::NAME);
+        assert!(by_position == want, "{}: {what} ({s}) by position", C::NAME);
+        let mut a = Vec::new();
+        let da = C::decode(want, &mut a, usize::MAX).unwrap();
+        let mut b = Vec::new();
+        let db = C::decode_to(&Positional(want.to_vec()), &mut b, u64::MAX).unwrap();
+        assert!(
+            a == payload && b == payload,
+            "{}: {what} decodes back",
+            C::NAME
+        );
+        assert_eq!(da, db);
+        assert!(da.complete && da.streams == 1);
+    }
+
+    #[test]
+    fn streaming_codecs_give_the_bytes_of_the_one_shot_encoders() {
+        for (what, p) in big_payloads() {
+            // Preset 0 (hc3 match finder) on everything; 6 (bt4, the
+            // default) and the multi-threaded layout on the text only.
+            let mut xzs = vec![(0, None)];
+            if what == "text" {
+                xzs.extend([(6, None), (6, Some(256 << 10))]);
+            }
+            for (preset, first_block) in xzs {
+                let s = xz::Settings {
+                    preset,
+                    check: 4,
+                    first_block,
+                };
+                same_both_ways::<xz::Xz>(what, &p, &s, &xz_one_shot(&p, &s));
+            }
+            for level in [1, 9] {
+                let s = bzip2::Settings { level };
+                same_both_ways::<bzip2::Bzip2>(what, &p, &s, &bzip2_one_shot(&p, level));
+            }
+            for (checksum, content_size) in [(true, true), (false, false)] {
+                let s = zstd::Settings {
+                    checksum,
+                    content_size,
+                };
+                same_both_ways::<zstd::Zstd>(what, &p, &s, &zstd_one_shot(&p, s));
+            }
+        }
     }
 
     #[test]

@@ -28,8 +28,10 @@
 
 use liblzma::stream::{Action, Check, MtStreamBuilder, Status, Stream, TELL_UNSUPPORTED_CHECK};
 
-use super::{Codec, Decoded, drive, truncated};
-use crate::handler::FormatError;
+use std::io::Write;
+
+use super::{Codec, Decoded, OUT_ROOM, Reader, emit, truncated};
+use crate::handler::{FormatError, Source};
 
 /// The xz codec.
 pub struct Xz;
@@ -125,7 +127,7 @@ impl Codec for Xz {
     fn scan(input: &[u8]) -> Result<Result<Settings, String>, FormatError> {
         let header = input
             .get(..12)
-            .ok_or_else(|| truncated("xz", input.len()))?;
+            .ok_or_else(|| truncated("xz", input.len() as u64))?;
         if header[6] != 0 || header[7] & 0xf0 != 0 {
             return Err(FormatError::malformed(format!(
                 "xz stream flags {:02x} {:02x} are reserved",
@@ -154,7 +156,7 @@ impl Codec for Xz {
         }
         let block = input
             .get(12..12 + (size + 1) * 4)
-            .ok_or_else(|| truncated("xz", input.len()))?;
+            .ok_or_else(|| truncated("xz", input.len() as u64))?;
         let flags = block[1];
         if flags & 0x3c != 0 {
             return Err(FormatError::malformed("xz block header flags are reserved"));
@@ -182,19 +184,26 @@ impl Codec for Xz {
         Ok(Ok(settings))
     }
 
-    fn decode(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<Decoded, FormatError> {
+    fn decode_to(
+        input: &dyn Source,
+        out: &mut dyn Write,
+        limit: u64,
+    ) -> Result<Decoded, FormatError> {
+        let mut r = Reader::new(input);
+        let len = r.len();
+        let mut room = vec![0; OUT_ROOM];
+        let mut written = 0u64;
         let mut pos = 0;
         let mut streams = 0;
         let mut end = 0;
-        while pos < input.len() {
-            let rest = &input[pos..];
+        while pos < len {
             if streams > 0 {
                 // Stream padding: zero bytes, a multiple of four.
-                let zeros = rest.iter().take_while(|&&b| b == 0).count();
-                if zeros == rest.len() && zeros % 4 == 0 {
+                let zeros = r.zeros(pos)?;
+                if pos + zeros == len && zeros % 4 == 0 {
                     break;
                 }
-                if zeros % 4 != 0 || !rest[zeros..].starts_with(MAGIC) {
+                if zeros % 4 != 0 || r.peek(pos + zeros, MAGIC.len())? != MAGIC {
                     return Err(FormatError::malformed(format!(
                         "trailing garbage after the xz stream at offset {}",
                         pos + zeros
@@ -204,11 +213,18 @@ impl Codec for Xz {
             }
             let mut stream = Stream::new_stream_decoder(MEMLIMIT, TELL_UNSUPPORTED_CHECK)
                 .map_err(|e| FormatError::malformed(format!("xz decoder: {e:?}")))?;
-            let data = &input[pos..];
-            let read = drive(out, limit, "xz", input.len(), |at, out| {
+            loop {
+                if written >= limit {
+                    return Ok(Decoded {
+                        complete: false,
+                        streams: streams + 1,
+                        end,
+                    });
+                }
+                let (was_in, was_out) = (stream.total_in(), stream.total_out());
                 let status =
                     stream
-                        .process_vec(&data[at..], out, Action::Run)
+                        .process(r.at(pos)?, &mut room, Action::Run)
                         .map_err(|e| match e {
                             liblzma::stream::Error::MemLimit => FormatError::Unsupported(format!(
                                 "the xz stream needs more than {} MiB to decompress",
@@ -218,20 +234,21 @@ impl Codec for Xz {
                                 FormatError::Unsupported("the xz check type is unknown".into())
                             }
                             e => FormatError::malformed(format!(
-                                "corrupt xz data near offset {}: {e:?}",
-                                pos + at
+                                "corrupt xz data near offset {pos}: {e:?}"
                             )),
                         })?;
-                Ok((status == Status::StreamEnd, stream.total_in() as usize))
-            })?;
-            let Some(read) = read else {
-                return Ok(Decoded {
-                    complete: false,
-                    streams: streams + 1,
-                    end,
-                });
-            };
-            pos += read;
+                let used = stream.total_in() - was_in;
+                let made = (stream.total_out() - was_out) as usize;
+                emit(out, &room[..made])?;
+                written += made as u64;
+                pos += used;
+                if status == Status::StreamEnd {
+                    break;
+                }
+                if used == 0 && made == 0 {
+                    return Err(truncated("xz", len));
+                }
+            }
             end = pos;
             streams += 1;
         }
@@ -242,7 +259,12 @@ impl Codec for Xz {
         })
     }
 
-    fn encode(payload: &[u8], s: &Settings, old_len: usize) -> Result<Vec<u8>, FormatError> {
+    fn encode_to(
+        payload: &dyn Source,
+        s: &Settings,
+        old_len: u64,
+        out: &mut dyn Write,
+    ) -> Result<(), FormatError> {
         let failed = |e: liblzma::stream::Error| {
             FormatError::malformed(format!("recompressing with xz failed: {e:?}"))
         };
@@ -253,7 +275,7 @@ impl Codec for Xz {
                 // Below MIN_BLOCK, liblzma's default: each block resets the
                 // encoder, which a forged stream of tiny blocks would make
                 // cost as much as a block per payload byte.
-                let block = if (first as usize) < old_len && first >= MIN_BLOCK {
+                let block = if first < old_len && first >= MIN_BLOCK {
                     first
                 } else {
                     0
@@ -267,16 +289,23 @@ impl Codec for Xz {
             }
         }
         .map_err(failed)?;
-        let mut out = Vec::with_capacity(payload.len() / 4 + 1024);
+        let mut r = Reader::new(payload);
+        let len = r.len();
+        let mut room = vec![0; OUT_ROOM];
         loop {
-            out.reserve((out.len() / 2).max(64 << 10));
-            let at = stream.total_in() as usize;
-            if stream
-                .process_vec(&payload[at..], &mut out, Action::Finish)
-                .map_err(failed)?
-                == Status::StreamEnd
-            {
-                return Ok(out);
+            let at = stream.total_in();
+            let was_out = stream.total_out();
+            // The input's end is told only with the last of it.
+            let data = r.at(at)?;
+            let action = if at + data.len() as u64 == len {
+                Action::Finish
+            } else {
+                Action::Run
+            };
+            let status = stream.process(data, &mut room, action).map_err(failed)?;
+            emit(out, &room[..(stream.total_out() - was_out) as usize])?;
+            if status == Status::StreamEnd {
+                return Ok(());
             }
         }
     }
@@ -329,7 +358,7 @@ mod tests {
         let d = Xz::decode(&a, &mut out, usize::MAX).unwrap();
         assert_eq!(
             (out.as_slice(), d.streams, d.end),
-            (&b"one "[..], 1, a.len())
+            (&b"one "[..], 1, a.len() as u64)
         );
         let mut two = a.clone();
         two.extend_from_slice(&[0; 8]);
@@ -339,7 +368,7 @@ mod tests {
         let d = Xz::decode(&two, &mut out, usize::MAX).unwrap();
         assert_eq!(
             (out.as_slice(), d.streams, d.end),
-            (&b"one two"[..], 2, two.len() - 4)
+            (&b"one two"[..], 2, two.len() as u64 - 4)
         );
         for bad in [
             &two[..two.len() - 6],

@@ -21,8 +21,10 @@
 use zstd::zstd_safe::zstd_sys::{ZSTD_EndDirective, ZSTD_ErrorCode};
 use zstd::zstd_safe::{self, CCtx, CParameter, DCtx, InBuffer, OutBuffer};
 
-use super::{Codec, Decoded, truncated};
-use crate::handler::FormatError;
+use std::io::Write;
+
+use super::{Codec, Decoded, OUT_ROOM, Reader, emit, truncated};
+use crate::handler::{FormatError, Source};
 
 /// The zstd codec.
 pub struct Zstd;
@@ -51,7 +53,7 @@ impl std::fmt::Display for Settings {
     }
 }
 
-fn error(code: usize, at: usize) -> FormatError {
+fn error(code: usize, at: u64) -> FormatError {
     let name = zstd_safe::get_error_name(code);
     if zstd_safe::is_error_kind(
         code,
@@ -78,7 +80,9 @@ impl Codec for Zstd {
     }
 
     fn scan(input: &[u8]) -> Result<Result<Settings, String>, FormatError> {
-        let fhd = *input.get(4).ok_or_else(|| truncated("zstd", input.len()))?;
+        let fhd = *input
+            .get(4)
+            .ok_or_else(|| truncated("zstd", input.len() as u64))?;
         if fhd & 0x08 != 0 {
             return Err(FormatError::malformed(
                 "zstd frame header: the reserved bit is set",
@@ -89,7 +93,7 @@ impl Codec for Zstd {
         let at = 5 + usize::from(!single_segment);
         let dict = input
             .get(at..at + dict_len)
-            .ok_or_else(|| truncated("zstd", input.len()))?;
+            .ok_or_else(|| truncated("zstd", input.len() as u64))?;
         if dict.iter().any(|&b| b != 0) {
             return Err(FormatError::Unsupported(
                 "the zstd frame needs a dictionary".into(),
@@ -101,43 +105,59 @@ impl Codec for Zstd {
         }))
     }
 
-    fn decode(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<Decoded, FormatError> {
+    fn decode_to(
+        input: &dyn Source,
+        out: &mut dyn Write,
+        limit: u64,
+    ) -> Result<Decoded, FormatError> {
         let mut dctx = DCtx::try_create()
             .ok_or_else(|| FormatError::TooLarge("no memory for a zstd decoder".into()))?;
-        let mut src = InBuffer::around(input);
+        let mut r = Reader::new(input);
+        let len = r.len();
+        let mut room = vec![0; OUT_ROOM];
+        let mut written = 0u64;
+        let mut pos = 0;
         let mut frames = 0;
         let mut in_frame = false;
-        while src.pos < input.len() || in_frame {
-            if out.len() >= limit {
+        while pos < len || in_frame {
+            if written >= limit {
                 return Ok(Decoded {
                     complete: false,
                     streams: frames + 1,
-                    end: input.len(),
+                    end: len,
                 });
             }
-            out.reserve((out.len() / 2).clamp(64 << 10, 16 << 20));
-            let before = (src.pos, out.len());
-            let at = src.pos;
-            let len = out.len();
-            let mut dst = OutBuffer::around_pos(out, len);
+            let data = r.at(pos)?;
+            let mut src = InBuffer::around(data);
+            let mut dst = OutBuffer::around(&mut room[..]);
             let hint = dctx
                 .decompress_stream(&mut dst, &mut src)
-                .map_err(|code| error(code, at))?;
+                .map_err(|code| error(code, pos))?;
+            let made = dst.pos();
+            let used = src.pos as u64;
+            emit(out, &room[..made])?;
+            written += made as u64;
+            pos += used;
             in_frame = hint != 0;
             if hint == 0 {
                 frames += 1;
-            } else if (src.pos, out.len()) == before {
-                return Err(truncated("zstd", input.len()));
+            } else if used == 0 && made == 0 {
+                return Err(truncated("zstd", len));
             }
         }
         Ok(Decoded {
             complete: true,
             streams: frames,
-            end: input.len(),
+            end: len,
         })
     }
 
-    fn encode(payload: &[u8], s: &Settings, _old_len: usize) -> Result<Vec<u8>, FormatError> {
+    fn encode_to(
+        payload: &dyn Source,
+        s: &Settings,
+        _old_len: u64,
+        out: &mut dyn Write,
+    ) -> Result<(), FormatError> {
         let failed = |code: usize| {
             FormatError::malformed(format!(
                 "recompressing with zstd failed: {}",
@@ -153,33 +173,41 @@ impl Codec for Zstd {
         ] {
             cctx.set_parameter(p).map_err(failed)?;
         }
+        let len = payload.len();
         if s.content_size {
-            cctx.set_pledged_src_size(Some(payload.len() as u64))
-                .map_err(failed)?;
+            cctx.set_pledged_src_size(Some(len)).map_err(failed)?;
         }
         // As the zstd tool feeds a file: input-sized chunks, then the end.
-        let mut out = Vec::with_capacity(payload.len() / 4 + 1024);
-        for chunk in payload.chunks(CCtx::in_size()) {
-            let mut src = InBuffer::around(chunk);
-            while src.pos < chunk.len() {
-                out.reserve(CCtx::out_size());
-                let len = out.len();
-                let mut dst = OutBuffer::around_pos(&mut out, len);
+        let step = CCtx::in_size();
+        let mut room = vec![0; CCtx::out_size()];
+        let mut chunk = vec![0; step.min(len as usize)];
+        let mut at = 0;
+        while at < len {
+            let n = (len - at).min(step as u64) as usize;
+            chunk.truncate(n);
+            payload
+                .read_at(at, &mut chunk)
+                .map_err(|e| FormatError::malformed(format!("read failed at offset {at}: {e}")))?;
+            let mut src = InBuffer::around(&chunk[..]);
+            while src.pos < n {
+                let mut dst = OutBuffer::around(&mut room[..]);
                 cctx.compress_stream2(&mut dst, &mut src, ZSTD_EndDirective::ZSTD_e_continue)
                     .map_err(failed)?;
+                let made = dst.pos();
+                emit(out, &room[..made])?;
             }
+            at += n as u64;
         }
         loop {
-            out.reserve(CCtx::out_size());
-            let len = out.len();
-            let mut dst = OutBuffer::around_pos(&mut out, len);
+            let mut dst = OutBuffer::around(&mut room[..]);
             let mut src = InBuffer::around(&[]);
-            if cctx
+            let left = cctx
                 .compress_stream2(&mut dst, &mut src, ZSTD_EndDirective::ZSTD_e_end)
-                .map_err(failed)?
-                == 0
-            {
-                return Ok(out);
+                .map_err(failed)?;
+            let made = dst.pos();
+            emit(out, &room[..made])?;
+            if left == 0 {
+                return Ok(());
             }
         }
     }
