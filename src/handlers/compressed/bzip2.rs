@@ -17,7 +17,7 @@ use bzip2::{Action, Compress, Compression, Decompress, Status};
 
 use std::io::Write;
 
-use super::{Codec, Decoded, OUT_ROOM, Reader, emit, truncated};
+use super::{Codec, Decoded, Decoding, OUT_ROOM, Reader, emit, truncated};
 use crate::handler::{FormatError, Source};
 
 /// The bzip2 codec.
@@ -84,8 +84,7 @@ impl Codec for Bzip2 {
     ) -> Result<Decoded, FormatError> {
         let mut r = Reader::new(input);
         let len = r.len();
-        let mut room = vec![0; OUT_ROOM];
-        let mut written = 0u64;
+        let mut d = Decoding::new(out, limit);
         let mut pos = 0;
         let mut streams = 0;
         while pos < len {
@@ -95,29 +94,23 @@ impl Codec for Bzip2 {
                 )));
             }
             let mut stream = Decompress::new(false);
-            loop {
-                if written >= limit {
-                    return Ok(Decoded {
-                        complete: false,
-                        streams: streams + 1,
-                        end: len,
-                    });
-                }
+            let ended = d.stream(&mut r, &mut pos, "bzip2", |data, room, at| {
                 let (was_in, was_out) = (stream.total_in(), stream.total_out());
-                let status = stream.decompress(r.at(pos)?, &mut room).map_err(|e| {
-                    FormatError::malformed(format!("corrupt bzip2 data near offset {pos}: {e}"))
+                let status = stream.decompress(data, room).map_err(|e| {
+                    FormatError::malformed(format!("corrupt bzip2 data near offset {at}: {e}"))
                 })?;
-                let used = stream.total_in() - was_in;
-                let made = (stream.total_out() - was_out) as usize;
-                emit(out, &room[..made])?;
-                written += made as u64;
-                pos += used;
-                if status == Status::StreamEnd {
-                    break;
-                }
-                if used == 0 && made == 0 {
-                    return Err(truncated("bzip2", len));
-                }
+                Ok((
+                    stream.total_in() - was_in,
+                    (stream.total_out() - was_out) as usize,
+                    status == Status::StreamEnd,
+                ))
+            })?;
+            if !ended {
+                return Ok(Decoded {
+                    complete: false,
+                    streams: streams + 1,
+                    end: len,
+                });
             }
             streams += 1;
         }

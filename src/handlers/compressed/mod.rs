@@ -250,11 +250,8 @@ impl<C: Codec> Handler for Compressed<C> {
         let mut head = Vec::new();
         // Damage within the head is reported; past it, only when the payload
         // is claimed and decompressed whole.
-        let head_len = match input.as_slice() {
-            Some(all) => C::head_len(all),
-            None => C::head_len(&scan_head),
-        };
-        let at_head = C::decode_to(input, &mut head, head_len.max(HEAD_LEN) as u64)?;
+        let head_len = C::head_len(&scan_head).max(HEAD_LEN);
+        let at_head = C::decode_to(input, &mut head, head_len as u64)?;
         let claimed = if head.is_empty() {
             None
         } else {
@@ -423,6 +420,55 @@ impl<'a> Reader<'a> {
         self.src
             .read_vec(pos, n)
             .map_err(|e| FormatError::malformed(format!("read failed at offset {pos}: {e}")))
+    }
+}
+
+/// Where a decoder's output goes, and how much of it is wanted.
+pub(super) struct Decoding<'a> {
+    out: &'a mut dyn Write,
+    room: Vec<u8>,
+    written: u64,
+    limit: u64,
+}
+
+impl<'a> Decoding<'a> {
+    pub(super) fn new(out: &'a mut dyn Write, limit: u64) -> Self {
+        Self {
+            out,
+            room: vec![0; OUT_ROOM],
+            written: 0,
+            limit,
+        }
+    }
+
+    /// Feeds one stream's decoder from `*pos` on: `step(input, room, at)`
+    /// decompresses from the input at hand (`at` its offset) into `room`
+    /// and says how much input it used, how many bytes it made and whether
+    /// the stream ended. `Ok(true)` once it ended, `Ok(false)` when the
+    /// limit was reached first; a call that neither reads nor makes
+    /// anything means the input ended before the stream.
+    pub(super) fn stream(
+        &mut self,
+        r: &mut Reader,
+        pos: &mut u64,
+        codec: &str,
+        mut step: impl FnMut(&[u8], &mut [u8], u64) -> Result<(u64, usize, bool), FormatError>,
+    ) -> Result<bool, FormatError> {
+        loop {
+            if self.written >= self.limit {
+                return Ok(false);
+            }
+            let (used, made, ended) = step(r.at(*pos)?, &mut self.room, *pos)?;
+            emit(self.out, &self.room[..made])?;
+            self.written += made as u64;
+            *pos += used;
+            if ended {
+                return Ok(true);
+            }
+            if used == 0 && made == 0 {
+                return Err(truncated(codec, r.len()));
+            }
+        }
     }
 }
 

@@ -30,7 +30,7 @@ use liblzma::stream::{Action, Check, MtStreamBuilder, Status, Stream, TELL_UNSUP
 
 use std::io::Write;
 
-use super::{Codec, Decoded, OUT_ROOM, Reader, emit, truncated};
+use super::{Codec, Decoded, Decoding, OUT_ROOM, Reader, emit, truncated};
 use crate::handler::{FormatError, Source};
 
 /// The xz codec.
@@ -191,8 +191,7 @@ impl Codec for Xz {
     ) -> Result<Decoded, FormatError> {
         let mut r = Reader::new(input);
         let len = r.len();
-        let mut room = vec![0; OUT_ROOM];
-        let mut written = 0u64;
+        let mut d = Decoding::new(out, limit);
         let mut pos = 0;
         let mut streams = 0;
         let mut end = 0;
@@ -213,41 +212,34 @@ impl Codec for Xz {
             }
             let mut stream = Stream::new_stream_decoder(MEMLIMIT, TELL_UNSUPPORTED_CHECK)
                 .map_err(|e| FormatError::malformed(format!("xz decoder: {e:?}")))?;
-            loop {
-                if written >= limit {
-                    return Ok(Decoded {
-                        complete: false,
-                        streams: streams + 1,
-                        end,
-                    });
-                }
+            let ended = d.stream(&mut r, &mut pos, "xz", |data, room, at| {
                 let (was_in, was_out) = (stream.total_in(), stream.total_out());
-                let status =
-                    stream
-                        .process(r.at(pos)?, &mut room, Action::Run)
-                        .map_err(|e| match e {
-                            liblzma::stream::Error::MemLimit => FormatError::Unsupported(format!(
-                                "the xz stream needs more than {} MiB to decompress",
-                                MEMLIMIT >> 20
-                            )),
-                            liblzma::stream::Error::UnsupportedCheck => {
-                                FormatError::Unsupported("the xz check type is unknown".into())
-                            }
-                            e => FormatError::malformed(format!(
-                                "corrupt xz data near offset {pos}: {e:?}"
-                            )),
-                        })?;
-                let used = stream.total_in() - was_in;
-                let made = (stream.total_out() - was_out) as usize;
-                emit(out, &room[..made])?;
-                written += made as u64;
-                pos += used;
-                if status == Status::StreamEnd {
-                    break;
-                }
-                if used == 0 && made == 0 {
-                    return Err(truncated("xz", len));
-                }
+                let status = stream
+                    .process(data, room, Action::Run)
+                    .map_err(|e| match e {
+                        liblzma::stream::Error::MemLimit => FormatError::Unsupported(format!(
+                            "the xz stream needs more than {} MiB to decompress",
+                            MEMLIMIT >> 20
+                        )),
+                        liblzma::stream::Error::UnsupportedCheck => {
+                            FormatError::Unsupported("the xz check type is unknown".into())
+                        }
+                        e => FormatError::malformed(format!(
+                            "corrupt xz data near offset {at}: {e:?}"
+                        )),
+                    })?;
+                Ok((
+                    stream.total_in() - was_in,
+                    (stream.total_out() - was_out) as usize,
+                    status == Status::StreamEnd,
+                ))
+            })?;
+            if !ended {
+                return Ok(Decoded {
+                    complete: false,
+                    streams: streams + 1,
+                    end,
+                });
             }
             end = pos;
             streams += 1;
