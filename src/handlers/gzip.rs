@@ -196,7 +196,8 @@ impl Handler for Gzip {
         let upper = payload_limit(ctx, len - first.body.start);
         let mut payload = match claimed {
             Some(h) if start.len() as u64 <= upper => Some(Payload {
-                held: Held::Memory(start),
+                held: Held::start(start, len - first.body.start, h.streams(), ctx)
+                    .map_err(|e| scratch_failed(&e))?,
                 spill: h.streams(),
             }),
             _ => None,

@@ -50,16 +50,51 @@ impl Held {
             .map_or_else(|_| Held::Memory(Vec::new()), Held::Scratch)
     }
 
+    /// Where a payload expanded from `packed` bytes of compressed data
+    /// begins, `head` its first bytes: in scratch space when `spill` and
+    /// `packed` alone passes `in_memory`, since a payload is rarely smaller
+    /// than its compressed form (stored blocks add a few bytes; only
+    /// trailing data makes the input longer). Such a payload would
+    /// otherwise be held up to `in_memory`, and its buffer grown by copying
+    /// (half of it again, briefly), only to move to scratch space after
+    /// all. Either place gives the same rewrite.
+    pub(crate) fn start(
+        head: Vec<u8>,
+        packed: u64,
+        spill: bool,
+        ctx: &Context,
+    ) -> io::Result<Self> {
+        let mut payload = Held::Memory(head);
+        if spill && packed > ctx.settings.in_memory {
+            payload.move_to_scratch(ctx)?;
+        }
+        Ok(payload)
+    }
+
+    /// Moves what is held in memory to scratch space, when there is some.
+    /// Contexts made outside a run have none: the payload then stays.
+    fn move_to_scratch(&mut self, ctx: &Context) -> io::Result<()> {
+        if let Held::Memory(v) = self {
+            if let Ok(mut s) = ctx.spill.scratch() {
+                s.write_all(v)?;
+                *self = Held::Scratch(s);
+            }
+        }
+        Ok(())
+    }
+
     /// Appends `b`, moving what is held to scratch space first when `spill`
-    /// and it grows past `in_memory`. Contexts made outside a run have no
-    /// scratch space: the payload then stays in memory.
+    /// and it grows past `in_memory`. Held in memory under `spill`, the
+    /// buffer is never given room past `in_memory`.
     pub(crate) fn grow(&mut self, b: &[u8], spill: bool, ctx: &Context) -> io::Result<()> {
         if let Held::Memory(v) = self {
-            if spill && (v.len() + b.len()) as u64 > ctx.settings.in_memory {
-                if let Ok(mut s) = ctx.spill.scratch() {
-                    s.write_all(v)?;
-                    *self = Held::Scratch(s);
-                }
+            let want = v.len() + b.len();
+            let cap = usize::try_from(ctx.settings.in_memory).unwrap_or(usize::MAX);
+            if spill && want > cap {
+                self.move_to_scratch(ctx)?;
+            } else if spill && want > v.capacity() {
+                let room = want.max(v.capacity().saturating_mul(2)).min(cap);
+                v.reserve_exact(room - v.len());
             }
         }
         self.sink().write_all(b)
@@ -98,4 +133,64 @@ impl Held {
 /// Scratch space that failed: the file is left as it is, reported.
 pub(crate) fn scratch_failed(e: &io::Error) -> FormatError {
     FormatError::TooLarge(format!("scratch space for the payload failed: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::handler::{NoDispatch, Settings};
+    use crate::stream::TempSpill;
+
+    fn settings(in_memory: u64) -> Settings {
+        Settings {
+            in_memory,
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn a_payload_whose_compressed_form_passes_in_memory_starts_in_scratch_space() {
+        let s = settings(1000);
+        let mut ctx = Context::new(&s, &NoDispatch, Path::new("x"));
+        ctx.spill = &TempSpill;
+        let mut big = Held::start(b"head".to_vec(), 1001, true, &ctx).unwrap();
+        assert!(matches!(big, Held::Scratch(_)));
+        big.finish().unwrap();
+        assert_eq!(big.source().read_vec(0, 4).unwrap(), b"head");
+        let small = Held::start(b"head".to_vec(), 1000, true, &ctx).unwrap();
+        assert!(matches!(small, Held::Memory(_)));
+        let kept = Held::start(b"head".to_vec(), 5000, false, &ctx).unwrap();
+        assert!(
+            matches!(kept, Held::Memory(_)),
+            "a handler that does not stream gets memory"
+        );
+    }
+
+    #[test]
+    fn a_growing_payload_is_never_given_room_past_in_memory_and_then_spills() {
+        let s = settings(3000);
+        let mut ctx = Context::new(&s, &NoDispatch, Path::new("x"));
+        ctx.spill = &TempSpill;
+        let mut held = Held::Memory(Vec::new());
+        let mut all = Vec::new();
+        for i in 0..30u8 {
+            let piece = [i; 100];
+            held.grow(&piece, true, &ctx).unwrap();
+            all.extend_from_slice(&piece);
+            match &held {
+                Held::Memory(v) => assert!(v.capacity() <= 3000, "room {}", v.capacity()),
+                Held::Scratch(_) => panic!("spilled at {} bytes", all.len()),
+            }
+        }
+        held.grow(&[7], true, &ctx).unwrap();
+        all.push(7);
+        assert!(
+            matches!(held, Held::Scratch(_)),
+            "3001 bytes stay in memory"
+        );
+        held.finish().unwrap();
+        assert_eq!(held.source().read_vec(0, all.len()).unwrap(), all);
+    }
 }

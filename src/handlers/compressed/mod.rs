@@ -48,7 +48,7 @@ use crate::handler::Context;
 use crate::handler::FormatError;
 use crate::handler::{Change, Handler, Member, Outcome, Sink, Source, Written};
 use crate::handlers::HEAD_LEN;
-use crate::handlers::held::Held;
+use crate::handlers::held::{Held, scratch_failed};
 
 pub mod bzip2;
 pub mod xz;
@@ -268,9 +268,10 @@ impl<C: Codec> Handler for Compressed<C> {
             (Held::Memory(head), at_head)
         } else {
             drop(head);
+            let spill = claimed.streams();
             let mut growing = Growing {
-                held: Held::Memory(Vec::new()),
-                spill: claimed.streams(),
+                held: Held::start(Vec::new(), len, spill, ctx).map_err(|e| scratch_failed(&e))?,
+                spill,
                 ctx,
             };
             let decoded = C::decode_to(input, &mut growing, limit.saturating_add(1))?;
