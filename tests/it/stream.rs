@@ -11,6 +11,7 @@ use strip_nd::config::Config;
 use strip_nd::handler::{Context, Handler, Outcome, Source, Written};
 use strip_nd::handlers::ar::Ar;
 use strip_nd::handlers::compressed::{BZIP2, XZ, ZSTD};
+use strip_nd::handlers::iso9660::Iso9660;
 use strip_nd::handlers::tar::Tar;
 use strip_nd::stream::TempSpill;
 
@@ -171,6 +172,34 @@ fn streamed_ar_gives_the_in_memory_bytes_and_changes_for_every_corpus_archive_an
     }
     assert!(seen >= 15, "only {seen} corpus archives");
     assert!(rewritten >= 20, "only {rewritten} rewrites");
+}
+
+/// ISO images read by position: descriptors, directories and continuation
+/// areas read as they are reached, the rest copied with the dates patched.
+#[test]
+fn streamed_iso9660_gives_the_in_memory_bytes_and_changes_for_every_corpus_image() {
+    let mut seen = 0;
+    let mut rewritten = 0;
+    for dir in [corpus("iso9660"), corpus("iso9660").join("malformed")] {
+        for path in files_in(&dir) {
+            let bytes = fs::read(&path).unwrap();
+            if !Iso9660.sniff(&bytes, &Config::default().context(&path)) {
+                continue;
+            }
+            seen += 1;
+            let config = lowered(1);
+            let whole = in_memory(&Iso9660, &bytes, &config);
+            rewritten += usize::from(matches!(whole, Ok(Some(_))));
+            assert_eq!(
+                streamed(&Iso9660, &bytes, &config),
+                whole,
+                "{}",
+                path.display()
+            );
+        }
+    }
+    assert!(seen >= 8, "only {seen} corpus images");
+    assert!(rewritten >= 6, "only {rewritten} rewrites");
 }
 
 fn gnu_tar(dir: &Path, name: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
@@ -512,6 +541,79 @@ fn a_300_mb_static_library_is_normalized_in_under_100_mb() {
                 name.as_ref(),
                 src.as_os_str(),
             ])
+            .status()
+            .unwrap();
+        assert!(same.success(), "{name} differs after the run");
+    }
+    assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
+}
+
+/// A 300 MB ISO image made by xorriso with Rock Ridge and Joliet, dated
+/// 2030: read by position, only its descriptors and directories in
+/// memory; isoinfo lists the clamped dates and osirrox extracts the files
+/// unchanged.
+#[test]
+#[ignore = "needs xorriso, isoinfo"]
+fn a_300_mb_iso_image_is_normalized_in_under_100_mb() {
+    need("xorriso", "xorriso");
+    need("isoinfo", "genisoimage");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir_all(src.join("sub")).unwrap();
+    for name in ["c", "a", "sub/b"] {
+        let f = fs::File::create(src.join(name)).unwrap();
+        f.set_len(100 << 20).unwrap();
+    }
+    fs::write(src.join("sub/small"), b"small").unwrap();
+    let root = dir.path().join("out");
+    fs::create_dir(&root).unwrap();
+    let iso = root.join("big.iso");
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(
+            "find \"$1\" -exec touch -d 2030-01-01 {} + && \
+             xorriso -report_about SORRY -outdev \"$2\" -joliet on -map \"$1\" /",
+        )
+        .args(["sh".as_ref(), src.as_os_str(), iso.as_os_str()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let len = fs::metadata(&iso).unwrap().len();
+    assert!(len > 300 << 20);
+    let list = |img: &Path| {
+        let out = Command::new("isoinfo")
+            .args(["-l", "-R", "-J", "-i"])
+            .arg(img)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(list(&iso).contains(" 2030 "), "xorriso wrote no 2030 dates");
+    let tmp = dir.path().join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    let mut cmd = bin();
+    cmd.env("TMPDIR", &tmp).arg(&root);
+    let (status, kb) = peak_kb(cmd);
+    assert!(status.success());
+    assert!(kb > 0, "no VmHWM read");
+    assert!(kb < 100 * 1024, "peak RSS {kb} kB");
+    assert_eq!(fs::metadata(&iso).unwrap().len(), len, "the size stays");
+    let after = list(&iso);
+    assert!(!after.contains(" 2030 "), "{after}");
+    let to = dir.path().join("x");
+    let ok = Command::new("osirrox")
+        .arg("-indev")
+        .arg(&iso)
+        .args(["-extract", "/"])
+        .arg(&to)
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    for name in ["c", "a", "sub/b", "sub/small"] {
+        let same = Command::new("cmp")
+            .arg(src.join(name))
+            .arg(to.join(name))
             .status()
             .unwrap();
         assert!(same.success(), "{name} differs after the run");
