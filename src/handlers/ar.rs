@@ -34,6 +34,14 @@
 //! the archive malformed in that case). Members larger than
 //! `config.max_size` are not handed on.
 //!
+//! The archive is read by position, never whole: headers, BSD names and
+//! long names a piece at a time, each member as the dispatcher takes it
+//! (past `in_memory`, read by position and rewritten into scratch space).
+//! Data that stays is copied from the input; rewritten members are held in
+//! memory up to `in_memory` in all, in scratch space beyond. A package whose
+//! data member changed is the exception: `md5sums` needs that member, old
+//! and new, and the control member in memory.
+//!
 //! A `.deb` (first member `debian-binary`) whose data tarball a nested
 //! handler changed gets its `md5sums` updated to match, or is refused when
 //! that cannot be done right (see [`deb`]). A package (first member
@@ -55,8 +63,11 @@ use std::path::Path;
 
 use crate::handler::Context;
 use crate::handler::FormatError;
-use crate::handler::{Change, Handler, Member as HandlerMember, Nested, Outcome};
+use crate::handler::{
+    COPY_CHUNK, Change, Handler, Member as HandlerMember, Outcome, Sink, Source, Written,
+};
 use crate::handlers::deb;
+use crate::handlers::held::{Held, dispatch_member, read, read_failed};
 
 /// The ar handler.
 pub struct Ar;
@@ -124,7 +135,31 @@ impl Handler for Ar {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        if input.starts_with(THIN) {
+        let mut bytes = Vec::new();
+        Ok(self
+            .normalize_to(&input, &mut bytes, ctx)?
+            .into_outcome(bytes))
+    }
+
+    fn streams(&self) -> bool {
+        true
+    }
+
+    /// Reads the headers by position and each member as
+    /// [`dispatch_member`] does (past `in_memory` through scratch space);
+    /// member data that stays is copied from the input. Rewritten members
+    /// are held in memory up to `in_memory` in all, in scratch space beyond.
+    /// A package whose data member changed reads that member and its
+    /// control member whole, old and new, to bring `md5sums` along.
+    fn normalize_to(
+        &self,
+        input: &dyn Source,
+        out: &mut dyn Sink,
+        ctx: &Context,
+    ) -> Result<Written, FormatError> {
+        let len = usize::try_from(input.len())
+            .map_err(|_| FormatError::TooLarge("does not fit in memory".into()))?;
+        if read(input, 0..len.min(THIN.len()))?.as_ref() == THIN {
             return Err(FormatError::Unsupported(
                 "thin archive: its members are other files, normalized on their own".into(),
             ));
@@ -139,92 +174,76 @@ impl Handler for Ar {
         )?;
         let mut changes = Vec::new();
         let mut headers = Vec::with_capacity(members.len());
-        let mut datas: Vec<Cow<[u8]>> = Vec::with_capacity(members.len());
+        let mut news: Vec<Option<Held>> = Vec::with_capacity(members.len());
+        let mut held_in_memory = 0u64;
         for m in &members {
             let label = String::from_utf8_lossy(&m.name);
-            let mut header: [u8; HEADER] = input[m.header..m.header + HEADER]
+            let mut header: [u8; HEADER] = read(input, m.header..m.header + HEADER)?
+                .as_ref()
                 .try_into()
                 .expect("parse checked the header length");
             normalize_header(&mut header, m.kind, ctx, &label, &mut changes)?;
-            let data = &input[m.data.clone()];
-            let mut new_data = Cow::Borrowed(data);
+            let mut new = None;
             if m.kind == Kind::Regular {
                 let name = Path::new(OsStr::from_bytes(&m.name));
-                if let Nested::Rewritten {
-                    bytes,
-                    changes: inner,
-                    ..
-                } = ctx.member(name, data)
-                {
-                    changes.extend(inner);
-                    let size = m.bsd_name.len() + bytes.len();
-                    let field = format!("{size:<10}");
-                    if field.len() != 10 {
-                        return Err(FormatError::TooLarge(format!(
-                            "{label}: normalized member of {size} bytes does not fit the size field"
-                        )));
+                new = dispatch_member(input, m.data.clone(), name, ctx, &mut changes)?;
+                if let Some(held) = &mut new {
+                    set_size(&mut header, m.bsd_name.len() as u64 + held.len(), &label)?;
+                    if let Held::Memory(v) = held {
+                        held_in_memory += v.len() as u64;
+                        if held_in_memory > ctx.settings.in_memory {
+                            held_in_memory -= v.len() as u64;
+                            held.move_to_scratch(ctx).map_err(|e| write_failed(&e))?;
+                            held.finish().map_err(|e| write_failed(&e))?;
+                        }
                     }
-                    header[SIZE].copy_from_slice(field.as_bytes());
-                    new_data = Cow::Owned(bytes);
                 }
             }
             headers.push(header);
-            datas.push(new_data);
+            news.push(new);
         }
 
         // A package's md5sums follows what nested dispatch did to its data.
-        sync_deb(input, &members, &mut headers, &mut datas, ctx, &mut changes)?;
+        sync_deb(input, &members, &mut headers, &mut news, ctx, &mut changes)?;
 
         // Where each member starts in the output, to remap symbol tables.
         let mut moved = false;
+        let mut same = true;
         let mut offsets = Vec::with_capacity(members.len());
-        let mut pos = MAGIC.len();
-        for (m, data) in members.iter().zip(&datas) {
-            offsets.push((m.header as u64, pos as u64));
-            moved |= m.header != pos;
-            let size = m.bsd_name.len() + data.len();
-            pos += HEADER + size + pad_len(m, matches!(data, Cow::Borrowed(_)), size);
+        let mut pos = MAGIC.len() as u64;
+        for ((m, header), new) in members.iter().zip(&headers).zip(&news) {
+            offsets.push((m.header as u64, pos));
+            moved |= m.header as u64 != pos;
+            let size =
+                m.bsd_name.len() as u64 + new.as_ref().map_or(m.data.len() as u64, Held::len);
+            let pad = pad_len(m, new.is_none(), size);
+            if same {
+                same = read(input, m.header..m.header + HEADER)?.as_ref() == header
+                    && match new {
+                        None => true,
+                        Some(held) => {
+                            pad == m.pad.len() as u64
+                                && (pad == 0 || read(input, m.pad.clone())?.as_ref() == b"\n")
+                                && same_bytes(input, m.data.clone(), held.source())?
+                        }
+                    };
+            }
+            pos += HEADER as u64 + size + pad;
+        }
+        if same {
+            return Ok(Written::Unchanged);
         }
 
-        let mut out = Vec::with_capacity(pos);
-        out.extend_from_slice(MAGIC);
-        for ((m, header), data) in members.iter().zip(&headers).zip(&datas) {
-            out.extend_from_slice(header);
-            out.extend_from_slice(&input[m.bsd_name.clone()]);
-            let size = m.bsd_name.len() + data.len();
-            match (m.kind, moved) {
-                (Kind::Symbols(layout), true) => {
-                    let start = out.len();
-                    out.extend_from_slice(data);
-                    remap(&mut out[start..], layout, &offsets).map_err(|e| {
-                        FormatError::malformed(format!(
-                            "symbol table {}: {e}",
-                            String::from_utf8_lossy(&m.name)
-                        ))
-                    })?;
-                    changes.push(Change::gone(
-                        String::from_utf8_lossy(&m.name),
-                        "member offsets",
-                        "",
-                        "updated",
-                    ));
-                }
-                _ => out.extend_from_slice(data),
-            }
-            if matches!(data, Cow::Borrowed(_)) {
-                out.extend_from_slice(&input[m.pad.clone()]);
-            } else if size % 2 == 1 {
-                out.push(b'\n');
-            }
-        }
-        debug_assert_eq!(out.len(), pos);
-        if out == input {
-            return Ok(Outcome::Unchanged);
-        }
-        Ok(Outcome::Rewritten {
-            bytes: out,
-            changes,
-        })
+        write_archive(
+            input,
+            out,
+            &members,
+            &headers,
+            &news,
+            moved.then_some(&offsets),
+            &mut changes,
+        )?;
+        Ok(Written::Rewritten(changes))
     }
 
     /// The files in stored order (not the symbol and long-name tables).
@@ -236,7 +255,7 @@ impl Handler for Ar {
         if input.starts_with(THIN) {
             return None;
         }
-        Some(parse(input).map(|members| {
+        Some(parse(&input).map(|members| {
             members
                 .into_iter()
                 .filter(|m| m.kind == Kind::Regular)
@@ -249,42 +268,153 @@ impl Handler for Ar {
     }
 }
 
+/// Writes the archive: the new headers, each member's data (rewritten,
+/// copied from the input, or a symbol table remapped to `moved` offsets)
+/// and its padding.
+fn write_archive(
+    input: &dyn Source,
+    out: &mut dyn Sink,
+    members: &[Member],
+    headers: &[[u8; HEADER]],
+    news: &[Option<Held>],
+    moved: Option<&Vec<(u64, u64)>>,
+    changes: &mut Vec<Change>,
+) -> Result<(), FormatError> {
+    let wrote = |r: std::io::Result<()>| r.map_err(|e| write_failed(&e));
+    wrote(out.write_all(MAGIC))?;
+    for ((m, header), new) in members.iter().zip(headers).zip(news) {
+        wrote(out.write_all(header))?;
+        wrote(out.copy_from(input, m.bsd_name.start as u64, m.bsd_name.len() as u64))?;
+        match (m.kind, moved, new) {
+            (Kind::Symbols(layout), Some(offsets), _) => {
+                let mut data = read(input, m.data.clone())?.into_owned();
+                remap(&mut data, layout, offsets).map_err(|e| {
+                    FormatError::malformed(format!(
+                        "symbol table {}: {e}",
+                        String::from_utf8_lossy(&m.name)
+                    ))
+                })?;
+                wrote(out.write_all(&data))?;
+                changes.push(Change::gone(
+                    String::from_utf8_lossy(&m.name),
+                    "member offsets",
+                    "",
+                    "updated",
+                ));
+            }
+            (_, _, Some(held)) => wrote(out.copy_from(held.source(), 0, held.len()))?,
+            _ => wrote(out.copy_from(input, m.data.start as u64, m.data.len() as u64))?,
+        }
+        match new {
+            None => wrote(out.copy_from(input, m.pad.start as u64, m.pad.len() as u64))?,
+            Some(held) if (m.bsd_name.len() as u64 + held.len()) % 2 == 1 => {
+                wrote(out.write_all(b"\n"))?;
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// A member's data before and after nested normalization.
+type OldNew<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+
 /// Updates a `.deb`'s `md5sums` (in its control member) for the data
-/// member's new contents; see [`deb`].
+/// member's new contents; see [`deb`]. Only a package whose data member was
+/// rewritten reads members whole: that one, old and new, and its control
+/// member.
 fn sync_deb(
-    input: &[u8],
+    input: &dyn Source,
     members: &[Member],
     headers: &mut [[u8; HEADER]],
-    datas: &mut [Cow<[u8]>],
+    news: &mut [Option<Held>],
     ctx: &Context,
     changes: &mut Vec<Change>,
 ) -> Result<(), FormatError> {
-    let synced = {
-        let names: Vec<&[u8]> = members.iter().map(|m| m.name.as_slice()).collect();
-        let olds: Vec<&[u8]> = members.iter().map(|m| &input[m.data.clone()]).collect();
-        let news: Vec<&[u8]> = datas.iter().map(AsRef::as_ref).collect();
-        deb::sync_md5sums(&names, &olds, &news, ctx)?
-    };
-    let Some(r) = synced else {
+    let names: Vec<&[u8]> = members.iter().map(|m| m.name.as_slice()).collect();
+    let find = |prefix: &[u8]| names.iter().position(|n| n.starts_with(prefix));
+    let (Some(c), Some(d)) = (find(b"control.tar"), find(b"data.tar")) else {
         return Ok(());
     };
-    let size = members[r.index].bsd_name.len() + r.bytes.len();
-    let field = format!("{size:<10}");
-    if field.len() != 10 {
-        return Err(FormatError::TooLarge(format!(
-            "member of {size} bytes does not fit the size field"
-        )));
+    if names.first() != Some(&&b"debian-binary"[..]) || news[d].is_none() {
+        return Ok(());
     }
-    headers[r.index][SIZE].copy_from_slice(field.as_bytes());
-    datas[r.index] = Cow::Owned(r.bytes);
+    let whole = |i: usize| -> Result<OldNew, FormatError> {
+        let old = read(input, members[i].data.clone())?;
+        let new = match &news[i] {
+            None => old.clone(),
+            Some(held) => Cow::Owned(
+                held.source()
+                    .read_vec(0, usize::try_from(held.len()).unwrap_or(usize::MAX))
+                    .map_err(|e| read_failed(0, &e))?,
+            ),
+        };
+        Ok((old, new))
+    };
+    let (old_c, new_c) = whole(c)?;
+    let (old_d, new_d) = whole(d)?;
+    let mut olds: Vec<&[u8]> = vec![&[]; members.len()];
+    let mut fresh: Vec<&[u8]> = vec![&[]; members.len()];
+    (olds[c], fresh[c], olds[d], fresh[d]) = (&old_c, &new_c, &old_d, &new_d);
+    let Some(r) = deb::sync_md5sums(&names, &olds, &fresh, ctx)? else {
+        return Ok(());
+    };
+    set_size(
+        &mut headers[r.index],
+        (members[r.index].bsd_name.len() + r.bytes.len()) as u64,
+        "member",
+    )?;
+    news[r.index] = Some(Held::Memory(r.bytes));
     changes.extend(r.notes);
     Ok(())
 }
 
+/// Writes `size` into a header's size field; too large for its ten digits
+/// is refused.
+fn set_size(header: &mut [u8; HEADER], size: u64, label: &str) -> Result<(), FormatError> {
+    let field = format!("{size:<10}");
+    if field.len() != 10 {
+        return Err(FormatError::TooLarge(format!(
+            "{label}: normalized member of {size} bytes does not fit the size field"
+        )));
+    }
+    header[SIZE].copy_from_slice(field.as_bytes());
+    Ok(())
+}
+
+/// Whether `range` of `a` holds the bytes of `b`, compared a chunk at a time.
+fn same_bytes(
+    input: &dyn Source,
+    range: Range<usize>,
+    new: &dyn Source,
+) -> Result<bool, FormatError> {
+    if range.len() as u64 != new.len() {
+        return Ok(false);
+    }
+    let mut at = 0;
+    while at < range.len() {
+        let step = COPY_CHUNK.min(range.len() - at);
+        let old = read(input, range.start + at..range.start + at + step)?;
+        let now = new
+            .read_vec(at as u64, step)
+            .map_err(|e| read_failed(at, &e))?;
+        if old.as_ref() != now.as_slice() {
+            return Ok(false);
+        }
+        at += step;
+    }
+    Ok(true)
+}
+
+/// The output could not be written (scratch space or the temp file).
+fn write_failed(e: &std::io::Error) -> FormatError {
+    FormatError::TooLarge(format!("cannot write the new archive: {e}"))
+}
+
 /// The padding the output gives a member of `size` bytes, whose data is the
 /// original (`kept`) or new.
-fn pad_len(m: &Member, kept: bool, size: usize) -> usize {
-    if kept { m.pad.len() } else { size % 2 }
+fn pad_len(m: &Member, kept: bool, size: u64) -> u64 {
+    if kept { m.pad.len() as u64 } else { size % 2 }
 }
 
 /// Writes the normalized fields into `header`, noting each change.
@@ -360,21 +490,24 @@ fn number(field: &[u8], radix: u32, label: &str, what: &str) -> Result<u64, Form
 }
 
 /// Parses every member header, checking that the data fits.
-fn parse(input: &[u8]) -> Result<Vec<Member>, FormatError> {
-    if !input.starts_with(MAGIC) {
+fn parse(input: &dyn Source) -> Result<Vec<Member>, FormatError> {
+    let len = usize::try_from(input.len())
+        .map_err(|_| FormatError::TooLarge("does not fit in memory".into()))?;
+    if read(input, 0..len.min(MAGIC.len()))?.as_ref() != MAGIC {
         return Err(FormatError::malformed("no !<arch> magic"));
     }
     let mut members = Vec::new();
     let mut long_names: Option<Range<usize>> = None;
     let mut pos = MAGIC.len();
-    while pos < input.len() {
+    while pos < len {
         let n = members.len() + 1;
-        let header = input.get(pos..pos + HEADER).ok_or_else(|| {
-            FormatError::malformed(format!(
+        if len - pos < HEADER {
+            return Err(FormatError::malformed(format!(
                 "{} trailing bytes at offset {pos}, too short for member {n}'s header",
-                input.len() - pos
-            ))
-        })?;
+                len - pos
+            )));
+        }
+        let header = read(input, pos..pos + HEADER)?;
         if &header[58..60] != b"`\n" {
             return Err(FormatError::malformed(format!(
                 "member {n} at offset {pos}: header does not end with `\\n"
@@ -386,7 +519,7 @@ fn parse(input: &[u8]) -> Result<Vec<Member>, FormatError> {
         let start = pos + HEADER;
         let end = start
             .checked_add(size)
-            .filter(|&e| e <= input.len())
+            .filter(|&e| e <= len)
             .ok_or_else(|| {
                 FormatError::malformed(format!(
                     "{label} at offset {pos}: {size} bytes of data, past the end of the file"
@@ -400,15 +533,15 @@ fn parse(input: &[u8]) -> Result<Vec<Member>, FormatError> {
         } else if raw == b"//" {
             long_names = Some(start..end);
             (Kind::LongNames, raw.to_vec(), start..start)
-        } else if let Some(len) = raw.strip_prefix(b"#1/") {
-            let len = usize::try_from(decimal(len, &label, "BSD name length")?)
+        } else if let Some(digits) = raw.strip_prefix(b"#1/") {
+            let name_len = usize::try_from(decimal(digits, &label, "BSD name length")?)
                 .ok()
                 .filter(|&l| l <= size)
                 .ok_or_else(|| {
                     FormatError::malformed(format!("{label}: BSD name longer than the member"))
                 })?;
-            let name = trim_nuls(&input[start..start + len]).to_vec();
-            (bsd_kind(&name), name, start..start + len)
+            let name = trim_nuls(&read(input, start..start + name_len)?).to_vec();
+            (bsd_kind(&name), name, start..start + name_len)
         } else if let Some(offset) = raw.strip_prefix(b"/") {
             let name = long_name(input, long_names.as_ref(), offset, &label)?;
             (Kind::Regular, name, start..start)
@@ -416,7 +549,7 @@ fn parse(input: &[u8]) -> Result<Vec<Member>, FormatError> {
             let name = raw.strip_suffix(b"/").unwrap_or(raw).to_vec();
             (bsd_kind(&name), name, start..start)
         };
-        let pad_end = if size % 2 == 1 && end < input.len() {
+        let pad_end = if size % 2 == 1 && end < len {
             end + 1
         } else {
             end
@@ -457,7 +590,7 @@ fn trim_nuls(name: &[u8]) -> &[u8] {
 /// Looks `/<offset>` up in the long-name table (entries end with `/\n`, or
 /// `\n` in some System V variants).
 fn long_name(
-    input: &[u8],
+    input: &dyn Source,
     table: Option<&Range<usize>>,
     offset: &[u8],
     label: &str,
@@ -465,16 +598,28 @@ fn long_name(
     let table = table
         .ok_or_else(|| FormatError::malformed(format!("{label}: long name before the // table")))?;
     let offset = usize::try_from(decimal(offset, label, "long-name offset")?).unwrap_or(usize::MAX);
-    let names = &input[table.clone()];
-    let rest = names
-        .get(offset..)
-        .filter(|r| !r.is_empty())
-        .ok_or_else(|| {
-            FormatError::malformed(format!("{label}: long-name offset {offset} past the table"))
-        })?;
-    let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-    let name = &rest[..end];
-    Ok(name.strip_suffix(b"/").unwrap_or(name).to_vec())
+    if offset >= table.len() {
+        return Err(FormatError::malformed(format!(
+            "{label}: long-name offset {offset} past the table"
+        )));
+    }
+    // Read a piece at a time up to the newline: the table may be large,
+    // its names are short.
+    let mut name = Vec::new();
+    let mut at = table.start + offset;
+    while at < table.end {
+        let piece = read(input, at..table.end.min(at + 4096))?;
+        if let Some(end) = memchr::memchr(b'\n', &piece) {
+            name.extend_from_slice(&piece[..end]);
+            break;
+        }
+        name.extend_from_slice(&piece);
+        at += piece.len();
+    }
+    if name.ends_with(b"/") {
+        name.pop();
+    }
+    Ok(name)
 }
 
 /// Rewrites the member offsets of a symbol table in place, from the old
@@ -575,7 +720,7 @@ mod tests {
     }
 
     fn headers(a: &[u8]) -> Vec<String> {
-        parse(a)
+        parse(&a)
             .unwrap()
             .iter()
             .map(|m| String::from_utf8_lossy(&a[m.header..m.header + HEADER]).into_owned())

@@ -3,7 +3,10 @@
 //! when the handler that claimed the payload streams; and how that payload
 //! goes back through the dispatcher.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
+use std::ops::Range;
+use std::path::Path;
 
 use crate::handler::{Change, Context, FormatError, Nested, NestedWritten, Scratch, Sink, Source};
 
@@ -73,7 +76,7 @@ impl Held {
 
     /// Moves what is held in memory to scratch space, when there is some.
     /// Contexts made outside a run have none: the payload then stays.
-    fn move_to_scratch(&mut self, ctx: &Context) -> io::Result<()> {
+    pub(crate) fn move_to_scratch(&mut self, ctx: &Context) -> io::Result<()> {
         if let Held::Memory(v) = self {
             if let Ok(mut s) = ctx.spill.scratch() {
                 s.write_all(v)?;
@@ -128,6 +131,90 @@ impl Held {
             }
         }
     }
+}
+
+/// A read of an archive's input that failed or ran out.
+pub(crate) fn read_failed(offset: usize, e: &io::Error) -> FormatError {
+    FormatError::malformed(format!("cannot read at offset {offset}: {e}"))
+}
+
+/// `range` of `input`: borrowed when the input is in memory, else read.
+pub(crate) fn read(input: &dyn Source, range: Range<usize>) -> Result<Cow<'_, [u8]>, FormatError> {
+    if let Some(all) = input.as_slice() {
+        return all
+            .get(range.clone())
+            .map(Cow::Borrowed)
+            .ok_or_else(|| read_failed(range.start, &io::ErrorKind::UnexpectedEof.into()));
+    }
+    input
+        .read_vec(range.start as u64, range.len())
+        .map(Cow::Owned)
+        .map_err(|e| read_failed(range.start, &e))
+}
+
+/// A range of a [`Source`]: a member's data.
+pub(crate) struct Slice<'a> {
+    pub(crate) src: &'a dyn Source,
+    pub(crate) range: Range<usize>,
+}
+
+impl Source for Slice<'_> {
+    fn len(&self) -> u64 {
+        self.range.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        if offset.saturating_add(buf.len() as u64) > self.len() {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.src.read_at(self.range.start as u64 + offset, buf)
+    }
+
+    fn as_slice(&self) -> Option<&[u8]> {
+        self.src.as_slice().and_then(|s| s.get(self.range.clone()))
+    }
+}
+
+/// What the dispatcher makes of an archive member's data, `data` of
+/// `input` (tar, ar): up to `in_memory` read into memory, as
+/// [`Context::member`] takes it; larger ones read by position and written
+/// to scratch space. `None` when it stays as it is; the nested changes go
+/// to `nested`.
+pub(crate) fn dispatch_member(
+    input: &dyn Source,
+    data: Range<usize>,
+    name: &Path,
+    ctx: &Context,
+    nested: &mut Vec<Change>,
+) -> Result<Option<Held>, FormatError> {
+    if data.len() as u64 <= ctx.settings.in_memory {
+        let bytes = read(input, data)?;
+        if let Nested::Rewritten {
+            bytes,
+            changes: inner,
+            ..
+        } = ctx.member(name, &bytes)
+        {
+            nested.extend(inner);
+            return Ok(Some(Held::Memory(bytes)));
+        }
+        return Ok(None);
+    }
+    let slice = Slice {
+        src: input,
+        range: data,
+    };
+    let member_ctx = ctx.nested(name);
+    let mut out = Held::new(ctx);
+    if let NestedWritten::Rewritten(_, inner) =
+        ctx.dispatch.member_to(&slice, out.sink(), &member_ctx)
+    {
+        out.finish()
+            .map_err(|e| FormatError::TooLarge(format!("cannot write the new archive: {e}")))?;
+        nested.extend(inner);
+        return Ok(Some(out));
+    }
+    Ok(None)
 }
 
 /// Scratch space that failed: the file is left as it is, reported.

@@ -31,14 +31,21 @@
 //! stay inside their sector and extent, SUSP entries inside their area, and
 //! every date to be read must be a valid date. Anything else is `Malformed`
 //! and the image is left untouched.
+//!
+//! The image is read by position, never whole: the descriptors, each
+//! directory's extent and each continuation area as the walk reaches them.
+//! The new dates are kept as patches and written over a copy of the input.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
+use std::ops::Range;
 
 use crate::bytes::{u16_be, u16_le, u32_be, u32_le};
 use crate::dates::{civil_from_days, days_from_civil};
 use crate::handler::Context;
 use crate::handler::FormatError;
-use crate::handler::{Change, Handler, Outcome};
+use crate::handler::{Change, Handler, Outcome, Sink, Source, Written};
+use crate::handlers::held::read;
 
 /// The ISO 9660 handler.
 pub struct Iso9660;
@@ -196,24 +203,32 @@ fn clamp17(field: &[u8], epoch: i64) -> Result<Option<([u8; 17], i64)>, FormatEr
     Ok(Some((out, instant)))
 }
 
-/// The edit plan: output bytes and notes.
+/// The edit plan: the patches, in the order they were made, and notes.
 struct Plan<'a> {
-    input: &'a [u8],
-    out: Option<Vec<u8>>,
+    input: &'a dyn Source,
+    len: usize,
+    patches: Vec<(usize, Vec<u8>)>,
     changes: Vec<Change>,
     epoch: i64,
     block: usize,
 }
 
 impl Plan<'_> {
-    /// Writes `new` at `at`; the note gives the old instant and the epoch in
-    /// Unix seconds, so `strip-nd diff` can pair the field across two builds.
-    fn write(&mut self, at: usize, new: &[u8], instant: i64, what: impl FnOnce() -> String) {
-        if self.input[at..at + new.len()] == *new {
+    /// Writes `new` at `at` over `old`, the bytes there; the note gives the
+    /// old instant and the epoch in Unix seconds, so `strip-nd diff` can pair
+    /// the field across two builds.
+    fn write(
+        &mut self,
+        at: usize,
+        old: &[u8],
+        new: &[u8],
+        instant: i64,
+        what: impl FnOnce() -> String,
+    ) {
+        if old == new {
             return;
         }
-        let out = self.out.get_or_insert_with(|| self.input.to_vec());
-        out[at..at + new.len()].copy_from_slice(new);
+        self.patches.push((at, new.to_vec()));
         self.changes.push(Change::set(
             format!("{} at {at:#x}", what()),
             "",
@@ -222,16 +237,28 @@ impl Plan<'_> {
         ));
     }
 
-    fn date7(&mut self, at: usize, what: impl FnOnce() -> String) -> Result<(), FormatError> {
-        if let Some((new, old)) = clamp7(&self.input[at..at + 7], self.epoch)? {
-            self.write(at, &new, old, what);
+    /// The 7-byte date `field`, found at `at`.
+    fn date7(
+        &mut self,
+        at: usize,
+        field: &[u8],
+        what: impl FnOnce() -> String,
+    ) -> Result<(), FormatError> {
+        if let Some((new, old)) = clamp7(&field[..7], self.epoch)? {
+            self.write(at, &field[..7], &new, old, what);
         }
         Ok(())
     }
 
-    fn date17(&mut self, at: usize, what: impl FnOnce() -> String) -> Result<(), FormatError> {
-        if let Some((new, old)) = clamp17(&self.input[at..at + 17], self.epoch)? {
-            self.write(at, &new, old, what);
+    /// The 17-byte date `field`, found at `at`.
+    fn date17(
+        &mut self,
+        at: usize,
+        field: &[u8],
+        what: impl FnOnce() -> String,
+    ) -> Result<(), FormatError> {
+        if let Some((new, old)) = clamp17(&field[..17], self.epoch)? {
+            self.write(at, &field[..17], &new, old, what);
         }
         Ok(())
     }
@@ -240,48 +267,52 @@ impl Plan<'_> {
     fn extent(&self, lba: u32, len: u32, what: &str) -> Result<usize, FormatError> {
         let start = (lba as usize)
             .checked_mul(self.block)
-            .filter(|s| {
-                s.checked_add(len as usize)
-                    .is_some_and(|e| e <= self.input.len())
-            })
+            .filter(|s| s.checked_add(len as usize).is_some_and(|e| e <= self.len))
             .ok_or_else(|| bad(format!("{what}: extent {lba}+{len} lies outside the image")))?;
         Ok(start)
     }
 
-    /// Walks a SUSP area at `start..end`, clamping `TF` times and following `CE`.
-    fn susp(&mut self, start: usize, end: usize, ce_budget: &mut usize) -> Result<(), FormatError> {
-        let mut areas = vec![(start, end)];
+    /// `range` of the image.
+    fn read(&self, range: Range<usize>) -> Result<Vec<u8>, FormatError> {
+        read(self.input, range).map(Cow::into_owned)
+    }
+
+    /// Walks a SUSP area, `area` found at `base`, clamping `TF` times and
+    /// following `CE` (each continuation area read when it is reached).
+    fn susp(&mut self, area: &[u8], base: usize, ce_budget: &mut usize) -> Result<(), FormatError> {
+        let mut areas: Vec<(Cow<[u8]>, usize)> = vec![(Cow::Borrowed(area), base)];
         let mut seen = HashSet::new();
-        while let Some((mut at, end)) = areas.pop() {
+        while let Some((bytes, base)) = areas.pop() {
+            let end = base + bytes.len();
+            let mut at = base;
             while end - at >= 4 {
-                let sig = [self.input[at], self.input[at + 1]];
-                let len = usize::from(self.input[at + 2]);
+                let b = &bytes[at - base..];
+                let sig = [b[0], b[1]];
+                let len = usize::from(b[2]);
                 if sig == [0, 0] && len == 0 {
                     break; // zero padding after the last entry
                 }
                 if len < 4 || at + len > end {
                     return Err(bad(format!("SUSP entry at {at:#x}: bad length {len}")));
                 }
+                let entry = &b[..len];
                 match &sig {
                     b"ST" => break,
-                    b"TF" => self.tf(at, len)?,
+                    b"TF" => self.tf(at, entry)?,
                     b"CE" if len >= 28 => {
-                        let lba = both32(self.input, at + 4, "CE block")?;
-                        let off = both32(self.input, at + 12, "CE offset")?;
-                        let clen = both32(self.input, at + 20, "CE length")?;
-                        let base = self.extent(lba, 0, "CE")?;
-                        let s = base
+                        let lba = both32(entry, 4, "CE block")?;
+                        let off = both32(entry, 12, "CE offset")?;
+                        let clen = both32(entry, 20, "CE length")?;
+                        let start = self.extent(lba, 0, "CE")?;
+                        let s = start
                             .checked_add(off as usize)
-                            .filter(|s| {
-                                s.checked_add(clen as usize)
-                                    .is_some_and(|e| e <= self.input.len())
-                            })
+                            .filter(|s| s.checked_add(clen as usize).is_some_and(|e| e <= self.len))
                             .ok_or_else(|| bad("CE: continuation area outside the image"))?;
                         if seen.insert(s) {
                             *ce_budget = ce_budget
                                 .checked_sub(1)
                                 .ok_or_else(|| bad("too many continuation areas"))?;
-                            areas.push((s, s + clen as usize));
+                            areas.push((Cow::Owned(self.read(s..s + clen as usize)?), s));
                         }
                     }
                     _ => {}
@@ -292,8 +323,8 @@ impl Plan<'_> {
         Ok(())
     }
 
-    /// A Rock Ridge `TF` entry at `at`, `len` bytes long.
-    fn tf(&mut self, at: usize, len: usize) -> Result<(), FormatError> {
+    /// A Rock Ridge `TF` entry, `entry` found at `at`.
+    fn tf(&mut self, at: usize, entry: &[u8]) -> Result<(), FormatError> {
         const NAMES: [&str; 7] = [
             "creation",
             "modify",
@@ -303,13 +334,14 @@ impl Plan<'_> {
             "expiration",
             "effective",
         ];
-        let flags = self.input[at + 4];
+        let len = entry.len();
+        let flags = entry[4];
         let size = if flags & 0x80 != 0 { 17 } else { 7 };
         let count = (flags & 0x7f).count_ones() as usize;
         if len < 5 + count * size {
             return Err(bad(format!("TF at {at:#x}: {len} bytes for {count} times")));
         }
-        let mut p = at + 5;
+        let mut p = 5;
         for (bit, name) in NAMES.iter().enumerate() {
             if flags & (1 << bit) == 0 {
                 continue;
@@ -317,9 +349,9 @@ impl Plan<'_> {
             if *name != "expiration" {
                 let what = || format!("Rock Ridge TF {name} time");
                 if size == 17 {
-                    self.date17(p, what)?;
+                    self.date17(at + p, &entry[p..], what)?;
                 } else {
-                    self.date7(p, what)?;
+                    self.date7(at + p, &entry[p..], what)?;
                 }
             }
             p += size;
@@ -333,15 +365,16 @@ impl Plan<'_> {
         33 + fi + usize::from(fi % 2 == 0)
     }
 
-    /// Walks one directory tree from the root record at `root`.
-    fn tree(&mut self, root: usize, label: &str, dirs: &mut usize) -> Result<(), FormatError> {
-        let lba = both32(self.input, root + 2, "root extent")?;
-        let len = both32(self.input, root + 10, "root length")?;
+    /// Walks one directory tree from the root record `root` (of its
+    /// volume descriptor), reading each directory's extent whole.
+    fn tree(&mut self, root: &[u8], label: &str, dirs: &mut usize) -> Result<(), FormatError> {
+        let lba = both32(root, 2, "root extent")?;
+        let len = both32(root, 10, "root length")?;
         // SUSP is in use when the root's "." record starts with SP.
         let start = self.extent(lba, len, label)?;
         let mut rr = false;
         if len >= 34 {
-            let r = &self.input[start..];
+            let r = self.read(start..start + len as usize)?;
             let rl = usize::from(r[0]);
             if rl >= 34 && rl <= len as usize {
                 let s = Self::sua(&r[..rl]);
@@ -367,9 +400,10 @@ impl Plan<'_> {
                 .ok_or_else(|| bad("too many directories"))?;
             let start = self.extent(lba, len, label)?;
             let end = start + len as usize;
+            let dir = self.read(start..end)?;
             let mut at = start;
             while at < end {
-                let rl = usize::from(self.input[at]);
+                let rl = usize::from(dir[at - start]);
                 let sector_end =
                     (start + (at - start) / self.block * self.block + self.block).min(end);
                 if rl == 0 {
@@ -381,7 +415,7 @@ impl Plan<'_> {
                         "{label}: directory record at {at:#x} of {rl} bytes crosses its sector"
                     )));
                 }
-                let rec = &self.input[at..at + rl];
+                let rec = &dir[at - start..at - start + rl];
                 let fi = usize::from(rec[32]);
                 if 33 + fi > rl {
                     return Err(bad(format!("{label}: record at {at:#x}: name overruns it")));
@@ -391,11 +425,11 @@ impl Plan<'_> {
                 both16(rec, 28, "volume sequence number")?;
                 let dot = fi == 1 && (rec[33] == 0 || rec[33] == 1);
                 self.extent(child, if rec[25] & 2 != 0 { clen } else { 0 }, label)?;
-                self.date7(at + 18, || format!("{label}: recording date"))?;
+                self.date7(at + 18, &rec[18..], || format!("{label}: recording date"))?;
                 if rr {
                     let s = Self::sua(rec);
                     if s < rl {
-                        self.susp(at + s, at + rl, &mut ce_budget)?;
+                        self.susp(&rec[s..], at + s, &mut ce_budget)?;
                     }
                 }
                 if rec[25] & 2 != 0 && !dot && seen.insert(child) {
@@ -406,6 +440,44 @@ impl Plan<'_> {
         }
         Ok(())
     }
+}
+
+/// Copies `input` to `out` with `patches` (made in this order) applied.
+/// Patches that overlap are applied together, in the order they were made,
+/// as writing them one after the other into a copy would.
+fn write_patched(
+    input: &dyn Source,
+    patches: &[(usize, Vec<u8>)],
+    out: &mut dyn Sink,
+) -> Result<(), FormatError> {
+    let wrote = |r: std::io::Result<()>| {
+        r.map_err(|e| FormatError::TooLarge(format!("cannot write the new image: {e}")))
+    };
+    let mut order: Vec<usize> = (0..patches.len()).collect();
+    order.sort_by_key(|&i| patches[i].0);
+    let mut pos = 0;
+    let mut k = 0;
+    while k < order.len() {
+        let start = patches[order[k]].0;
+        let mut end = start + patches[order[k]].1.len();
+        let mut j = k + 1;
+        while j < order.len() && patches[order[j]].0 < end {
+            end = end.max(patches[order[j]].0 + patches[order[j]].1.len());
+            j += 1;
+        }
+        wrote(out.copy_from(input, pos as u64, (start - pos) as u64))?;
+        let mut window = read(input, start..end)?.into_owned();
+        let mut made = order[k..j].to_vec();
+        made.sort_unstable();
+        for i in made {
+            let (at, new) = &patches[i];
+            window[at - start..at - start + new.len()].copy_from_slice(new);
+        }
+        wrote(out.write_all(&window))?;
+        pos = end;
+        k = j;
+    }
+    wrote(out.copy_from(input, pos as u64, input.len() - pos as u64))
 }
 
 impl Handler for Iso9660 {
@@ -428,9 +500,30 @@ impl Handler for Iso9660 {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        if input.len() as u64 > ctx.settings.max_size {
+        let mut bytes = Vec::new();
+        Ok(self
+            .normalize_to(&input, &mut bytes, ctx)?
+            .into_outcome(bytes))
+    }
+
+    fn streams(&self) -> bool {
+        true
+    }
+
+    /// Reads the image by position, never whole: its descriptors, each
+    /// directory's extent and each continuation area; the rest of the
+    /// image is copied with the new dates patched in.
+    fn normalize_to(
+        &self,
+        input: &dyn Source,
+        out: &mut dyn Sink,
+        ctx: &Context,
+    ) -> Result<Written, FormatError> {
+        if input.len() > ctx.settings.max_size {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));
         }
+        let len = usize::try_from(input.len())
+            .map_err(|_| FormatError::TooLarge(format!("{} bytes", input.len())))?;
         let epoch = ctx.epoch_value().as_i64();
         // Read the descriptors up to the terminator.
         let mut trees = Vec::new();
@@ -438,9 +531,10 @@ impl Handler for Iso9660 {
         let mut terminated = false;
         for i in 0..MAX_DESCRIPTORS {
             let at = VD_START + i * VD_LEN;
-            let vd = input
-                .get(at..at + VD_LEN)
-                .ok_or_else(|| bad("volume descriptors end before the terminator"))?;
+            if at + VD_LEN > len {
+                return Err(bad("volume descriptors end before the terminator"));
+            }
+            let vd = read(input, at..at + VD_LEN)?.into_owned();
             if &vd[1..6] != b"CD001" || vd[6] != 1 {
                 return Err(bad(format!("volume descriptor {i}: no CD001, version 1")));
             }
@@ -450,18 +544,17 @@ impl Handler for Iso9660 {
                     break;
                 }
                 1 | 2 => {
-                    let bs = usize::from(both16(vd, 128, "logical block size")?);
+                    let bs = usize::from(both16(&vd, 128, "logical block size")?);
                     if !bs.is_power_of_two() || !(512..=2048).contains(&bs) {
                         return Err(bad(format!("logical block size {bs}")));
                     }
                     if *block.get_or_insert(bs) != bs {
                         return Err(bad("descriptors disagree on the logical block size"));
                     }
-                    let blocks = both32(vd, 80, "volume space size")?;
-                    if (blocks as usize).saturating_mul(bs) > input.len() {
+                    let blocks = both32(&vd, 80, "volume space size")?;
+                    if (blocks as usize).saturating_mul(bs) > len {
                         return Err(bad(format!(
-                            "truncated: the volume has {blocks} blocks of {bs}, the file {} bytes",
-                            input.len()
+                            "truncated: the volume has {blocks} blocks of {bs}, the file {len} bytes"
                         )));
                     }
                     if vd[156] != 34 {
@@ -472,7 +565,7 @@ impl Handler for Iso9660 {
                     } else {
                         format!("supplementary {i}")
                     };
-                    trees.push((at, label));
+                    trees.push((at, label, vd));
                 }
                 0 | 3 => {} // boot record (El Torito), partition: left alone
                 t => return Err(bad(format!("volume descriptor {i}: unknown type {t}"))),
@@ -484,31 +577,34 @@ impl Handler for Iso9660 {
         let Some(block) = block else {
             return Err(bad("no primary volume descriptor"));
         };
-        if trees.iter().all(|(at, _)| input[*at] != 1) {
+        if trees.iter().all(|(_, _, vd)| vd[0] != 1) {
             return Err(bad("no primary volume descriptor"));
         }
         let mut plan = Plan {
             input,
-            out: None,
+            len,
+            patches: Vec::new(),
             changes: Vec::new(),
             epoch,
             block,
         };
         let mut dirs = MAX_DIRS;
-        for (at, label) in &trees {
+        for (at, label, vd) in &trees {
             for (off, name) in [(813, "creation"), (830, "modification"), (864, "effective")] {
-                plan.date17(at + off, || format!("{label} volume {name} date"))?;
+                plan.date17(at + off, &vd[off..], || {
+                    format!("{label} volume {name} date")
+                })?;
             }
-            plan.date7(at + 156 + 18, || format!("{label} root record date"))?;
-            plan.tree(at + 156, label, &mut dirs)?;
+            plan.date7(at + 156 + 18, &vd[156 + 18..], || {
+                format!("{label} root record date")
+            })?;
+            plan.tree(&vd[156..156 + 34], label, &mut dirs)?;
         }
-        Ok(match plan.out {
-            None => Outcome::Unchanged,
-            Some(bytes) => Outcome::Rewritten {
-                bytes,
-                changes: plan.changes,
-            },
-        })
+        if plan.patches.is_empty() {
+            return Ok(Written::Unchanged);
+        }
+        write_patched(input, &plan.patches, out)?;
+        Ok(Written::Rewritten(plan.changes))
     }
 }
 

@@ -63,9 +63,8 @@ use std::path::Path;
 
 use crate::handler::Context;
 use crate::handler::FormatError;
-use crate::handler::{
-    Change, Handler, Member as HandlerMember, Nested, NestedWritten, Outcome, Sink, Source, Written,
-};
+use crate::handler::{Change, Handler, Member as HandlerMember, Outcome, Sink, Source, Written};
+use crate::handlers::held::{Held, dispatch_member, read, read_failed};
 
 /// The tar handler.
 pub struct Tar;
@@ -330,109 +329,6 @@ impl Out<'_> {
     }
 }
 
-fn read_failed(offset: usize, e: &std::io::Error) -> FormatError {
-    FormatError::malformed(format!("cannot read at offset {offset}: {e}"))
-}
-
-fn read(input: &dyn Source, range: Range<usize>) -> Result<Cow<'_, [u8]>, FormatError> {
-    if let Some(all) = input.as_slice() {
-        return all
-            .get(range.clone())
-            .map(Cow::Borrowed)
-            .ok_or_else(|| read_failed(range.start, &std::io::ErrorKind::UnexpectedEof.into()));
-    }
-    input
-        .read_vec(range.start as u64, range.len())
-        .map(Cow::Owned)
-        .map_err(|e| read_failed(range.start, &e))
-}
-
-/// A range of a [`Source`]: a member's data.
-struct Slice<'a> {
-    src: &'a dyn Source,
-    range: Range<usize>,
-}
-
-impl Source for Slice<'_> {
-    fn len(&self) -> u64 {
-        self.range.len() as u64
-    }
-
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
-        if offset.saturating_add(buf.len() as u64) > self.len() {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        self.src.read_at(self.range.start as u64 + offset, buf)
-    }
-
-    fn as_slice(&self) -> Option<&[u8]> {
-        self.src.as_slice().and_then(|s| s.get(self.range.clone()))
-    }
-}
-
-/// A member's new contents: in memory, or in a scratch file.
-enum NewData {
-    Memory(Vec<u8>),
-    Scratch(Box<dyn crate::handler::Scratch>),
-}
-
-impl NewData {
-    fn source(&self) -> &dyn Source {
-        match self {
-            NewData::Memory(v) => v,
-            NewData::Scratch(s) => &**s,
-        }
-    }
-}
-
-/// What the dispatcher makes of a regular file's data: up to `in_memory`
-/// held in memory, as [`Context::member`] takes it; larger ones read by
-/// position and written to scratch space.
-fn dispatch_data(
-    input: &dyn Source,
-    data: Range<usize>,
-    name: &Path,
-    ctx: &Context,
-    nested: &mut Vec<Change>,
-) -> Result<Option<NewData>, FormatError> {
-    if data.len() as u64 <= ctx.settings.in_memory {
-        let bytes = read(input, data)?;
-        if let Nested::Rewritten {
-            bytes,
-            changes: inner,
-            ..
-        } = ctx.member(name, &bytes)
-        {
-            nested.extend(inner);
-            return Ok(Some(NewData::Memory(bytes)));
-        }
-        return Ok(None);
-    }
-    let slice = Slice {
-        src: input,
-        range: data,
-    };
-    let member_ctx = ctx.nested(name);
-    // Contexts made outside a run have no scratch space: the new contents
-    // are then held in memory.
-    let mut out = match ctx.spill.scratch() {
-        Ok(s) => NewData::Scratch(s),
-        Err(_) => NewData::Memory(Vec::new()),
-    };
-    let written = match &mut out {
-        NewData::Memory(v) => ctx.dispatch.member_to(&slice, v, &member_ctx),
-        NewData::Scratch(s) => ctx.dispatch.member_to(&slice, &mut **s, &member_ctx),
-    };
-    if let NestedWritten::Rewritten(_, inner) = written {
-        if let NewData::Scratch(s) = &mut out {
-            s.finish().map_err(|e| write_failed(&e))?;
-        }
-        nested.extend(inner);
-        return Ok(Some(out));
-    }
-    Ok(None)
-}
-
 /// Writes one entry, normalized, to `out`.
 fn write_entry(
     out: &mut Out,
@@ -443,11 +339,11 @@ fn write_entry(
     let input = out.input;
     let label = String::from_utf8_lossy(&entry.name).into_owned();
     let main = entry.main();
-    let mut new_data: Option<NewData> = None;
+    let mut new_data: Option<Held> = None;
     let mut nested = Vec::new();
     if matches!(main.typeflag, b'0' | 0 | b'7') && !entry.sparse && !main.data.is_empty() {
         let name = Path::new(OsStr::from_bytes(&entry.name));
-        new_data = dispatch_data(input, main.data.clone(), name, ctx, &mut nested)?;
+        new_data = dispatch_member(input, main.data.clone(), name, ctx, &mut nested)?;
     }
     let new_size = new_data.as_ref().map(|d| d.source().len());
     let mut pax_size = None;

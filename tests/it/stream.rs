@@ -9,7 +9,9 @@ use std::process::Command;
 
 use strip_nd::config::Config;
 use strip_nd::handler::{Context, Handler, Outcome, Source, Written};
+use strip_nd::handlers::ar::Ar;
 use strip_nd::handlers::compressed::{BZIP2, XZ, ZSTD};
+use strip_nd::handlers::iso9660::Iso9660;
 use strip_nd::handlers::tar::Tar;
 use strip_nd::stream::TempSpill;
 
@@ -130,6 +132,74 @@ fn streamed_xz_bzip2_and_zstd_give_the_in_memory_bytes_and_changes_for_every_cor
         }
     }
     assert!(seen >= 20, "only {seen} corpus cases");
+}
+
+/// Static libraries and packages, read by position: headers, long names,
+/// members through scratch space at 1 byte, a package's md5sums brought
+/// along, the malformed and thin cases refused with the same words.
+#[test]
+fn streamed_ar_gives_the_in_memory_bytes_and_changes_for_every_corpus_archive_and_package() {
+    let mut seen = 0;
+    let mut rewritten = 0;
+    let dirs = [
+        corpus("ar"),
+        corpus("ar").join("malformed"),
+        corpus("ar").join("unsupported"),
+        corpus("deb"),
+        corpus("deb-compressed"),
+        corpus("deb-compressed").join("refused"),
+        corpus("deb-md5sums"),
+    ];
+    for dir in dirs {
+        for path in files_in(&dir) {
+            let bytes = fs::read(&path).unwrap();
+            if !Ar.sniff(&bytes, &Config::default().context(&path)) {
+                continue;
+            }
+            seen += 1;
+            for limit in [1, 4096, u64::MAX] {
+                let config = lowered(limit);
+                let whole = in_memory(&Ar, &bytes, &config);
+                rewritten += usize::from(matches!(whole, Ok(Some(_))));
+                assert_eq!(
+                    streamed(&Ar, &bytes, &config),
+                    whole,
+                    "{} with in_memory {limit}",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(seen >= 15, "only {seen} corpus archives");
+    assert!(rewritten >= 20, "only {rewritten} rewrites");
+}
+
+/// ISO images read by position: descriptors, directories and continuation
+/// areas read as they are reached, the rest copied with the dates patched.
+#[test]
+fn streamed_iso9660_gives_the_in_memory_bytes_and_changes_for_every_corpus_image() {
+    let mut seen = 0;
+    let mut rewritten = 0;
+    for dir in [corpus("iso9660"), corpus("iso9660").join("malformed")] {
+        for path in files_in(&dir) {
+            let bytes = fs::read(&path).unwrap();
+            if !Iso9660.sniff(&bytes, &Config::default().context(&path)) {
+                continue;
+            }
+            seen += 1;
+            let config = lowered(1);
+            let whole = in_memory(&Iso9660, &bytes, &config);
+            rewritten += usize::from(matches!(whole, Ok(Some(_))));
+            assert_eq!(
+                streamed(&Iso9660, &bytes, &config),
+                whole,
+                "{}",
+                path.display()
+            );
+        }
+    }
+    assert!(seen >= 8, "only {seen} corpus images");
+    assert!(rewritten >= 6, "only {rewritten} rewrites");
 }
 
 fn gnu_tar(dir: &Path, name: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
@@ -407,6 +477,148 @@ fn a_dry_run_over_streamed_files_leaves_their_directory_as_it_was() {
     );
     assert_eq!(mtime(&dir), EPOCH + 12345, "the directory keeps its mtime");
     assert_eq!(names(&dir), before);
+}
+
+/// A static library of 300 MB made by GNU ar with real dates (`U`): read by position, its members copied from the input, never held
+/// whole; `ar` lists it normalized and extracts the members unchanged.
+#[test]
+#[ignore = "needs ar"]
+fn a_300_mb_static_library_is_normalized_in_under_100_mb() {
+    need("ar", "binutils");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir(&src).unwrap();
+    for (i, name) in ["c", "a", "b"].iter().enumerate() {
+        let f = fs::File::create(src.join(name)).unwrap();
+        f.set_len(100 << 20).unwrap();
+        drop(f);
+        fs::write(src.join(format!("small{i}.o")), name.as_bytes()).unwrap();
+    }
+    let root = dir.path().join("out");
+    fs::create_dir(&root).unwrap();
+    let lib = root.join("libbig.a");
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg("cd \"$1\" && touch -d 2030-01-01 * && ar rcU \"$2\" c small0.o a small1.o b small2.o")
+        .args(["sh".as_ref(), src.as_os_str(), lib.as_os_str()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    assert!(fs::metadata(&lib).unwrap().len() > 300 << 20);
+    let before = Command::new("ar").arg("tv").arg(&lib).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&before.stdout).contains(" 2030"),
+        "ar wrote no dates to clamp"
+    );
+    let tmp = dir.path().join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    let mut cmd = bin();
+    cmd.env("TMPDIR", &tmp).arg(&root);
+    let (status, kb) = peak_kb(cmd);
+    assert!(status.success());
+    assert!(kb > 0, "no VmHWM read");
+    assert!(kb < 100 * 1024, "peak RSS {kb} kB");
+    let list = Command::new("ar").arg("tv").arg(&lib).output().unwrap();
+    assert!(list.status.success());
+    let text = String::from_utf8(list.stdout).unwrap();
+    let names: Vec<&str> = text
+        .lines()
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    assert_eq!(names, ["c", "small0.o", "a", "small1.o", "b", "small2.o"]);
+    assert!(
+        text.lines().all(|l| l.starts_with("rw-r--r-- 0/0 ")),
+        "{text}"
+    );
+    // The members come out as they went in.
+    for name in ["a", "b", "c", "small0.o", "small1.o", "small2.o"] {
+        let same = Command::new("sh")
+            .arg("-c")
+            .arg("ar p \"$1\" \"$2\" | cmp -s - \"$3/$2\"")
+            .args([
+                "sh".as_ref(),
+                lib.as_os_str(),
+                name.as_ref(),
+                src.as_os_str(),
+            ])
+            .status()
+            .unwrap();
+        assert!(same.success(), "{name} differs after the run");
+    }
+    assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
+}
+
+/// A 300 MB ISO image made by xorriso with Rock Ridge and Joliet, dated
+/// 2030: read by position, only its descriptors and directories in
+/// memory; isoinfo lists the clamped dates and osirrox extracts the files
+/// unchanged.
+#[test]
+#[ignore = "needs xorriso, isoinfo"]
+fn a_300_mb_iso_image_is_normalized_in_under_100_mb() {
+    need("xorriso", "xorriso");
+    need("isoinfo", "genisoimage");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir_all(src.join("sub")).unwrap();
+    for name in ["c", "a", "sub/b"] {
+        let f = fs::File::create(src.join(name)).unwrap();
+        f.set_len(100 << 20).unwrap();
+    }
+    fs::write(src.join("sub/small"), b"small").unwrap();
+    let root = dir.path().join("out");
+    fs::create_dir(&root).unwrap();
+    let iso = root.join("big.iso");
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(
+            "find \"$1\" -exec touch -d 2030-01-01 {} + && \
+             xorriso -report_about SORRY -outdev \"$2\" -joliet on -map \"$1\" /",
+        )
+        .args(["sh".as_ref(), src.as_os_str(), iso.as_os_str()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let len = fs::metadata(&iso).unwrap().len();
+    assert!(len > 300 << 20);
+    let list = |img: &Path| {
+        let out = Command::new("isoinfo")
+            .args(["-l", "-R", "-J", "-i"])
+            .arg(img)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(list(&iso).contains(" 2030 "), "xorriso wrote no 2030 dates");
+    let tmp = dir.path().join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    let mut cmd = bin();
+    cmd.env("TMPDIR", &tmp).arg(&root);
+    let (status, kb) = peak_kb(cmd);
+    assert!(status.success());
+    assert!(kb > 0, "no VmHWM read");
+    assert!(kb < 100 * 1024, "peak RSS {kb} kB");
+    assert_eq!(fs::metadata(&iso).unwrap().len(), len, "the size stays");
+    let after = list(&iso);
+    assert!(!after.contains(" 2030 "), "{after}");
+    let to = dir.path().join("x");
+    let ok = Command::new("osirrox")
+        .arg("-indev")
+        .arg(&iso)
+        .args(["-extract", "/"])
+        .arg(&to)
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    for name in ["c", "a", "sub/b", "sub/small"] {
+        let same = Command::new("cmp")
+            .arg(src.join(name))
+            .arg(to.join(name))
+            .status()
+            .unwrap();
+        assert!(same.success(), "{name} differs after the run");
+    }
+    assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
 }
 
 /// A `.tar.xz` whose tar is several times `in_memory`: decompressed into
