@@ -158,10 +158,7 @@ impl Handler for Tar {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        let mut bytes = Vec::with_capacity(input.len());
-        Ok(self
-            .normalize_to(&input, &mut bytes, ctx)?
-            .into_outcome(bytes))
+        crate::handler::normalize_through(self, input, ctx)
     }
 
     fn streams(&self) -> bool {
