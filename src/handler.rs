@@ -631,6 +631,21 @@ impl Written {
     }
 }
 
+/// A streaming handler's [`Handler::normalize`]: its
+/// [`Handler::normalize_to`] into a `Vec` (given room for the input's
+/// length, which an output usually about has), so both paths run the same
+/// code.
+pub fn normalize_through<H: Handler + ?Sized>(
+    handler: &H,
+    input: &[u8],
+    ctx: &Context,
+) -> Result<Outcome, FormatError> {
+    let mut bytes = Vec::with_capacity(input.len());
+    Ok(handler
+        .normalize_to(&input, &mut bytes, ctx)?
+        .into_outcome(bytes))
+}
+
 /// One file format.
 pub trait Handler: Sync {
     /// Short name used in reports and in `--handlers`.

@@ -63,11 +63,9 @@ use std::path::Path;
 
 use crate::handler::Context;
 use crate::handler::FormatError;
-use crate::handler::{
-    COPY_CHUNK, Change, Handler, Member as HandlerMember, Outcome, Sink, Source, Written,
-};
+use crate::handler::{Change, Handler, Member as HandlerMember, Outcome, Sink, Source, Written};
 use crate::handlers::deb;
-use crate::handlers::held::{Held, dispatch_member, read, read_failed};
+use crate::handlers::held::{Held, dispatch_member, read, read_failed, same_bytes};
 
 /// The ar handler.
 pub struct Ar;
@@ -135,10 +133,7 @@ impl Handler for Ar {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        let mut bytes = Vec::new();
-        Ok(self
-            .normalize_to(&input, &mut bytes, ctx)?
-            .into_outcome(bytes))
+        crate::handler::normalize_through(self, input, ctx)
     }
 
     fn streams(&self) -> bool {
@@ -380,30 +375,6 @@ fn set_size(header: &mut [u8; HEADER], size: u64, label: &str) -> Result<(), For
     }
     header[SIZE].copy_from_slice(field.as_bytes());
     Ok(())
-}
-
-/// Whether `range` of `a` holds the bytes of `b`, compared a chunk at a time.
-fn same_bytes(
-    input: &dyn Source,
-    range: Range<usize>,
-    new: &dyn Source,
-) -> Result<bool, FormatError> {
-    if range.len() as u64 != new.len() {
-        return Ok(false);
-    }
-    let mut at = 0;
-    while at < range.len() {
-        let step = COPY_CHUNK.min(range.len() - at);
-        let old = read(input, range.start + at..range.start + at + step)?;
-        let now = new
-            .read_vec(at as u64, step)
-            .map_err(|e| read_failed(at, &e))?;
-        if old.as_ref() != now.as_slice() {
-            return Ok(false);
-        }
-        at += step;
-    }
-    Ok(true)
 }
 
 /// The output could not be written (scratch space or the temp file).

@@ -75,8 +75,14 @@
 //! members no handler claims. A missing trailer, a truncated entry, a name
 //! without its terminating NUL, a field that is not a number, or a bad
 //! checksum (`070702`) makes the archive malformed.
+//!
+//! The archive is read by position, never whole: headers and names as they
+//! come, each regular file's data as the dispatcher takes it (past
+//! `in_memory`, read by position and rewritten into scratch space), and a
+//! `070702` checksum summed a chunk at a time. Data that stays is copied
+//! from the input; whether the output is still the input is tracked as it
+//! is written.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::ops::Range;
@@ -85,11 +91,12 @@ use std::path::Path;
 
 use crate::handler::Context;
 use crate::handler::FormatError;
-use crate::handler::{Change, Handler, Member as HandlerMember, Nested, Outcome};
+use crate::handler::{Change, Handler, Member as HandlerMember, Outcome, Sink, Source, Written};
+use crate::handlers::held::{Held, Out, Slice, dispatch_member, same_bytes};
 
 mod header;
 
-use header::{Entry, Field, Format, Item, S_IFBLK, S_IFCHR, S_IFDIR, S_IFREG, parse, sum};
+use header::{Entry, Field, Format, Item, S_IFBLK, S_IFCHR, S_IFDIR, S_IFREG, parse, sum_of};
 
 /// The cpio handler.
 pub struct Cpio;
@@ -108,39 +115,53 @@ impl Handler for Cpio {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
+        crate::handler::normalize_through(self, input, ctx)
+    }
+
+    fn streams(&self) -> bool {
+        true
+    }
+
+    /// Reads the headers and names by position and each regular file's
+    /// data as [`dispatch_member`] does (past `in_memory` through scratch
+    /// space); data that stays is copied from the input.
+    fn normalize_to(
+        &self,
+        input: &dyn Source,
+        sink: &mut dyn Sink,
+        ctx: &Context,
+    ) -> Result<Written, FormatError> {
         let items = parse(input)?;
         let mut changes = Vec::new();
-        let mut out = Vec::with_capacity(input.len());
+        let mut out = Out::new(sink, input);
         let mut archive: Vec<&Entry> = Vec::new();
         for item in &items {
             match item {
-                Item::Entry(e) if e.is_trailer(input) => {
-                    write_archive(&mut out, input, &archive, ctx, &mut changes)?;
+                Item::Entry(e) if e.is_trailer() => {
+                    write_archive(&mut out, &archive, ctx, &mut changes)?;
                     archive.clear();
-                    out.extend_from_slice(&input[e.start..e.end]);
+                    out.copy(e.start, e.end - e.start)?;
                 }
                 Item::Entry(e) => archive.push(e),
                 Item::Padding(r) => {
-                    if out.len() == r.start {
-                        out.extend_from_slice(&input[r.clone()]);
+                    if out.pos == r.start as u64 {
+                        out.copy(r.start, r.len())?;
                     } else if r.end % 512 == 0 {
-                        out.resize(out.len().next_multiple_of(512), 0);
+                        let pos = usize::try_from(out.pos).unwrap_or(usize::MAX);
+                        out.zeros(pos.next_multiple_of(512) - pos)?;
                     } else {
-                        out.resize(out.len() + r.len(), 0);
+                        out.zeros(r.len())?;
                     }
                 }
             }
         }
-        if out == input {
-            return Ok(Outcome::Unchanged);
+        if out.same && out.pos == input.len() {
+            return Ok(Written::Unchanged);
         }
         if changes.is_empty() {
             changes.push(Change::remark("", "alignment padding set to zeros"));
         }
-        Ok(Outcome::Rewritten {
-            bytes: out,
-            changes,
-        })
+        Ok(Written::Rewritten(changes))
     }
 
     /// Regular files that carry data, in stored order (in newc, a hard-linked
@@ -150,13 +171,13 @@ impl Handler for Cpio {
         input: &[u8],
         _ctx: &Context,
     ) -> Option<Result<Vec<HandlerMember>, FormatError>> {
-        Some(parse(input).map(|items| {
+        Some(parse(&input).map(|items| {
             items
                 .iter()
                 .filter_map(|i| match i {
-                    Item::Entry(e) if e.kind(input) == S_IFREG && !e.data.is_empty() => {
+                    Item::Entry(e) if e.kind() == S_IFREG && !e.data.is_empty() => {
                         Some(HandlerMember {
-                            name: String::from_utf8_lossy(&input[e.name.clone()]).into_owned(),
+                            name: String::from_utf8_lossy(&e.name).into_owned(),
                             bytes: input[e.data.clone()].to_vec(),
                         })
                     }
@@ -182,29 +203,68 @@ fn key(name: &[u8]) -> Vec<&[u8]> {
         .collect()
 }
 
+/// A regular file's data as it will be written: the input's bytes, or
+/// their rewrite.
+enum Body {
+    Kept(Range<usize>),
+    New(Held),
+}
+
+impl Body {
+    fn len(&self) -> u64 {
+        match self {
+            Body::Kept(r) => r.len() as u64,
+            Body::New(h) => h.len(),
+        }
+    }
+}
+
+/// Whether two bodies hold the same bytes.
+fn same_body(input: &dyn Source, one: &Body, other: &Body) -> Result<bool, FormatError> {
+    match (one, other) {
+        (Body::Kept(kept), Body::Kept(also)) => same_bytes(
+            input,
+            kept.clone(),
+            &Slice {
+                src: input,
+                range: also.clone(),
+            },
+        ),
+        (Body::Kept(kept), Body::New(new)) | (Body::New(new), Body::Kept(kept)) => {
+            same_bytes(input, kept.clone(), new.source())
+        }
+        (Body::New(new), Body::New(also)) => {
+            let len = usize::try_from(new.len()).unwrap_or(usize::MAX);
+            same_bytes(new.source(), 0..len, also.source())
+        }
+    }
+}
+
 /// Decides the order and the hard-link data of one archive (the rules are in
 /// the module header), with a note per kind of change made.
-fn plan(input: &[u8], entries: &[&Entry], ctx: &Context, changes: &mut Vec<Change>) -> Plan {
+fn plan(
+    input: &dyn Source,
+    entries: &[&Entry],
+    ctx: &Context,
+    changes: &mut Vec<Change>,
+) -> Result<Plan, FormatError> {
     let keep = Plan {
         order: (0..entries.len()).collect(),
         data: entries.iter().map(|e| e.data.clone()).collect(),
     };
     let Some(format) = entries.first().map(|e| e.format) else {
-        return keep;
+        return Ok(keep);
     };
     if entries.iter().any(|e| e.format != format) {
-        return keep;
+        return Ok(keep);
     }
-    let keys: Vec<Vec<&[u8]>> = entries
-        .iter()
-        .map(|e| key(&input[e.name.clone()]))
-        .collect();
+    let keys: Vec<Vec<&[u8]>> = entries.iter().map(|e| key(&e.name)).collect();
     let mut order = keep.order.clone();
     order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
     for pair in order.windows(2) {
         let (a, b) = (&keys[pair[0]], &keys[pair[1]]);
-        if a == b || (b.starts_with(a) && entries[pair[0]].kind(input) != S_IFDIR) {
-            return keep;
+        if a == b || (b.starts_with(a) && entries[pair[0]].kind() != S_IFDIR) {
+            return Ok(keep);
         }
     }
     // Hard-link groups, each in the new order, in the order of their first link.
@@ -212,13 +272,13 @@ fn plan(input: &[u8], entries: &[&Entry], ctx: &Context, changes: &mut Vec<Chang
     let mut group_of: HashMap<(u64, u64, u64), usize> = HashMap::new();
     for &i in &order {
         let e = entries[i];
-        if e.kind(input) != S_IFREG || e.get(input, Field::Nlink) < 2 {
+        if e.kind() != S_IFREG || e.get(Field::Nlink) < 2 {
             continue;
         }
         let id = (
-            e.get(input, Field::DevMajor),
-            e.get(input, Field::DevMinor),
-            e.get(input, Field::Ino),
+            e.get(Field::DevMajor),
+            e.get(Field::DevMinor),
+            e.get(Field::Ino),
         );
         let g = *group_of.entry(id).or_insert_with(|| {
             groups.push(Vec::new());
@@ -228,14 +288,18 @@ fn plan(input: &[u8], entries: &[&Entry], ctx: &Context, changes: &mut Vec<Chang
     }
     // Links are compared as they would be written, each normalized under its
     // own name, so that normalizing the output again decides the same.
-    let same = |links: &[usize]| {
+    let same = |links: &[usize]| -> Result<bool, FormatError> {
         let own = |i: usize| {
             let e = entries[i];
-            let name = Path::new(OsStr::from_bytes(&input[e.name.clone()]));
-            nested(&input[e.data.clone()], name, ctx, &mut Vec::new())
+            nested(input, e.data.clone(), &e.name, ctx, &mut Vec::new())
         };
-        let first = own(links[0]);
-        links[1..].iter().all(|&i| own(i) == first)
+        let first = own(links[0])?;
+        for &i in &links[1..] {
+            if !same_body(input, &own(i)?, &first)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     };
     let mut data = keep.data.clone();
     let mut notes = Vec::new();
@@ -249,8 +313,8 @@ fn plan(input: &[u8], entries: &[&Entry], ctx: &Context, changes: &mut Vec<Chang
             let Some(&first) = carriers.first() else {
                 continue;
             };
-            if !same(&carriers) {
-                return keep;
+            if !same(&carriers)? {
+                return Ok(keep);
             }
             let last = *links.last().expect("a group has a link");
             for &i in links {
@@ -258,7 +322,7 @@ fn plan(input: &[u8], entries: &[&Entry], ctx: &Context, changes: &mut Vec<Chang
             }
             data[last] = entries[first].data.clone();
             if carriers != [last] {
-                let name = |i: usize| String::from_utf8_lossy(&input[entries[i].name.clone()]);
+                let name = |i: usize| String::from_utf8_lossy(&entries[i].name);
                 let from: Vec<_> = carriers.iter().map(|&c| name(c)).collect();
                 notes.push(Change::remark(
                     name(last),
@@ -268,8 +332,8 @@ fn plan(input: &[u8], entries: &[&Entry], ctx: &Context, changes: &mut Vec<Chang
                     ),
                 ));
             }
-        } else if !same(links) {
-            return keep;
+        } else if !same(links)? {
+            return Ok(keep);
         }
     }
     if order != keep.order {
@@ -279,30 +343,29 @@ fn plan(input: &[u8], entries: &[&Entry], ctx: &Context, changes: &mut Vec<Chang
         ));
     }
     changes.extend(notes);
-    Plan { order, data }
+    Ok(Plan { order, data })
 }
 
 /// Writes the normalized entries of one archive (without its trailer).
 fn write_archive(
-    out: &mut Vec<u8>,
-    input: &[u8],
+    out: &mut Out,
     entries: &[&Entry],
     ctx: &Context,
     changes: &mut Vec<Change>,
 ) -> Result<(), FormatError> {
-    let plan = plan(input, entries, ctx, changes);
+    let plan = plan(out.input, entries, ctx, changes)?;
     // Renumbered in output order; hard links never span two archives.
     let mut inodes: HashMap<(u64, u64, u64), u64> = HashMap::new();
     for &i in &plan.order {
         let e = entries[i];
         let id = (
-            e.get(input, Field::DevMajor),
-            e.get(input, Field::DevMinor),
-            e.get(input, Field::Ino),
+            e.get(Field::DevMajor),
+            e.get(Field::DevMinor),
+            e.get(Field::Ino),
         );
         let next = inodes.len() as u64;
         let ino = *inodes.entry(id).or_insert(next);
-        write_entry(out, input, e, plan.data[i].clone(), ino, ctx, changes)?;
+        write_entry(out, e, plan.data[i].clone(), ino, ctx, changes)?;
     }
     Ok(())
 }
@@ -348,32 +411,31 @@ impl Header<'_> {
 /// Writes one normalized entry to `out`, carrying the bytes `data` of the
 /// input (its own data, or that of a hard link).
 fn write_entry(
-    out: &mut Vec<u8>,
-    input: &[u8],
+    out: &mut Out,
     e: &Entry,
     data: Range<usize>,
     ino: u64,
     ctx: &Context,
     changes: &mut Vec<Change>,
 ) -> Result<(), FormatError> {
-    let label = String::from_utf8_lossy(&input[e.name.clone()]).into_owned();
+    let input = out.input;
+    let label = String::from_utf8_lossy(&e.name).into_owned();
     let fmt = e.format;
-    let kind = e.kind(input);
+    let kind = e.kind();
     let mut inner = Vec::new();
     let body = if kind == S_IFREG {
-        let name = Path::new(OsStr::from_bytes(&input[e.name.clone()]));
-        nested(&input[data], name, ctx, &mut inner)
+        nested(input, data, &e.name, ctx, &mut inner)?
     } else {
-        Cow::Borrowed(&input[data])
+        Body::Kept(data)
     };
     let mut h = Header {
-        bytes: e.header(input).to_vec(),
+        bytes: e.header().to_vec(),
         format: fmt,
         label: &label,
     };
     h.set(
         Field::Mtime,
-        ctx.clamp(e.get(input, Field::Mtime)),
+        ctx.clamp(e.get(Field::Mtime)),
         "mtime",
         changes,
     )?;
@@ -386,44 +448,57 @@ fn write_entry(
         h.set(Field::RdevMajor, 0, "rdev", changes)?;
         h.set(Field::RdevMinor, 0, "rdev minor", changes)?;
     }
-    h.set(Field::FileSize, body.len() as u64, "size", changes)?;
+    h.set(Field::FileSize, body.len(), "size", changes)?;
     if fmt == Format::Crc && kind == S_IFREG {
         // Follows the data; not a change of its own.
         let r = fmt.range(Field::Check).expect("crc has a checksum");
-        fmt.encode(&mut h.bytes, r, u64::from(sum(&body)))
+        let check = match &body {
+            Body::Kept(r) => sum_of(input, r.clone())?,
+            Body::New(held) => {
+                let n = usize::try_from(held.len()).unwrap_or(usize::MAX);
+                sum_of(held.source(), 0..n)?
+            }
+        };
+        fmt.encode(&mut h.bytes, r, u64::from(check))
             .expect("a u32 fits 8 hex digits");
     }
     changes.extend(inner);
-    out.extend_from_slice(&h.bytes);
-    let name_end = e.name.end + 1;
-    out.extend_from_slice(&input[e.start + fmt.header_len()..name_end]);
-    out.resize(fmt.align(out.len()), 0);
-    out.extend_from_slice(&body);
-    out.resize(fmt.align(out.len()), 0);
-    Ok(())
+    out.write(&h.bytes)?;
+    out.write(&e.name)?;
+    out.write(&[0])?;
+    align(out, fmt)?;
+    match &body {
+        Body::Kept(r) => out.copy(r.start, r.len())?,
+        Body::New(held) => out.copy_new_compared(held.source())?,
+    }
+    align(out, fmt)
 }
 
-/// Hands a regular file's data to the dispatcher; returns the normalized data
-/// (and its notes in `changes`), or the data as it is.
-fn nested<'a>(
-    data: &'a [u8],
-    name: &Path,
+/// Zeros up to the format's alignment.
+fn align(out: &mut Out, fmt: Format) -> Result<(), FormatError> {
+    let pos = usize::try_from(out.pos).unwrap_or(usize::MAX);
+    out.zeros(fmt.align(pos) - pos)
+}
+
+/// Hands a regular file's data (`data` of the input) to the dispatcher:
+/// its rewrite (and its notes in `changes`), or the data as it is.
+fn nested(
+    input: &dyn Source,
+    data: Range<usize>,
+    name: &[u8],
     ctx: &Context,
     changes: &mut Vec<Change>,
-) -> Cow<'a, [u8]> {
+) -> Result<Body, FormatError> {
     if data.is_empty() {
-        return Cow::Borrowed(data);
+        return Ok(Body::Kept(data));
     }
-    let Nested::Rewritten {
-        bytes,
-        changes: inner,
-        ..
-    } = ctx.member(name, data)
-    else {
-        return Cow::Borrowed(data);
-    };
-    changes.extend(inner);
-    Cow::Owned(bytes)
+    let name = Path::new(OsStr::from_bytes(name));
+    Ok(
+        match dispatch_member(input, data.clone(), name, ctx, changes)? {
+            Some(held) => Body::New(held),
+            None => Body::Kept(data),
+        },
+    )
 }
 
 #[cfg(test)]

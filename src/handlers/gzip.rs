@@ -145,10 +145,7 @@ impl Handler for Gzip {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        let mut bytes = Vec::new();
-        Ok(self
-            .normalize_to(&input, &mut bytes, ctx)?
-            .into_outcome(bytes))
+        crate::handler::normalize_through(self, input, ctx)
     }
 
     fn streams(&self) -> bool {

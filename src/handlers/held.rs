@@ -8,7 +8,9 @@ use std::io::{self, Write};
 use std::ops::Range;
 use std::path::Path;
 
-use crate::handler::{Change, Context, FormatError, Nested, NestedWritten, Scratch, Sink, Source};
+use crate::handler::{
+    COPY_CHUNK, Change, Context, FormatError, Nested, NestedWritten, Scratch, Sink, Source,
+};
 
 /// An expanded payload, or a payload's rewrite.
 pub(crate) enum Held {
@@ -215,6 +217,115 @@ pub(crate) fn dispatch_member(
         return Ok(Some(out));
     }
     Ok(None)
+}
+
+/// An archive's output, and whether it is still byte for byte the input (so
+/// an archive with nothing to change is left alone without holding either
+/// whole): tar, cpio.
+pub(crate) struct Out<'a> {
+    pub(crate) sink: &'a mut dyn Sink,
+    pub(crate) input: &'a dyn Source,
+    pub(crate) pos: u64,
+    pub(crate) same: bool,
+}
+
+fn write_failed(e: &io::Error) -> FormatError {
+    FormatError::TooLarge(format!("cannot write the new archive: {e}"))
+}
+
+impl Out<'_> {
+    /// An output at the start of `sink`, the same as `input` so far.
+    pub(crate) fn new<'a>(sink: &'a mut dyn Sink, input: &'a dyn Source) -> Out<'a> {
+        Out {
+            sink,
+            input,
+            pos: 0,
+            same: true,
+        }
+    }
+
+    /// Writes new bytes (a header, pax records).
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<(), FormatError> {
+        if self.same {
+            let mut old = vec![0; bytes.len()];
+            self.same = self.input.read_at(self.pos, &mut old).is_ok() && old == bytes;
+        }
+        self.sink.write_all(bytes).map_err(|e| write_failed(&e))?;
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Copies `len` input bytes from `offset`.
+    pub(crate) fn copy(&mut self, offset: usize, len: usize) -> Result<(), FormatError> {
+        self.same &= offset as u64 == self.pos;
+        self.sink
+            .copy_from(self.input, offset as u64, len as u64)
+            .map_err(|e| read_failed(offset, &e))?;
+        self.pos += len as u64;
+        Ok(())
+    }
+
+    /// Copies a member's new contents; the output is then taken to differ.
+    pub(crate) fn copy_new(&mut self, src: &dyn Source) -> Result<(), FormatError> {
+        self.same = false;
+        self.copy_from(src)
+    }
+
+    /// Copies a member's new contents, which may still be the bytes the
+    /// input has here (compared while the output is the same so far).
+    pub(crate) fn copy_new_compared(&mut self, src: &dyn Source) -> Result<(), FormatError> {
+        if self.same {
+            let at = usize::try_from(self.pos).unwrap_or(usize::MAX);
+            let end = at.saturating_add(usize::try_from(src.len()).unwrap_or(usize::MAX));
+            self.same = end as u64 <= self.input.len() && same_bytes(self.input, at..end, src)?;
+        }
+        self.copy_from(src)
+    }
+
+    fn copy_from(&mut self, src: &dyn Source) -> Result<(), FormatError> {
+        self.sink
+            .copy_from(src, 0, src.len())
+            .map_err(|e| write_failed(&e))?;
+        self.pos += src.len();
+        Ok(())
+    }
+
+    /// `n` zero bytes.
+    pub(crate) fn zeros(&mut self, n: usize) -> Result<(), FormatError> {
+        const ZEROS: [u8; 512] = [0; 512];
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(ZEROS.len());
+            self.write(&ZEROS[..k])?;
+            left -= k;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `range` of `input` holds the bytes of `new`, compared a chunk at
+/// a time.
+pub(crate) fn same_bytes(
+    input: &dyn Source,
+    range: Range<usize>,
+    new: &dyn Source,
+) -> Result<bool, FormatError> {
+    if range.len() as u64 != new.len() {
+        return Ok(false);
+    }
+    let mut at = 0;
+    while at < range.len() {
+        let step = COPY_CHUNK.min(range.len() - at);
+        let old = read(input, range.start + at..range.start + at + step)?;
+        let now = new
+            .read_vec(at as u64, step)
+            .map_err(|e| read_failed(at, &e))?;
+        if old.as_ref() != now.as_slice() {
+            return Ok(false);
+        }
+        at += step;
+    }
+    Ok(true)
 }
 
 /// Scratch space that failed: the file is left as it is, reported.

@@ -64,7 +64,7 @@ use std::path::Path;
 use crate::handler::Context;
 use crate::handler::FormatError;
 use crate::handler::{Change, Handler, Member as HandlerMember, Outcome, Sink, Source, Written};
-use crate::handlers::held::{Held, dispatch_member, read, read_failed};
+use crate::handlers::held::{Held, Out, dispatch_member, read};
 
 /// The tar handler.
 pub struct Tar;
@@ -158,10 +158,7 @@ impl Handler for Tar {
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
-        let mut bytes = Vec::with_capacity(input.len());
-        Ok(self
-            .normalize_to(&input, &mut bytes, ctx)?
-            .into_outcome(bytes))
+        crate::handler::normalize_through(self, input, ctx)
     }
 
     fn streams(&self) -> bool {
@@ -196,12 +193,7 @@ impl Handler for Tar {
         if order.iter().enumerate().any(|(i, &j)| i != j) {
             changes.push(Change::remark("", "entries sorted by name"));
         }
-        let mut out = Out {
-            sink,
-            input,
-            pos: 0,
-            same: true,
-        };
+        let mut out = Out::new(sink, input);
         for &i in &order {
             write_entry(&mut out, &entries[i], ctx, &mut changes)?;
         }
@@ -267,66 +259,10 @@ pub(crate) fn files(input: &[u8]) -> Result<Vec<FileSpan>, FormatError> {
         .collect())
 }
 
-/// The output, and whether it is still byte for byte the input (so an
-/// archive with nothing to change is left alone without holding either whole).
-struct Out<'a> {
-    sink: &'a mut dyn Sink,
-    input: &'a dyn Source,
-    pos: u64,
-    same: bool,
-}
-
-fn write_failed(e: &std::io::Error) -> FormatError {
-    FormatError::TooLarge(format!("cannot write the new archive: {e}"))
-}
-
-impl Out<'_> {
-    /// Writes new bytes (a header, pax records).
-    fn write(&mut self, bytes: &[u8]) -> Result<(), FormatError> {
-        if self.same {
-            let mut old = vec![0; bytes.len()];
-            self.same = self.input.read_at(self.pos, &mut old).is_ok() && old == bytes;
-        }
-        self.sink.write_all(bytes).map_err(|e| write_failed(&e))?;
-        self.pos += bytes.len() as u64;
-        Ok(())
-    }
-
-    /// Copies `len` input bytes from `offset`.
-    fn copy(&mut self, offset: usize, len: usize) -> Result<(), FormatError> {
-        self.same &= offset as u64 == self.pos;
-        self.sink
-            .copy_from(self.input, offset as u64, len as u64)
-            .map_err(|e| read_failed(offset, &e))?;
-        self.pos += len as u64;
-        Ok(())
-    }
-
-    /// Copies `len` bytes of a member's new contents.
-    fn copy_new(&mut self, src: &dyn Source) -> Result<(), FormatError> {
-        self.same = false;
-        self.sink
-            .copy_from(src, 0, src.len())
-            .map_err(|e| write_failed(&e))?;
-        self.pos += src.len();
-        Ok(())
-    }
-
-    fn zeros(&mut self, n: usize) -> Result<(), FormatError> {
-        const ZEROS: [u8; BLOCK] = [0; BLOCK];
-        let mut left = n;
-        while left > 0 {
-            let k = left.min(BLOCK);
-            self.write(&ZEROS[..k])?;
-            left -= k;
-        }
-        Ok(())
-    }
-
-    fn pad(&mut self) -> Result<(), FormatError> {
-        let pos = usize::try_from(self.pos).unwrap_or(usize::MAX);
-        self.zeros(pos.next_multiple_of(BLOCK) - pos)
-    }
+/// Zeros up to the next 512-byte block.
+fn pad(out: &mut Out) -> Result<(), FormatError> {
+    let pos = usize::try_from(out.pos).unwrap_or(usize::MAX);
+    out.zeros(pos.next_multiple_of(BLOCK) - pos)
 }
 
 /// Writes one entry, normalized, to `out`.
@@ -409,7 +345,7 @@ fn write_entry(
             (None, Some(records)) => out.write(&records)?,
             (None, None) => out.copy(part.data.start, part.data.len())?,
         }
-        out.pad()?;
+        pad(out)?;
     }
     changes.extend(nested);
     Ok(())

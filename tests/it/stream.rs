@@ -11,6 +11,7 @@ use strip_nd::config::Config;
 use strip_nd::handler::{Context, Handler, Outcome, Source, Written};
 use strip_nd::handlers::ar::Ar;
 use strip_nd::handlers::compressed::{BZIP2, XZ, ZSTD};
+use strip_nd::handlers::cpio::Cpio;
 use strip_nd::handlers::iso9660::Iso9660;
 use strip_nd::handlers::tar::Tar;
 use strip_nd::stream::TempSpill;
@@ -76,28 +77,40 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-#[test]
-fn streamed_tar_gives_the_in_memory_bytes_and_changes_for_every_corpus_tar() {
+/// Normalizes every file in `dirs` that `handler` claims both ways, at
+/// each `in_memory` of `limits`, and asserts the same result; returns how
+/// many files it claimed and how many results were rewrites.
+fn streams_as_in_memory(handler: &dyn Handler, dirs: &[PathBuf], limits: &[u64]) -> (usize, usize) {
     let mut seen = 0;
-    for dir in [corpus("tar"), corpus("tar").join("malformed")] {
-        for path in files_in(&dir) {
+    let mut rewritten = 0;
+    for dir in dirs {
+        for path in files_in(dir) {
             let bytes = fs::read(&path).unwrap();
-            if !Tar.sniff(&bytes, &Config::default().context(&path)) {
+            if !handler.sniff(&bytes, &Config::default().context(&path)) {
                 continue;
             }
             seen += 1;
-            // 1 byte: every member goes through `member_to`, with scratch space.
-            for limit in [1, 4096, u64::MAX] {
+            for &limit in limits {
                 let config = lowered(limit);
+                let whole = in_memory(handler, &bytes, &config);
+                rewritten += usize::from(matches!(whole, Ok(Some(_))));
                 assert_eq!(
-                    streamed(&Tar, &bytes, &config),
-                    in_memory(&Tar, &bytes, &config),
+                    streamed(handler, &bytes, &config),
+                    whole,
                     "{} with in_memory {limit}",
                     path.display()
                 );
             }
         }
     }
+    (seen, rewritten)
+}
+
+#[test]
+fn streamed_tar_gives_the_in_memory_bytes_and_changes_for_every_corpus_tar() {
+    // 1 byte: every member goes through `member_to`, with scratch space.
+    let dirs = [corpus("tar"), corpus("tar").join("malformed")];
+    let (seen, _) = streams_as_in_memory(&Tar, &dirs, &[1, 4096, u64::MAX]);
     assert!(seen >= 6, "only {seen} corpus tars");
 }
 
@@ -139,8 +152,6 @@ fn streamed_xz_bzip2_and_zstd_give_the_in_memory_bytes_and_changes_for_every_cor
 /// along, the malformed and thin cases refused with the same words.
 #[test]
 fn streamed_ar_gives_the_in_memory_bytes_and_changes_for_every_corpus_archive_and_package() {
-    let mut seen = 0;
-    let mut rewritten = 0;
     let dirs = [
         corpus("ar"),
         corpus("ar").join("malformed"),
@@ -150,26 +161,7 @@ fn streamed_ar_gives_the_in_memory_bytes_and_changes_for_every_corpus_archive_an
         corpus("deb-compressed").join("refused"),
         corpus("deb-md5sums"),
     ];
-    for dir in dirs {
-        for path in files_in(&dir) {
-            let bytes = fs::read(&path).unwrap();
-            if !Ar.sniff(&bytes, &Config::default().context(&path)) {
-                continue;
-            }
-            seen += 1;
-            for limit in [1, 4096, u64::MAX] {
-                let config = lowered(limit);
-                let whole = in_memory(&Ar, &bytes, &config);
-                rewritten += usize::from(matches!(whole, Ok(Some(_))));
-                assert_eq!(
-                    streamed(&Ar, &bytes, &config),
-                    whole,
-                    "{} with in_memory {limit}",
-                    path.display()
-                );
-            }
-        }
-    }
+    let (seen, rewritten) = streams_as_in_memory(&Ar, &dirs, &[1, 4096, u64::MAX]);
     assert!(seen >= 15, "only {seen} corpus archives");
     assert!(rewritten >= 20, "only {rewritten} rewrites");
 }
@@ -178,28 +170,21 @@ fn streamed_ar_gives_the_in_memory_bytes_and_changes_for_every_corpus_archive_an
 /// areas read as they are reached, the rest copied with the dates patched.
 #[test]
 fn streamed_iso9660_gives_the_in_memory_bytes_and_changes_for_every_corpus_image() {
-    let mut seen = 0;
-    let mut rewritten = 0;
-    for dir in [corpus("iso9660"), corpus("iso9660").join("malformed")] {
-        for path in files_in(&dir) {
-            let bytes = fs::read(&path).unwrap();
-            if !Iso9660.sniff(&bytes, &Config::default().context(&path)) {
-                continue;
-            }
-            seen += 1;
-            let config = lowered(1);
-            let whole = in_memory(&Iso9660, &bytes, &config);
-            rewritten += usize::from(matches!(whole, Ok(Some(_))));
-            assert_eq!(
-                streamed(&Iso9660, &bytes, &config),
-                whole,
-                "{}",
-                path.display()
-            );
-        }
-    }
+    let dirs = [corpus("iso9660"), corpus("iso9660").join("malformed")];
+    let (seen, rewritten) = streams_as_in_memory(&Iso9660, &dirs, &[1]);
     assert!(seen >= 8, "only {seen} corpus images");
     assert!(rewritten >= 6, "only {rewritten} rewrites");
+}
+
+/// cpio archives read by position: every format, hard links whose data
+/// moves, members through scratch space at 1 byte, malformed ones refused
+/// with the same words.
+#[test]
+fn streamed_cpio_gives_the_in_memory_bytes_and_changes_for_every_corpus_archive() {
+    let dirs = [corpus("cpio"), corpus("cpio").join("malformed")];
+    let (seen, rewritten) = streams_as_in_memory(&Cpio, &dirs, &[1, 4096, u64::MAX]);
+    assert!(seen >= 12, "only {seen} corpus archives");
+    assert!(rewritten >= 30, "only {rewritten} rewrites");
 }
 
 fn gnu_tar(dir: &Path, name: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
@@ -355,6 +340,28 @@ fn peak_kb(mut cmd: Command) -> (std::process::ExitStatus, u64) {
     }
 }
 
+/// Runs the binary on `root` with its temp directory in `dir`, asserting
+/// success and a peak RSS under 100 MB; returns the temp directory.
+fn run_under_100_mb(dir: &Path, root: &Path) -> PathBuf {
+    let tmp = dir.join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    let mut cmd = bin();
+    cmd.env("TMPDIR", &tmp).arg(root);
+    let (status, kb) = peak_kb(cmd);
+    assert!(status.success());
+    assert!(kb > 0, "no VmHWM read");
+    assert!(kb < 100 * 1024, "peak RSS {kb} kB");
+    tmp
+}
+
+/// Three sparse files of 100 MiB in `src`, named `names`.
+fn sparse_100_mib(src: &Path, names: &[&str]) {
+    for name in names {
+        let f = fs::File::create(src.join(name)).unwrap();
+        f.set_len(100 << 20).unwrap();
+    }
+}
+
 #[test]
 #[ignore = "needs tar"]
 fn a_300_mb_tar_is_normalized_in_under_100_mb_and_leaves_no_temp_file() {
@@ -383,14 +390,7 @@ fn a_300_mb_tar_is_normalized_in_under_100_mb_and_leaves_no_temp_file() {
     assert!(ok.success());
     fs::remove_dir_all(&src).unwrap();
     assert!(fs::metadata(&tar).unwrap().len() > 300 << 20);
-    let tmp = dir.path().join("tmp");
-    fs::create_dir(&tmp).unwrap();
-    let mut cmd = bin();
-    cmd.env("TMPDIR", &tmp).arg(&root);
-    let (status, kb) = peak_kb(cmd);
-    assert!(status.success());
-    assert!(kb > 0, "no VmHWM read");
-    assert!(kb < 100 * 1024, "peak RSS {kb} kB");
+    let tmp = run_under_100_mb(dir.path(), &root);
     // Rewritten (sorted, owners cleared), and tar reads it.
     let list = Command::new("tar").arg("-tvf").arg(&tar).output().unwrap();
     assert!(list.status.success());
@@ -510,14 +510,7 @@ fn a_300_mb_static_library_is_normalized_in_under_100_mb() {
         String::from_utf8_lossy(&before.stdout).contains(" 2030"),
         "ar wrote no dates to clamp"
     );
-    let tmp = dir.path().join("tmp");
-    fs::create_dir(&tmp).unwrap();
-    let mut cmd = bin();
-    cmd.env("TMPDIR", &tmp).arg(&root);
-    let (status, kb) = peak_kb(cmd);
-    assert!(status.success());
-    assert!(kb > 0, "no VmHWM read");
-    assert!(kb < 100 * 1024, "peak RSS {kb} kB");
+    let tmp = run_under_100_mb(dir.path(), &root);
     let list = Command::new("ar").arg("tv").arg(&lib).output().unwrap();
     assert!(list.status.success());
     let text = String::from_utf8(list.stdout).unwrap();
@@ -560,10 +553,7 @@ fn a_300_mb_iso_image_is_normalized_in_under_100_mb() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     fs::create_dir_all(src.join("sub")).unwrap();
-    for name in ["c", "a", "sub/b"] {
-        let f = fs::File::create(src.join(name)).unwrap();
-        f.set_len(100 << 20).unwrap();
-    }
+    sparse_100_mib(&src, &["c", "a", "sub/b"]);
     fs::write(src.join("sub/small"), b"small").unwrap();
     let root = dir.path().join("out");
     fs::create_dir(&root).unwrap();
@@ -590,14 +580,7 @@ fn a_300_mb_iso_image_is_normalized_in_under_100_mb() {
         String::from_utf8(out.stdout).unwrap()
     };
     assert!(list(&iso).contains(" 2030 "), "xorriso wrote no 2030 dates");
-    let tmp = dir.path().join("tmp");
-    fs::create_dir(&tmp).unwrap();
-    let mut cmd = bin();
-    cmd.env("TMPDIR", &tmp).arg(&root);
-    let (status, kb) = peak_kb(cmd);
-    assert!(status.success());
-    assert!(kb > 0, "no VmHWM read");
-    assert!(kb < 100 * 1024, "peak RSS {kb} kB");
+    let tmp = run_under_100_mb(dir.path(), &root);
     assert_eq!(fs::metadata(&iso).unwrap().len(), len, "the size stays");
     let after = list(&iso);
     assert!(!after.contains(" 2030 "), "{after}");
@@ -611,6 +594,76 @@ fn a_300_mb_iso_image_is_normalized_in_under_100_mb() {
         .unwrap();
     assert!(ok.status.success());
     for name in ["c", "a", "sub/b", "sub/small"] {
+        let same = Command::new("cmp")
+            .arg(src.join(name))
+            .arg(to.join(name))
+            .status()
+            .unwrap();
+        assert!(same.success(), "{name} differs after the run");
+    }
+    assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
+}
+
+/// A 300 MB newc archive made by GNU cpio, dated 2030, with a hard link
+/// whose data moves when the entries are sorted: read by position, never
+/// held whole; `cpio -t` lists it normalized and `cpio -i` extracts the
+/// files unchanged.
+#[test]
+#[ignore = "needs cpio"]
+fn a_300_mb_cpio_archive_is_normalized_in_under_100_mb() {
+    need("cpio", "cpio");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir(&src).unwrap();
+    sparse_100_mib(&src, &["c", "a", "b"]);
+    fs::write(src.join("small"), b"small").unwrap();
+    fs::hard_link(src.join("small"), src.join("linked")).unwrap();
+    let root = dir.path().join("out");
+    fs::create_dir(&root).unwrap();
+    let archive = root.join("big.cpio");
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(
+            "cd \"$1\" && touch -d 2030-01-01 * && \
+             printf '%s\\n' c small a linked b | cpio -o -H newc --quiet > \"$2\"",
+        )
+        .args(["sh".as_ref(), src.as_os_str(), archive.as_os_str()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    assert!(fs::metadata(&archive).unwrap().len() > 300 << 20);
+    let list = |a: &Path| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("cpio -tv --quiet < \"$1\"")
+            .args(["sh".as_ref(), a.as_os_str()])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(
+        list(&archive).contains(" 2030 "),
+        "cpio wrote no 2030 dates"
+    );
+    let tmp = run_under_100_mb(dir.path(), &root);
+    let text = list(&archive);
+    let names: Vec<&str> = text
+        .lines()
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b", "c", "linked", "small"]);
+    assert!(!text.contains(" 2030 "), "{text}");
+    let to = dir.path().join("x");
+    fs::create_dir(&to).unwrap();
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg("cd \"$1\" && cpio -id --quiet < \"$2\"")
+        .args(["sh".as_ref(), to.as_os_str(), archive.as_os_str()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    for name in ["a", "b", "c", "small", "linked"] {
         let same = Command::new("cmp")
             .arg(src.join(name))
             .arg(to.join(name))
@@ -659,14 +712,7 @@ fn a_60_mb_tar_xz_is_normalized_in_under_100_mb() {
         .unwrap();
     assert!(ok.success());
     let before = fs::read(&txz).unwrap();
-    let tmp = dir.path().join("tmp");
-    fs::create_dir(&tmp).unwrap();
-    let mut cmd = bin();
-    cmd.env("TMPDIR", &tmp).arg(&root);
-    let (status, kb) = peak_kb(cmd);
-    assert!(status.success());
-    assert!(kb > 0, "no VmHWM read");
-    assert!(kb < 100 * 1024, "peak RSS {kb} kB");
+    let tmp = run_under_100_mb(dir.path(), &root);
     assert!(fs::read(&txz).unwrap() != before, "not rewritten");
     let xz_t = Command::new("xz").arg("-t").arg(&txz).status().unwrap();
     assert!(xz_t.success(), "xz -t fails on the output");

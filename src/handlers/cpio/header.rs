@@ -3,7 +3,8 @@
 
 use std::ops::Range;
 
-use crate::handler::FormatError;
+use crate::handler::{COPY_CHUNK, FormatError, Source};
+use crate::handlers::held::read;
 
 pub(super) const TRAILER: &[u8] = b"TRAILER!!!";
 pub(super) const S_IFMT: u64 = 0o170_000;
@@ -198,13 +199,15 @@ impl Format {
     }
 }
 
-/// One entry, as offsets into the input.
+/// One entry: its header and name, and where it lies in the input.
 #[derive(Debug)]
 pub(super) struct Entry {
     pub(super) start: usize,
     pub(super) format: Format,
+    /// The header's bytes.
+    pub(super) head: Vec<u8>,
     /// The name without its NUL.
-    pub(super) name: Range<usize>,
+    pub(super) name: Vec<u8>,
     pub(super) data: Range<usize>,
     /// The end of the data's padding.
     pub(super) end: usize,
@@ -218,23 +221,23 @@ pub(super) enum Item {
 }
 
 impl Entry {
-    pub(super) fn header<'a>(&self, input: &'a [u8]) -> &'a [u8] {
-        &input[self.start..self.start + self.format.header_len()]
+    pub(super) fn header(&self) -> &[u8] {
+        &self.head
     }
 
     /// A field's value (0 when the format lacks it; `parse` checked the rest).
-    pub(super) fn get(&self, input: &[u8], f: Field) -> u64 {
-        self.format.range(f).map_or(0, |r| {
-            self.format.decode(&self.header(input)[r]).unwrap_or(0)
-        })
+    pub(super) fn get(&self, f: Field) -> u64 {
+        self.format
+            .range(f)
+            .map_or(0, |r| self.format.decode(&self.head[r]).unwrap_or(0))
     }
 
-    pub(super) fn is_trailer(&self, input: &[u8]) -> bool {
-        &input[self.name.clone()] == TRAILER
+    pub(super) fn is_trailer(&self) -> bool {
+        self.name == TRAILER
     }
 
-    pub(super) fn kind(&self, input: &[u8]) -> u64 {
-        self.get(input, Field::Mode) & S_IFMT
+    pub(super) fn kind(&self) -> u64 {
+        self.get(Field::Mode) & S_IFMT
     }
 }
 
@@ -277,13 +280,42 @@ pub(super) fn sum(data: &[u8]) -> u32 {
         .fold(0u32, |acc, &b| acc.wrapping_add(u32::from(b)))
 }
 
-/// Parses every entry and the padding after each trailer.
-pub(super) fn parse(input: &[u8]) -> Result<Vec<Item>, FormatError> {
+/// [`sum`] of `range` of `input`, read a chunk at a time.
+pub(super) fn sum_of(input: &dyn Source, range: Range<usize>) -> Result<u32, FormatError> {
+    let mut total = 0u32;
+    let mut at = range.start;
+    while at < range.end {
+        let end = range.end.min(at + COPY_CHUNK);
+        total = total.wrapping_add(sum(&read(input, at..end)?));
+        at = end;
+    }
+    Ok(total)
+}
+
+/// How many zero bytes `input` holds from `at` on.
+fn zeros_from(input: &dyn Source, at: usize, len: usize) -> Result<usize, FormatError> {
+    let mut n = 0;
+    while at + n < len {
+        let end = len.min(at + n + 64 * 1024);
+        let chunk = read(input, at + n..end)?;
+        match chunk.iter().position(|&b| b != 0) {
+            Some(i) => return Ok(n + i),
+            None => n += chunk.len(),
+        }
+    }
+    Ok(n)
+}
+
+/// Parses every entry and the padding after each trailer, reading the
+/// headers and names by position.
+pub(super) fn parse(input: &dyn Source) -> Result<Vec<Item>, FormatError> {
+    let len = usize::try_from(input.len())
+        .map_err(|_| FormatError::TooLarge("does not fit in memory".into()))?;
     let mut items = Vec::new();
     let mut pos = 0;
     let mut after_trailer = false;
-    while pos < input.len() {
-        let format = match Format::of(&input[pos..]) {
+    while pos < len {
+        let format = match Format::of(&read(input, pos..len.min(pos + 6))?) {
             Some(f) => f,
             None if after_trailer => {
                 return Err(FormatError::Unsupported(format!(
@@ -297,9 +329,12 @@ pub(super) fn parse(input: &[u8]) -> Result<Vec<Item>, FormatError> {
             }
         };
         after_trailer = false;
-        let header = input
-            .get(pos..pos + format.header_len())
-            .ok_or_else(|| FormatError::malformed(format!("truncated header at offset {pos}")))?;
+        if pos + format.header_len() > len {
+            return Err(FormatError::malformed(format!(
+                "truncated header at offset {pos}"
+            )));
+        }
+        let header = read(input, pos..pos + format.header_len())?.into_owned();
         let field = |f: Field| -> Result<u64, FormatError> {
             format.range(f).map_or(Ok(0), |r| {
                 format.decode(&header[r]).ok_or_else(|| {
@@ -315,11 +350,12 @@ pub(super) fn parse(input: &[u8]) -> Result<Vec<Item>, FormatError> {
         let name_start = pos + format.header_len();
         let name_end = name_start
             .checked_add(name_size)
-            .filter(|&e| name_size > 0 && e <= input.len())
+            .filter(|&e| name_size > 0 && e <= len)
             .ok_or_else(|| {
                 FormatError::malformed(format!("entry at offset {pos}: name past the end"))
             })?;
-        if input[name_end - 1] != 0 {
+        let mut name = read(input, name_start..name_end)?.into_owned();
+        if name.pop() != Some(0) {
             return Err(FormatError::malformed(format!(
                 "entry at offset {pos}: name not terminated by NUL"
             )));
@@ -327,34 +363,35 @@ pub(super) fn parse(input: &[u8]) -> Result<Vec<Item>, FormatError> {
         let data_start = format.align(name_end);
         let data_end = data_start
             .checked_add(file_size)
-            .filter(|&e| e <= input.len())
+            .filter(|&e| e <= len)
             .ok_or_else(|| {
                 FormatError::malformed(format!(
                     "entry at offset {pos}: {file_size} bytes of data, past the end of the file"
                 ))
             })?;
-        let end = format.align(data_end).min(input.len());
-        let entry = Entry {
-            start: pos,
-            format,
-            name: name_start..name_end - 1,
-            data: data_start..data_end,
-            end,
-        };
+        let end = format.align(data_end).min(len);
         if format == Format::Crc && field(Field::Mode)? & S_IFMT == S_IFREG {
             let stored = field(Field::Check)?;
-            let actual = u64::from(sum(&input[entry.data.clone()]));
+            let actual = u64::from(sum_of(input, data_start..data_end)?);
             if stored != actual {
                 return Err(FormatError::malformed(format!(
                     "entry at offset {pos}: checksum {stored:08X} does not match the data ({actual:08X})"
                 )));
             }
         }
+        let entry = Entry {
+            start: pos,
+            format,
+            head: header,
+            name,
+            data: data_start..data_end,
+            end,
+        };
         pos = end;
-        let trailer = entry.is_trailer(input);
+        let trailer = entry.is_trailer();
         items.push(Item::Entry(entry));
         if trailer {
-            let zeros = input[pos..].iter().take_while(|&&b| b == 0).count();
+            let zeros = zeros_from(input, pos, len)?;
             items.push(Item::Padding(pos..pos + zeros));
             pos += zeros;
             after_trailer = true;

@@ -1,6 +1,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use super::header::sum;
 use super::*;
 use crate::config::Config;
 
@@ -117,7 +118,7 @@ fn rewritten(input: &[u8]) -> (Vec<u8>, Vec<String>) {
 }
 
 fn entries(archive: &[u8]) -> Vec<Entry> {
-    parse(archive)
+    parse(&archive)
         .unwrap()
         .into_iter()
         .filter_map(|i| match i {
@@ -159,7 +160,7 @@ fn newc_entries_get_clamped_times_zero_owners_and_renumbered_inodes() {
     let (out, changes) = rewritten(&a);
     assert_eq!(out.len(), a.len());
     let es = entries(&out);
-    let get = |i: usize, f: Field| es[i].get(&out, f);
+    let get = |i: usize, f: Field| es[i].get(f);
     assert_eq!(
         [0, 1, 2, 3].map(|i| get(i, Field::Ino)),
         [0, 1, 1, 2],
@@ -180,7 +181,7 @@ fn newc_entries_get_clamped_times_zero_owners_and_renumbered_inodes() {
         "device kept"
     );
     assert_eq!(&out[es[2].data.clone()], b"BC");
-    assert!(es[4].is_trailer(&out));
+    assert!(es[4].is_trailer());
     assert_eq!(
         &out[es[4].start..],
         &a[es[4].start..],
@@ -212,11 +213,11 @@ fn odc_entries_are_normalized_too() {
     let a = finish(a, "070707");
     let (out, _) = rewritten(&a);
     let es = entries(&out);
-    assert_eq!(es[0].get(&out, Field::Ino), 0);
-    assert_eq!(es[1].get(&out, Field::Ino), 1);
-    assert_eq!(es[0].get(&out, Field::DevMajor), 0);
-    assert_eq!(es[1].get(&out, Field::RdevMajor), 0o403);
-    assert_eq!(es[0].get(&out, Field::Mtime), EPOCH);
+    assert_eq!(es[0].get(Field::Ino), 0);
+    assert_eq!(es[1].get(Field::Ino), 1);
+    assert_eq!(es[0].get(Field::DevMajor), 0);
+    assert_eq!(es[1].get(Field::RdevMajor), 0o403);
+    assert_eq!(es[0].get(Field::Mtime), EPOCH);
     assert_eq!(&out[es[0].data.clone()], b"xyz");
 }
 
@@ -236,8 +237,8 @@ fn crc_checksums_and_sizes_follow_a_nested_rewrite() {
     let es = entries(&out);
     let data = &out[es[0].data.clone()];
     assert_eq!(data.len(), gz.len() - "some-name".len() - 1);
-    assert_eq!(es[0].get(&out, Field::FileSize), data.len() as u64);
-    assert_eq!(es[0].get(&out, Field::Check), u64::from(sum(data)));
+    assert_eq!(es[0].get(Field::FileSize), data.len() as u64);
+    assert_eq!(es[0].get(Field::Check), u64::from(sum(data)));
     assert_eq!(&out[es[1].data.clone()], b"tail");
     assert_eq!(out.len() % 512, 0, "padded again to the block");
     assert!(
@@ -258,7 +259,7 @@ fn concatenated_archives_are_each_handled() {
     let es = entries(&out);
     assert_eq!(es.len(), 4);
     assert_eq!(
-        es[2].get(&out, Field::Ino),
+        es[2].get(Field::Ino),
         0,
         "numbering restarts with each archive"
     );
@@ -390,7 +391,7 @@ fn dir(name: &str, ino: u64) -> E<'_> {
 fn names(archive: &[u8]) -> Vec<String> {
     entries(archive)
         .iter()
-        .map(|e| String::from_utf8_lossy(&archive[e.name.clone()]).into_owned())
+        .map(|e| String::from_utf8_lossy(&e.name).into_owned())
         .collect()
 }
 
@@ -423,7 +424,7 @@ fn binary_archives_of_both_byte_orders_are_normalized() {
         let es = entries(&out);
         assert!(es.iter().all(|e| e.format == Format::Bin(endian)));
         assert_eq!(names(&out), ["big", "odd-name", "tty", "TRAILER!!!"]);
-        let get = |i: usize, f: Field| es[i].get(&out, f);
+        let get = |i: usize, f: Field| es[i].get(f);
         assert_eq!([0, 1, 2].map(|i| get(i, Field::Mtime)), [epoch; 3]);
         assert_eq!([0, 1, 2].map(|i| get(i, Field::Ino)), [0, 1, 2]);
         for i in 0..3 {
@@ -436,7 +437,7 @@ fn binary_archives_of_both_byte_orders_are_normalized() {
         assert_eq!(&out[es[0].data.clone()], &data[..]);
         assert_eq!(&out[es[1].data.clone()], b"abc");
         // Most significant word first, each word in the archive's order.
-        let h = es[0].header(&out);
+        let h = es[0].header();
         let want: [u8; 4] = match endian {
             Little => [0x12, 0x00, 0x56, 0x34],
             Big => [0x00, 0x12, 0x34, 0x56],
@@ -526,7 +527,7 @@ fn entries_are_sorted_component_wise_with_directories_first_and_renumbered() {
         ]
     );
     let es = entries(&x);
-    let inos: Vec<u64> = es[..7].iter().map(|e| e.get(&x, Field::Ino)).collect();
+    let inos: Vec<u64> = es[..7].iter().map(|e| e.get(Field::Ino)).collect();
     assert_eq!(inos, [0, 1, 2, 3, 4, 5, 6], "numbered in output order");
     assert!(
         changes.iter().any(|c| c.starts_with("entries sorted")),
@@ -554,13 +555,13 @@ fn newc_hard_link_data_moves_to_the_last_link_in_the_new_order() {
         let es = entries(&out);
         let data: Vec<&[u8]> = es.iter().map(|e| &out[e.data.clone()]).collect();
         assert_eq!(data[..4], [&b""[..], b"other", b"", b"shared"], "{magic}");
-        assert_eq!(es[3].get(&out, Field::FileSize), 6);
-        assert_eq!(es[2].get(&out, Field::FileSize), 0);
-        let ino: Vec<u64> = es[..4].iter().map(|e| e.get(&out, Field::Ino)).collect();
+        assert_eq!(es[3].get(Field::FileSize), 6);
+        assert_eq!(es[2].get(Field::FileSize), 0);
+        let ino: Vec<u64> = es[..4].iter().map(|e| e.get(Field::Ino)).collect();
         assert_eq!(ino, [0, 1, 0, 0], "links share a number");
         if magic == "070702" {
-            assert_eq!(es[3].get(&out, Field::Check), u64::from(sum(b"shared")));
-            assert_eq!(es[2].get(&out, Field::Check), 0);
+            assert_eq!(es[3].get(Field::Check), u64::from(sum(b"shared")));
+            assert_eq!(es[2].get(Field::Check), 0);
         }
         assert!(
             changes.contains(&"z: carries the data of its hard links (was with m)".to_string()),
@@ -589,7 +590,7 @@ fn odc_and_binary_hard_links_each_keep_the_data() {
         let es = entries(&out);
         assert_eq!(&out[es[0].data.clone()], b"same");
         assert_eq!(&out[es[1].data.clone()], b"same");
-        assert_eq!(es[0].get(&out, Field::Ino), es[1].get(&out, Field::Ino));
+        assert_eq!(es[0].get(Field::Ino), es[1].get(Field::Ino));
     }
 }
 
