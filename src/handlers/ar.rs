@@ -65,7 +65,7 @@ use crate::handler::Context;
 use crate::handler::FormatError;
 use crate::handler::{Change, Handler, Member as HandlerMember, Outcome, Sink, Source, Written};
 use crate::handlers::deb;
-use crate::handlers::held::{Held, dispatch_member, read, read_failed, same_bytes};
+use crate::handlers::held::{Held, dispatch_member, read, read_failed, same_bytes, write_failed};
 
 /// The ar handler.
 pub struct Ar;
@@ -168,6 +168,7 @@ impl Handler for Ar {
             ctx,
         )?;
         let mut changes = Vec::new();
+        let mut originals = Vec::with_capacity(members.len());
         let mut headers = Vec::with_capacity(members.len());
         let mut news: Vec<Option<Held>> = Vec::with_capacity(members.len());
         let mut held_in_memory = 0u64;
@@ -177,6 +178,7 @@ impl Handler for Ar {
                 .as_ref()
                 .try_into()
                 .expect("parse checked the header length");
+            originals.push(header);
             normalize_header(&mut header, m.kind, ctx, &label, &mut changes)?;
             let mut new = None;
             if m.kind == Kind::Regular {
@@ -206,14 +208,16 @@ impl Handler for Ar {
         let mut same = true;
         let mut offsets = Vec::with_capacity(members.len());
         let mut pos = MAGIC.len() as u64;
-        for ((m, header), new) in members.iter().zip(&headers).zip(&news) {
+        for (((m, original), header), new) in
+            members.iter().zip(&originals).zip(&headers).zip(&news)
+        {
             offsets.push((m.header as u64, pos));
             moved |= m.header as u64 != pos;
             let size =
                 m.bsd_name.len() as u64 + new.as_ref().map_or(m.data.len() as u64, Held::len);
             let pad = pad_len(m, new.is_none(), size);
             if same {
-                same = read(input, m.header..m.header + HEADER)?.as_ref() == header
+                same = original == header
                     && match new {
                         None => true,
                         Some(held) => {
@@ -375,11 +379,6 @@ fn set_size(header: &mut [u8; HEADER], size: u64, label: &str) -> Result<(), For
     }
     header[SIZE].copy_from_slice(field.as_bytes());
     Ok(())
-}
-
-/// The output could not be written (scratch space or the temp file).
-fn write_failed(e: &std::io::Error) -> FormatError {
-    FormatError::TooLarge(format!("cannot write the new archive: {e}"))
 }
 
 /// The padding the output gives a member of `size` bytes, whose data is the

@@ -211,8 +211,7 @@ pub(crate) fn dispatch_member(
     if let NestedWritten::Rewritten(_, inner) =
         ctx.dispatch.member_to(&slice, out.sink(), &member_ctx)
     {
-        out.finish()
-            .map_err(|e| FormatError::TooLarge(format!("cannot write the new archive: {e}")))?;
+        out.finish().map_err(|e| write_failed(&e))?;
         nested.extend(inner);
         return Ok(Some(out));
     }
@@ -229,7 +228,8 @@ pub(crate) struct Out<'a> {
     pub(crate) same: bool,
 }
 
-fn write_failed(e: &io::Error) -> FormatError {
+/// The new archive could not be written (scratch space or the temp file).
+pub(crate) fn write_failed(e: &io::Error) -> FormatError {
     FormatError::TooLarge(format!("cannot write the new archive: {e}"))
 }
 
