@@ -5,7 +5,7 @@
 //! ```text
 //! paths ──walk──▶ candidates ──sniff──▶ (file, handler) ──normalize──▶ bytes ──replace──▶ file
 //!                                                                                      │
-//!         report ◀── self-check: NAR hash, normalize again, NAR hash again ◀── mtime pass
+//!         report ◀── self-check: normalize again, compare fingerprints ◀── mtime pass ◀── NAR hash (beside the pass)
 //! ```
 //!
 //! * [`bytes`] reads and writes fixed-width integers at an offset, checked.
@@ -15,7 +15,8 @@
 //! * [`dispatch`] picks the handler of a file or member, with the limits and the panic guard.
 //! * [`replace`] writes results atomically (temp file in the same directory, then rename).
 //! * [`mtime`] clamps timestamps on the file system.
-//! * [`nar`] serializes and hashes a tree exactly like `nix-store --dump` / `nix hash path`.
+//! * [`nar`] serializes and hashes a tree exactly like `nix-store --dump` / `nix hash path`;
+//!   [`progress`] lets it run beside the normalizing pass.
 //! * [`dates`] holds calendar arithmetic and the textual date formats the handlers meet.
 //! * [`rules`] compiles user date rules (`--rules`) for the `rules` handler.
 //! * [`engine`] ties them together and produces a [`report::Report`]; [`summary`] prints it;
@@ -39,6 +40,7 @@ pub mod handlers;
 pub mod inflate;
 pub mod mtime;
 pub mod nar;
+pub mod progress;
 pub mod recover;
 pub mod replace;
 pub mod report;

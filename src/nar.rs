@@ -38,6 +38,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::fingerprint::Fingerprint;
+use crate::progress::Progress;
+use crate::walk::is_temp;
 
 const BUF_LEN: usize = 256 * 1024;
 
@@ -137,14 +139,31 @@ pub type Watch<'a> = &'a (dyn Fn(&Path, Fingerprint) + Sync);
 /// [`hash_with`], telling `watch` what it read (the self-check's test that
 /// nothing changed on disk since the pass that left the tree).
 pub fn hash_watched(path: &Path, jobs: usize, watch: Option<Watch<'_>>) -> Result<[u8; 32], Error> {
+    hash_gated(path, jobs, watch, None)
+}
+
+/// Which root of a normalizing pass is hashed, and that pass's progress:
+/// the hasher reads each entry only once the pass has left it for good.
+pub type Gate<'a> = (&'a Progress, usize);
+
+/// [`hash_watched`], beside the normalizing pass `gate` tells of (see
+/// [`crate::progress`]): each entry is read once that pass is done with it,
+/// and a directory is listed again while it holds a temp file of a rewrite
+/// in progress, so the hash is the one of the tree the pass leaves.
+pub fn hash_gated(
+    path: &Path,
+    jobs: usize,
+    watch: Option<Watch<'_>>,
+    gate: Option<Gate<'_>>,
+) -> Result<[u8; 32], Error> {
     let mut sink = HashSink(Sha256::new());
-    serialize(path, jobs, &mut sink, watch)?;
+    serialize(path, jobs, &mut sink, watch, gate)?;
     Ok(sink.0.finalize().into())
 }
 
 /// Writes the NAR serialization of `path` to `out`.
 pub fn dump<W: Write>(path: &Path, out: &mut W) -> Result<(), Error> {
-    serialize(path, 2, out, None)
+    serialize(path, 2, out, None, None)
 }
 
 struct HashSink(Sha256);
@@ -453,6 +472,10 @@ struct Walker<'w> {
     pool: mpsc::Receiver<Batch>,
     jobs: mpsc::Sender<Batch>,
     watch: Option<Watch<'w>>,
+    gate: Option<Gate<'w>>,
+    /// The next entry's index in walk order (the root's own is 0), as the
+    /// normalizing pass numbers them.
+    index: u64,
 }
 
 impl Walker<'_> {
@@ -488,7 +511,16 @@ impl Walker<'_> {
         self.jobs.send(full).is_ok()
     }
 
+    /// The next entry in walk order: once the pass is done with it, visited.
     fn node(&mut self, dir: &Arc<Dir>, name: &CStr, ft: FileType) -> bool {
+        if let Some((progress, root)) = self.gate {
+            progress.wait_for(root, self.index);
+        }
+        self.index += 1;
+        self.visit(dir, name, ft)
+    }
+
+    fn visit(&mut self, dir: &Arc<Dir>, name: &CStr, ft: FileType) -> bool {
         match ft {
             FileType::RegularFile => {
                 self.take_bytes();
@@ -520,7 +552,7 @@ impl Walker<'_> {
             FileType::Unknown => match statat(dir.at(), name, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(st) => match FileType::from_raw_mode(st.st_mode) {
                     FileType::Unknown => self.special(dir, name, st.st_mode),
-                    ft => self.node(dir, name, ft),
+                    ft => self.visit(dir, name, ft),
                 },
                 Err(e) => self.fail(Error::io(dir.join(name), io_err(e))),
             },
@@ -547,21 +579,25 @@ impl Walker<'_> {
 
     fn directory(&mut self, parent: &Dir, name: &CStr) -> bool {
         let path = parent.join(name);
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
-        let listed = openat(parent.at(), name, flags, Mode::empty()).and_then(|fd| {
-            let mut entries = Vec::new();
-            for e in rustix::fs::Dir::read_from(&fd)? {
-                let e = e?;
-                let n = e.file_name().to_bytes();
-                if n != b"." && n != b".." {
-                    entries.push((e.file_name().to_owned(), e.file_type()));
+        let (fd, mut entries) = loop {
+            let before = self.gate.map(|(p, _)| p.final_below());
+            let (fd, entries) = match list(parent, name) {
+                Ok(x) => x,
+                Err(e) => return self.fail(Error::io(path, io_err(e))),
+            };
+            // A temp file is a rewrite in progress, gone when it is done:
+            // listed again once the pass has moved on.
+            match (self.gate, before) {
+                (Some((p, _)), Some(before))
+                    if !p.is_over()
+                        && entries
+                            .iter()
+                            .any(|(n, _)| is_temp(OsStr::from_bytes(n.to_bytes()))) =>
+                {
+                    p.wait_past(before);
                 }
+                _ => break (fd, entries),
             }
-            Ok((fd, entries))
-        });
-        let (fd, mut entries) = match listed {
-            Ok(x) => x,
-            Err(e) => return self.fail(Error::io(path, io_err(e))),
         };
         entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         let dir = Arc::new(Dir { fd: Some(fd), path });
@@ -585,6 +621,22 @@ impl Walker<'_> {
     }
 }
 
+/// The entries of directory `name` in `parent` but `.` and `..`, unsorted,
+/// with the open directory.
+fn list(parent: &Dir, name: &CStr) -> rustix::io::Result<(OwnedFd, Vec<(CString, FileType)>)> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    let fd = openat(parent.at(), name, flags, Mode::empty())?;
+    let mut entries = Vec::new();
+    for e in rustix::fs::Dir::read_from(&fd)? {
+        let e = e?;
+        let n = e.file_name().to_bytes();
+        if n != b"." && n != b".." {
+            entries.push((e.file_name().to_owned(), e.file_type()));
+        }
+    }
+    Ok((fd, entries))
+}
+
 /// Serializes `root` to `out`: a walker thread lists the tree in NAR order,
 /// `jobs` workers read the small files of each batch, and this thread writes
 /// the batches in order, streaming large files itself.
@@ -593,6 +645,7 @@ fn serialize<W: Write>(
     jobs: usize,
     out: &mut W,
     watch: Option<Watch<'_>>,
+    gate: Option<Gate<'_>>,
 ) -> Result<(), Error> {
     let meta = fs::symlink_metadata(root).map_err(|e| Error::io(root, e))?;
     let root_name = CString::new(root.as_os_str().as_bytes())
@@ -645,6 +698,8 @@ fn serialize<W: Write>(
                 pool: pool_rx,
                 jobs: job_tx,
                 watch,
+                gate,
+                index: 0,
             };
             w.enc.magic();
             if w.node(&cwd, &root_name, root_ft) {

@@ -1,6 +1,7 @@
-//! The run: validate roots, normalize every file in parallel, clamp mtimes,
-//! then self-check (examine again, dry and in another schedule, the files that
-//! can still change; NAR-hash once; compare fingerprints).
+//! The run: validate roots, normalize every file in parallel while the NAR
+//! hash follows the pass (see [`crate::progress`]), clamp mtimes, then
+//! self-check (examine again, dry and in another schedule, the files that
+//! can still change; compare fingerprints).
 
 mod examine;
 mod options;
@@ -12,7 +13,8 @@ mod selfcheck;
 mod tests;
 
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use filetime::FileTime;
@@ -20,7 +22,10 @@ use filetime::FileTime;
 use crate::budget::Budget;
 use crate::cargo_checksum::Crates;
 use crate::error::Error;
+use crate::fingerprint::Fingerprint;
 use crate::mtime::{MtimeStats, clamp_dirs};
+use crate::nar::Watch;
+use crate::progress::Progress;
 use crate::recover::{DirGuard, Journals, lock_roots, recover};
 use crate::report::{Mode, Report, RootReport};
 use crate::walk::Order;
@@ -37,7 +42,7 @@ use selfcheck::{hash_roots, not_run, self_check};
 /// (a missing root, a root in the Nix store); every per-file problem is in the report.
 pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
     let start = Instant::now();
-    let mut phases = Phases(start, Vec::new());
+    let phases = Phases(start, Vec::new());
     let walk_roots = prepare_roots(roots, !opts.check)?;
     let config = &opts.config;
     let epoch = config.settings.epoch;
@@ -51,6 +56,21 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
     let guard = DirGuard::journaled(&journals);
     let recovery = recover(&walk_roots, (!opts.check).then_some(&guard));
     let budget = Budget::new(opts.memory);
+    // The hash runs beside the pass, reading each entry once the pass is
+    // done with it (see `crate::progress`); a dry run changes nothing, so
+    // its hash need not wait at all.
+    let progress = Progress::new();
+    if opts.check {
+        progress.finish();
+    }
+    let watching = !opts.check && opts.self_check;
+    let seen = Mutex::new(Vec::new());
+    let record = |path: &Path, print: Fingerprint| {
+        seen.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((path.to_owned(), print));
+    };
+    let watch: Option<Watch<'_>> = if watching { Some(&record) } else { None };
     let settings = PassSettings {
         config,
         roots: &walk_roots,
@@ -59,16 +79,82 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
         keep_clamped_paths: opts.list_mtimes,
         crates: Crates::default(),
         budget: &budget,
-        watch: !opts.check && opts.self_check,
+        watch: watching,
+        progress: Some(&progress),
     };
+    std::thread::scope(|s| {
+        let hasher = s.spawn(|| hash_roots(&walk_roots, opts.jobs, watch, Some(&progress)));
+        let wait_hash = || {
+            hasher
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        };
+        let finish = progress.finish_on_drop();
+        let main = pool(opts.jobs).install(|| {
+            pass(
+                walked(&walk_roots, Order::Forward, Some(&progress)),
+                &settings,
+            )
+        });
+        drop(finish);
+        Ok(finish_run(
+            RunState {
+                start,
+                phases,
+                walk_roots: &walk_roots,
+                opts,
+                clamp,
+                guard: &guard,
+                journals: &journals,
+                recovery,
+                main,
+            },
+            wait_hash,
+            &seen,
+        ))
+    })
+}
 
-    let mut main = pool(opts.jobs).install(|| pass(walked(&walk_roots, Order::Forward), &settings));
+/// What [`run`] has when its main pass is over.
+struct RunState<'a> {
+    start: Instant,
+    phases: Phases,
+    walk_roots: &'a [PathBuf],
+    opts: &'a Options,
+    clamp: Option<FileTime>,
+    guard: &'a DirGuard<'a>,
+    journals: &'a Journals,
+    recovery: crate::recover::Recovery,
+    main: pass::Pass,
+}
+
+/// The rest of [`run`] after its main pass: directory mtimes, the
+/// self-check (`wait_hash` waits for the hash running beside the pass, `seen`
+/// holds what it fingerprinted) and the report.
+fn finish_run(
+    state: RunState<'_>,
+    wait_hash: impl FnOnce() -> Vec<Result<String, String>>,
+    seen: &Mutex<Vec<(PathBuf, Fingerprint)>>,
+) -> Report {
+    let RunState {
+        start,
+        mut phases,
+        walk_roots,
+        opts,
+        clamp,
+        guard,
+        journals,
+        recovery,
+        mut main,
+    } = state;
+    let config = &opts.config;
+    let epoch = config.settings.epoch;
     main.errors.extend(guard.restore());
     phases.done("normalize");
 
     let mut mtimes = MtimeStats::default();
     if opts.mtimes {
-        for r in &walk_roots {
+        for r in walk_roots {
             clamp_dirs(r, epoch, !opts.check, opts.list_mtimes, &mut mtimes);
         }
     }
@@ -85,15 +171,17 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
     let second_jobs = opts.jobs + 1;
     let (self_check, final_hashes) = if !opts.check && opts.self_check {
         self_check(
-            &walk_roots,
+            walk_roots,
             opts,
             clamp,
             second_jobs,
             &mut main,
             &mut phases,
+            wait_hash,
+            seen,
         )
     } else {
-        let hashes = hash_roots(&walk_roots, opts.jobs);
+        let hashes = wait_hash();
         phases.done("hash");
         (not_run(second_jobs), hashes)
     };
@@ -106,7 +194,7 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
         main.errors.extend(journals.finish());
     }
     main.errors.sort_by_key(ToString::to_string);
-    Ok(Report {
+    Report {
         recovered,
         mode: if opts.check {
             Mode::Check
@@ -137,5 +225,5 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<Report, Error> {
         self_check,
         elapsed_ms: ms(start.elapsed()),
         phases_ms: phases.1,
-    })
+    }
 }

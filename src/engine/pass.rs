@@ -2,7 +2,7 @@
 //! batches, each examined and replaced, results gathered in path order.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::Metadata;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
@@ -19,6 +19,7 @@ use crate::error::Error;
 use crate::fingerprint::Fingerprint;
 use crate::handler::FormatError;
 use crate::nar;
+use crate::progress::Progress;
 use crate::recover::DirGuard;
 use crate::report::{HandlerStats, Note};
 use crate::walk::{Entry, Order, walk};
@@ -166,6 +167,10 @@ pub(super) struct PassSettings<'a> {
     /// [`Fingerprint`] as the pass leaves it ([`Pass::prints`]), and the
     /// files to examine again ([`Pass::again`]).
     pub(super) watch: bool,
+    /// Told of each batch of entries done, for a hasher running beside the
+    /// pass (see [`crate::progress`]). The entries must then come from
+    /// [`walked`] with the same progress.
+    pub(super) progress: Option<&'a Progress>,
 }
 
 impl PassSettings<'_> {
@@ -311,7 +316,8 @@ impl PassSettings<'_> {
         acc.record(first, result);
     }
 
-    fn entry(&self, mut acc: Pass, entry: Result<Entry, Error>) -> Pass {
+    /// One entry of the walk, at position `at` in it (for [`Self::progress`]).
+    fn entry(&self, mut acc: Pass, entry: Result<Entry, Error>, at: u64) -> Pass {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
@@ -346,6 +352,12 @@ impl PassSettings<'_> {
             return acc;
         }
         acc.seen += 1;
+        // Finished after the walk: a hasher beside the pass must wait.
+        let late = entry.meta.nlink() > 1
+            || entry.path.file_name() == Some(OsStr::new(cargo_checksum::FILE_NAME));
+        if let Some(p) = self.progress.filter(|_| late) {
+            p.defer(at);
+        }
         if entry.meta.nlink() > 1 {
             let key = (entry.meta.dev(), entry.meta.ino());
             acc.linked
@@ -422,12 +434,23 @@ const BATCH: usize = 64;
 /// files on one thread whatever `-j`.
 const BATCH_BYTES: u64 = 16 << 20;
 
-/// Every entry under the roots, in `order`.
-pub(super) fn walked(
-    roots: &[PathBuf],
+/// Every entry under the roots, in `order`, each counted in `progress`.
+pub(super) fn walked<'a>(
+    roots: &'a [PathBuf],
     order: Order,
-) -> impl Iterator<Item = Result<Entry, Error>> + Send + '_ {
-    roots.iter().flat_map(move |r| walk(r, order))
+    progress: Option<&'a Progress>,
+) -> impl Iterator<Item = Result<Entry, Error>> + Send + 'a {
+    roots.iter().enumerate().flat_map(move |(i, r)| {
+        let mut first = true;
+        walk(r, order).inspect(move |_| {
+            if let Some(p) = progress {
+                if std::mem::take(&mut first) {
+                    p.root_starts(i);
+                }
+                p.pulled_one();
+            }
+        })
+    })
 }
 
 /// One normalization pass over `entries`.
@@ -436,7 +459,10 @@ pub(super) fn pass(
     settings: &PassSettings,
 ) -> Pass {
     let mut entries = entries;
+    let progress = settings.progress;
+    let mut seq = 0u64;
     let batches = std::iter::from_fn(move || {
+        let start = progress.map_or(0, Progress::position);
         let mut batch = Vec::new();
         let mut bytes = 0u64;
         for entry in entries.by_ref() {
@@ -450,12 +476,25 @@ pub(super) fn pass(
                 break;
             }
         }
-        (!batch.is_empty()).then_some(batch)
+        if batch.is_empty() {
+            return None;
+        }
+        seq += 1;
+        if let Some(p) = progress {
+            p.batch_made(seq - 1, p.position());
+        }
+        Some((seq - 1, start, batch))
     });
     let mut out = batches
         .par_bridge()
-        .fold(Pass::default, |acc, batch| {
-            batch.into_iter().fold(acc, |acc, e| settings.entry(acc, e))
+        .fold(Pass::default, |acc, (seq, start, batch)| {
+            let acc = (start..)
+                .zip(batch)
+                .fold(acc, |acc, (at, e)| settings.entry(acc, e, at));
+            if let Some(p) = progress {
+                p.batch_done(seq);
+            }
+            acc
         })
         .reduce(Pass::default, Pass::merge);
 

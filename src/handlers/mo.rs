@@ -158,7 +158,9 @@ fn parse(input: &[u8]) -> Result<Catalog, FormatError> {
             }
         }
     }
-    check_sorted(input, &cat)?;
+    // Each msgid is cut at its NUL once, for both checks.
+    let ids: Vec<&[u8]> = (0..cat.orig.len()).map(|i| msgid(input, &cat, i)).collect();
+    check_sorted(&ids)?;
     // The sysdep fields exist from minor revision 1 on; msgunfmt reads them
     // then (also in major revision 0), and never for minor revision 0.
     let mut sysdep_strings = 0;
@@ -167,7 +169,7 @@ fn parse(input: &[u8]) -> Result<Catalog, FormatError> {
         sysdep_strings = read_sysdep(input, &mut cat)?;
         cat.has_sysdep = sysdep_strings != 0 || read_u32(input, 28, endian)? != 0;
     }
-    check_hash(input, &cat, hash_size, sysdep_strings)?;
+    check_hash(input, &cat, &ids, hash_size, sysdep_strings)?;
     Ok(cat)
 }
 
@@ -183,23 +185,45 @@ fn msgid<'a>(input: &'a [u8], cat: &Catalog, i: usize) -> &'a [u8] {
 /// refuses a catalog with a hash table that is not ("The array of messages
 /// is not sorted"); without a hash table it reads it, but libintl, which then
 /// looks messages up by binary search, would miss some: malformed either way.
-fn check_sorted(input: &[u8], cat: &Catalog) -> Result<(), FormatError> {
-    if cat.orig.is_empty() {
-        return Ok(());
+fn check_sorted(ids: &[&[u8]]) -> Result<(), FormatError> {
+    match ids.windows(2).position(|w| w[0] >= w[1]) {
+        Some(i) => Err(FormatError::malformed(format!(
+            "the msgids are not sorted (entry {} is not greater than entry {i})",
+            i + 1
+        ))),
+        None => Ok(()),
     }
-    // Each msgid is cut at its NUL once, not once per neighbour.
-    let mut prev = msgid(input, cat, 0);
-    for i in 1..cat.orig.len() {
-        let this = msgid(input, cat, i);
-        if prev >= this {
-            return Err(FormatError::malformed(format!(
-                "the msgids are not sorted (entry {i} is not greater than entry {})",
-                i - 1
-            )));
+}
+
+/// One byte of [`hash_string`].
+#[inline]
+fn hash_step(h: u32, b: u8) -> u32 {
+    let h = (h << 4).wrapping_add(u32::from(b));
+    let g = h & 0xf000_0000;
+    h ^ (g >> 24) ^ g
+}
+
+/// [`hash_string`] of each of `ids`. The hash is one long chain of
+/// dependent steps per string, so four strings are hashed side by side,
+/// byte by byte, for the processor to overlap their chains.
+fn hash_strings(ids: &[&[u8]]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(ids.len());
+    let mut quads = ids.chunks_exact(4);
+    for q in &mut quads {
+        let common = q.iter().map(|s| s.len()).min().unwrap_or(0);
+        let mut h = [0u32; 4];
+        for k in 0..common {
+            for (h, s) in h.iter_mut().zip(q) {
+                *h = hash_step(*h, s[k]);
+            }
         }
-        prev = this;
+        for (h, s) in h.iter_mut().zip(q) {
+            *h = s[common..].iter().fold(*h, |h, &b| hash_step(h, b));
+        }
+        out.extend_from_slice(&h);
     }
-    Ok(())
+    out.extend(quads.remainder().iter().map(|s| hash_string(s)));
+    out
 }
 
 /// The PJW hash of GNU gettext's `hash_string`, on 32 bits.
@@ -224,6 +248,7 @@ fn hash_string(s: &[u8]) -> u32 {
 fn check_hash(
     input: &[u8],
     cat: &Catalog,
+    ids: &[&[u8]],
     size: u32,
     sysdep_strings: u32,
 ) -> Result<(), FormatError> {
@@ -240,10 +265,12 @@ fn check_hash(
     let total = n as u64 + u64::from(sysdep_strings);
     let mut seen = vec![false; n];
     let mut extra = std::collections::HashSet::new();
-    let entry = |k: u32| cat.u32_at(input, tab.start + 4 * k as usize);
+    // Read once, in order; the probes below index this.
+    let mut slots = Vec::with_capacity(size as usize);
     let mut used = 0;
     for k in 0..size {
-        let e = entry(k)?;
+        let e = cat.u32_at(input, tab.start + 4 * k as usize)?;
+        slots.push(e);
         if e == 0 {
             continue;
         }
@@ -267,15 +294,14 @@ fn check_hash(
             "message {i} is not in the hash table"
         )));
     }
-    for i in 0..n {
-        let h = hash_string(msgid(input, cat, i));
+    for (i, h) in hash_strings(ids).into_iter().enumerate() {
         let mut idx = h % size;
         let incr = 1 + h % (size - 2);
         let mut found = false;
         // The probe visits distinct slots until it cycles: past `used + 1`
         // steps without an empty slot it has cycled and cannot succeed.
         for _ in 0..size.min(used + 1) {
-            let e = entry(idx)?;
+            let e = slots[idx as usize];
             if e == 0 {
                 break;
             }
@@ -616,6 +642,28 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
+
+    #[test]
+    fn strings_hashed_side_by_side_hash_as_one_at_a_time() {
+        // Lengths that end together and apart, bytes above 0x7f, strings
+        // long enough to fold the top nibble many times, and a remainder.
+        let owned: Vec<Vec<u8>> = (0..23u32)
+            .map(|i| {
+                (0..(i * 37) % 200)
+                    .map(|k| u8::try_from((k * 131 + i * 7) % 256).unwrap())
+                    .collect()
+            })
+            .collect();
+        let ids: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        let one: Vec<u32> = ids.iter().map(|s| hash_string(s)).collect();
+        assert_eq!(hash_strings(&ids), one);
+        assert_eq!(hash_string(b""), 0);
+        // gettext's hash of "" and "a": 0 and 0x61.
+        assert_eq!(
+            hash_strings(&[b"", b"a", b"a", b"", b"a"]),
+            [0, 0x61, 0x61, 0, 0x61]
+        );
+    }
 
     /// A catalog laid out as msgfmt does: header, tables, hash table, strings.
     fn build(entries: &[(&str, &str)], big_endian: bool, hash_size: u32) -> Vec<u8> {

@@ -532,3 +532,61 @@ fn the_nix_store_is_refused_outside_a_build() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_ne!(fs::read(&f).unwrap(), raw);
 }
+
+/// The hash runs beside the main pass, reading each file once the pass has
+/// left it: on a tree where most files are rewritten, across many batches,
+/// with hardlinks and a vendored crate (both finished after the walk), the
+/// hash reported must be the one of the tree the run leaves, with the
+/// self-check and without, on one thread and on several.
+#[test]
+fn the_reported_hash_is_the_hash_of_the_tree_left() {
+    let t = tempfile::tempdir().unwrap();
+    let raw = gz(t.path(), b"a page that is rewritten");
+    let template = t.path().join("template");
+    for d in 0..6 {
+        for i in 0..60 {
+            put(&template, format!("d{d}/p{i}.gz"), &raw);
+            put(&template, format!("d{d}/t{i}.txt"), b"left as it is\n");
+        }
+        symlink("p0.gz", template.join(format!("d{d}/link.gz"))).unwrap();
+    }
+    fs::hard_link(template.join("d1/p1.gz"), template.join("d4/hard.gz")).unwrap();
+    let sum = strip_nd::cargo_checksum::hex_digest(&<sha2::Sha256 as sha2::Digest>::digest(&raw));
+    put(&template, "vendor/c/src/a.gz", &raw);
+    put(
+        &template,
+        "vendor/c/.cargo-checksum.json",
+        format!(r#"{{"files":{{"src/a.gz":"{sum}"}},"package":"00"}}"#).as_bytes(),
+    );
+    let runs: [&[&str]; 4] = [
+        &["-j", "1"],
+        &["-j", "2"],
+        &["-j", "4"],
+        &["-j", "2", "--no-self-check"],
+    ];
+    for (n, args) in runs.iter().enumerate() {
+        let tree = t.path().join(format!("run{n}"));
+        let copied = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&template)
+            .arg(&tree)
+            .status()
+            .unwrap();
+        assert!(copied.success());
+        let mut all: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        all.push(tree.as_os_str());
+        let (code, v) = json(&all);
+        assert_eq!(code, 0, "{args:?}: {v:#}");
+        assert!(v["per_handler"]["gzip"]["rewritten"].as_u64().unwrap() >= 360);
+        let checksum = fs::read_to_string(tree.join("vendor/c/.cargo-checksum.json")).unwrap();
+        assert!(
+            !checksum.contains(&sum),
+            "{args:?}: the crate's entry was not updated"
+        );
+        let printed = run([OsStr::new("hash"), tree.as_os_str()]);
+        let after = String::from_utf8(printed.stdout).unwrap();
+        assert_eq!(v["roots"][0]["nar_hash"], after.trim(), "{args:?}");
+        let again = run([OsStr::new("--check"), tree.as_os_str()]);
+        assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    }
+}
