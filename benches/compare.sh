@@ -98,8 +98,12 @@ declare -A cmds=(
     [strip-nondeterminism]="find '$run' -type f -print0 | xargs -0 -P$cores -n 200 strip-nondeterminism -T $epoch --clamp-timestamp"
     [strip-nd-on-normalized]="'$bin' -q -j$cores --epoch $epoch '$run'"
 )
+# Each copy is read once just before its run: a copy made minutes earlier may
+# have left the page cache (seen here: a kernel that reclaims cold pages, so
+# the same run on the normalized tree took 3.3 s cold and 0.9 s warm), and
+# the references (nix-hash, nix hash path) are timed warm.
 for name in "${names[@]}"; do
-    prepare="mv '$run' '$trash'/\$(date +%s%N) 2>/dev/null || true; mv \"\$(ls -d '$copies/$name'/* | head -n 1)\" '$run'"
+    prepare="mv '$run' '$trash'/\$(date +%s%N) 2>/dev/null || true; mv \"\$(ls -d '$copies/$name'/* | head -n 1)\" '$run'; find '$run' -type f -print0 | xargs -0 cat > /dev/null"
     hyperfine --runs "$runs" --prepare "$prepare" --export-json "$work/$name.json" \
         -n "$name" "${cmds[$name]}"
 done
