@@ -165,6 +165,15 @@ impl Table {
             })
             .map(|(_, h)| *h)
     }
+
+    /// Whether no enabled handler can claim a head of at most
+    /// [`crate::handler::SNIFF_LEN`] bytes starting with `prefix`.
+    pub fn ruled_out(&self, prefix: &[u8], ctx: &Context) -> bool {
+        self.entries
+            .iter()
+            .enumerate()
+            .all(|(i, h)| !self.enabled.contains(i) || h.ruled_out(prefix, ctx))
+    }
 }
 
 /// Runs `handler` on `input`, turning a panic into a [`FormatError`] so one bad
@@ -245,6 +254,10 @@ fn over_limits(len: u64, ctx: &Context) -> Option<FormatError> {
 impl Dispatch for Table {
     fn sniff(&self, head: &[u8], ctx: &Context) -> Option<&'static dyn Handler> {
         Table::sniff(self, head, ctx)
+    }
+
+    fn ruled_out(&self, prefix: &[u8], ctx: &Context) -> bool {
+        Table::ruled_out(self, prefix, ctx)
     }
 
     fn member(&self, input: &[u8], ctx: &Context) -> Nested {
@@ -396,6 +409,10 @@ impl<'t> Recorder<'t> {
 impl Dispatch for Recorder<'_> {
     fn sniff(&self, head: &[u8], ctx: &Context) -> Option<&'static dyn Handler> {
         self.table.sniff(head, ctx)
+    }
+
+    fn ruled_out(&self, prefix: &[u8], ctx: &Context) -> bool {
+        self.table.ruled_out(prefix, ctx)
     }
 
     fn member(&self, input: &[u8], ctx: &Context) -> Nested {

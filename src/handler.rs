@@ -19,6 +19,17 @@ use std::sync::Arc;
 /// How many leading bytes dispatch reads to pick a handler.
 pub const SNIFF_LEN: usize = 4096;
 
+/// Whether `prefix` cannot be the start of anything that starts with one of
+/// `starts`: for [`Handler::ruled_out`] of a handler that claims only heads
+/// starting with one of them.
+#[must_use]
+pub fn starts_none_of(prefix: &[u8], starts: &[&[u8]]) -> bool {
+    starts.iter().all(|&s| {
+        let k = prefix.len().min(<[u8]>::len(s));
+        prefix[..k] != s[..k]
+    })
+}
+
 /// The epoch used when neither `--epoch` nor `SOURCE_DATE_EPOCH` is given:
 /// 1980-01-01T00:00:00Z, the default of nixpkgs' stdenv (and the earliest DOS
 /// date; zip times themselves never go below 1980-01-02 02:00, see the zip handler).
@@ -661,6 +672,16 @@ pub trait Handler: Sync {
     fn sniff_len(&self) -> usize {
         SNIFF_LEN
     }
+    /// Whether no head of at most [`SNIFF_LEN`] bytes that starts with
+    /// `prefix` is claimed by [`Handler::sniff`]: a caller that must inflate
+    /// to sniff (a gzip's payload) can then stop after a few hundred bytes.
+    /// Never true for a prefix of a head this handler claims (checked on the
+    /// corpus); the default is sure only once the prefix holds all the bytes
+    /// sniff looks at. Handlers whose claims all start alike override it
+    /// (see [`starts_none_of`]).
+    fn ruled_out(&self, prefix: &[u8], ctx: &Context) -> bool {
+        prefix.len() >= self.sniff_len() && !self.sniff(&prefix[..self.sniff_len()], ctx)
+    }
     /// Normalizes a whole file. Must be deterministic, idempotent and must not
     /// touch the file system. Members go back through [`Context::dispatch`].
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError>;
@@ -812,6 +833,12 @@ pub enum Nested {
 pub trait Dispatch: Sync {
     /// The first enabled handler that claims a file starting with `head`.
     fn sniff(&self, head: &[u8], ctx: &Context) -> Option<&'static dyn Handler>;
+    /// Whether no enabled handler can claim a head of at most [`SNIFF_LEN`]
+    /// bytes that starts with `prefix` ([`Handler::ruled_out`]). False when
+    /// unsure.
+    fn ruled_out(&self, _prefix: &[u8], _ctx: &Context) -> bool {
+        false
+    }
     /// Normalizes `input`, the member called `ctx.name` of the file one level
     /// up (`ctx` comes from [`Context::nested`]).
     fn member(&self, input: &[u8], ctx: &Context) -> Nested;

@@ -132,6 +132,10 @@ impl Handler for Ar {
         head.starts_with(MAGIC) || head.starts_with(THIN)
     }
 
+    fn ruled_out(&self, prefix: &[u8], _ctx: &Context) -> bool {
+        crate::handler::starts_none_of(prefix, &[MAGIC, THIN])
+    }
+
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         crate::handler::normalize_through(self, input, ctx)
     }

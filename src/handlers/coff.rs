@@ -326,6 +326,12 @@ impl Handler for Coff {
         sniff_kind(head).is_some()
     }
 
+    fn ruled_out(&self, prefix: &[u8], _ctx: &Context) -> bool {
+        // Every kind starts with a known machine, or with 0 (an import or
+        // bigobj header, whose machine comes later).
+        u16_le(prefix, 0).is_some_and(|m| m != 0 && machine_name(m).is_none())
+    }
+
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         if input.len() as u64 > ctx.settings.max_size {
             return Err(FormatError::TooLarge(format!(

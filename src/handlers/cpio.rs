@@ -114,6 +114,19 @@ impl Handler for Cpio {
         matches!(head.get(..6), Some(b"070701" | b"070702" | b"070707")) || header::sniff_bin(head)
     }
 
+    fn ruled_out(&self, prefix: &[u8], _ctx: &Context) -> bool {
+        crate::handler::starts_none_of(
+            prefix,
+            &[
+                b"070701",
+                b"070702",
+                b"070707",
+                header::BIN_STARTS[0],
+                header::BIN_STARTS[1],
+            ],
+        )
+    }
+
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         crate::handler::normalize_through(self, input, ctx)
     }

@@ -328,6 +328,11 @@ impl Handler for Font {
         plausible(head)
     }
 
+    fn ruled_out(&self, prefix: &[u8], _ctx: &Context) -> bool {
+        let [a, b, c] = &SFNT_VERSIONS;
+        crate::handler::starts_none_of(prefix, &[a, b, c, b"ttcf"])
+    }
+
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         if input.len() as u64 > ctx.settings.max_size {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));

@@ -90,6 +90,12 @@ const FNAME: u8 = 0x08;
 const FCOMMENT: u8 = 0x10;
 const RESERVED: u8 = 0xe0;
 
+/// How much of a payload is inflated before asking whether any handler could
+/// claim it ([`crate::handler::Dispatch::ruled_out`]); the head goes on to
+/// [`SNIFF_LEN`] only when one could. Past the tar magic (257..262) and
+/// every other handler's leading bytes.
+const PROBE_LEN: u64 = 512;
+
 /// A payload is inflated for nested normalization only while it stays under
 /// this many bytes per compressed byte (past its first MiB): deflate cannot
 /// exceed about 1032, and real archives stay far below this.
@@ -144,6 +150,10 @@ impl Handler for Gzip {
         head.starts_with(&MAGIC)
     }
 
+    fn ruled_out(&self, prefix: &[u8], _ctx: &Context) -> bool {
+        crate::handler::starts_none_of(prefix, &[&MAGIC])
+    }
+
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         crate::handler::normalize_through(self, input, ctx)
     }
@@ -169,16 +179,27 @@ impl Handler for Gzip {
         // kept, since they start the payload when it is claimed. Inflating
         // no more than that here lets a member that needs nothing (normal
         // header, no claimed payload, no second member) stop after its head.
+        // First PROBE_LEN bytes only: when no handler can claim a head that
+        // starts with them (most payloads), the rest of the head is not
+        // needed.
         let mut crc = crc32fast::Hasher::new();
         let mut start = Vec::with_capacity(SNIFF_LEN);
-        let head = inflater.run(src, SNIFF_LEN as u64, &mut |b| {
+        let keep = |crc: &mut crc32fast::Hasher, start: &mut Vec<u8>, b: &[u8]| {
             crc.update(b);
             start.extend_from_slice(b);
             Ok(start.len() < SNIFF_LEN)
-        });
+        };
+        let mut head = inflater.run(src, PROBE_LEN, &mut |b| keep(&mut crc, &mut start, b));
+        let ruled_out =
+            matches!(head, Ok(Stop::Limit)) && inner_ctx.dispatch.ruled_out(&start, &inner_ctx);
+        if matches!(head, Ok(Stop::Limit)) && !ruled_out {
+            head = inflater.run(src, SNIFF_LEN as u64, &mut |b| {
+                keep(&mut crc, &mut start, b)
+            });
+        }
         let sniffed = &start[..start.len().min(SNIFF_LEN)];
         // Damage is not reported here: the full parse below does that.
-        let claimed = if sniffed.is_empty() {
+        let claimed = if sniffed.is_empty() || ruled_out {
             None
         } else {
             inner_ctx.dispatch.sniff(sniffed, &inner_ctx)

@@ -499,6 +499,13 @@ impl Handler for Iso9660 {
             && head[VD_START + 6] == 1
     }
 
+    fn ruled_out(&self, prefix: &[u8], ctx: &Context) -> bool {
+        // A head of at most the common sniff length cannot hold the first
+        // volume descriptor.
+        const TOO_SHORT: bool = VD_START + 7 > crate::handler::SNIFF_LEN;
+        TOO_SHORT || (prefix.len() >= VD_START + 7 && !self.sniff(prefix, ctx))
+    }
+
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         crate::handler::normalize_through(self, input, ctx)
     }

@@ -255,6 +255,18 @@ impl Handler for Javadoc {
         prologue(head).is_some()
     }
 
+    fn ruled_out(&self, prefix: &[u8], _ctx: &Context) -> bool {
+        // The prologue starts with `<` after an optional BOM and whitespace.
+        const BOM: &[u8] = b"\xef\xbb\xbf";
+        if prefix.len() < BOM.len() && BOM.starts_with(prefix) {
+            return false;
+        }
+        let text = prefix.strip_prefix(BOM).unwrap_or(prefix);
+        text.iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|&b| b != b'<')
+    }
+
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         if input.len() as u64 > ctx.settings.max_size {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));

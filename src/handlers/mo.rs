@@ -459,6 +459,10 @@ impl Handler for Mo {
             && (head.starts_with(&MAGIC.to_le_bytes()) || head.starts_with(&MAGIC.to_be_bytes()))
     }
 
+    fn ruled_out(&self, prefix: &[u8], _ctx: &Context) -> bool {
+        crate::handler::starts_none_of(prefix, &[&MAGIC.to_le_bytes(), &MAGIC.to_be_bytes()])
+    }
+
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         if input.len() as u64 > ctx.settings.max_size || input.len() > u32::MAX as usize {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));

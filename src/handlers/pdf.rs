@@ -1558,6 +1558,10 @@ impl Handler for Pdf {
         head.starts_with(b"%PDF-")
     }
 
+    fn ruled_out(&self, prefix: &[u8], _ctx: &Context) -> bool {
+        crate::handler::starts_none_of(prefix, &[b"%PDF-"])
+    }
+
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         if input.len() as u64 > ctx.settings.max_size {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));

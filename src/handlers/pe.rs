@@ -682,6 +682,10 @@ impl Handler for Pe {
             })
     }
 
+    fn ruled_out(&self, prefix: &[u8], _ctx: &Context) -> bool {
+        crate::handler::starts_none_of(prefix, &[b"MZ"])
+    }
+
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         if input.len() as u64 > ctx.settings.max_size || u32::try_from(input.len()).is_err() {
             return Err(FormatError::TooLarge(format!(

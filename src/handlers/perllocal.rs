@@ -147,6 +147,15 @@ impl Handler for Perllocal {
         entries(head, head.len() < SNIFF_LEN).is_ok()
     }
 
+    fn ruled_out(&self, prefix: &[u8], _ctx: &Context) -> bool {
+        // Past blank lines, the first line is an entry's `=head2 `.
+        let start = prefix
+            .iter()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
+        start < prefix.len() && crate::handler::starts_none_of(&prefix[start..], &[HEAD2])
+    }
+
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         if input.len() as u64 > ctx.settings.max_size {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));

@@ -258,6 +258,10 @@ impl Handler for Png {
         head.starts_with(&SIGNATURE)
     }
 
+    fn ruled_out(&self, prefix: &[u8], _ctx: &Context) -> bool {
+        crate::handler::starts_none_of(prefix, &[&SIGNATURE])
+    }
+
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         if input.len() as u64 > ctx.settings.max_size {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));

@@ -141,6 +141,11 @@ impl Handler for Properties {
         store_shape(head, head.len() < SNIFF_LEN).is_ok()
     }
 
+    fn ruled_out(&self, prefix: &[u8], _ctx: &Context) -> bool {
+        // The first line is a comment.
+        crate::handler::starts_none_of(prefix, &[b"#", b"!"])
+    }
+
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         if input.len() as u64 > ctx.settings.max_size {
             return Err(FormatError::TooLarge(format!("{} bytes", input.len())));

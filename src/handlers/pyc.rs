@@ -334,6 +334,11 @@ impl Handler for Pyc {
         }
     }
 
+    fn ruled_out(&self, prefix: &[u8], _ctx: &Context) -> bool {
+        // Every magic number is two bytes and `\r\n`.
+        prefix.get(2..4).is_some_and(|crlf| crlf != b"\r\n")
+    }
+
     fn companion(&self, path: &Path) -> Option<PathBuf> {
         source_of(path)
     }

@@ -33,6 +33,11 @@ impl Handler for RulesHandler {
             .is_some_and(|r| r.in_scope(ctx.scope_path()))
     }
 
+    fn ruled_out(&self, prefix: &[u8], ctx: &Context) -> bool {
+        // The path decides, not the bytes.
+        !self.sniff(prefix, ctx)
+    }
+
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         let Some(rules) = &ctx.settings.rules else {
             return Ok(Outcome::Unchanged);

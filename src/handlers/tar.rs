@@ -157,6 +157,13 @@ impl Handler for Tar {
             || head.get(257..263).is_some_and(|m| m == POSIX_MAGIC)
     }
 
+    fn ruled_out(&self, prefix: &[u8], _ctx: &Context) -> bool {
+        // Both magics start with `ustar` at 257.
+        prefix
+            .get(257..)
+            .is_some_and(|m| crate::handler::starts_none_of(m, &[b"ustar"]))
+    }
+
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         crate::handler::normalize_through(self, input, ctx)
     }

@@ -29,6 +29,7 @@ mod pyc;
 mod realworld;
 mod report;
 mod rules;
+mod sniff;
 mod stream;
 mod text_claims;
 mod util;

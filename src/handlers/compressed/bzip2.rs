@@ -55,6 +55,8 @@ impl Codec for Bzip2 {
     const SUFFIXES: &'static [(&'static str, &'static str)] =
         &[(".tbz2", ".tar"), (".tbz", ".tar"), (".bz2", "")];
 
+    const STARTS: &'static [u8] = b"BZh";
+
     fn sniff(head: &[u8]) -> bool {
         is_header(head)
     }

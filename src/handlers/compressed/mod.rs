@@ -73,6 +73,8 @@ pub trait Codec: Sync + 'static {
     const SUFFIXES: &'static [(&'static str, &'static str)];
     /// Whether `head` starts with this format's magic.
     fn sniff(head: &[u8]) -> bool;
+    /// How every stream [`Codec::sniff`] claims starts.
+    const STARTS: &'static [u8];
     /// How much to decompress to sniff the payload (at least [`HEAD_LEN`]).
     fn head_len(_input: &[u8]) -> usize {
         HEAD_LEN
@@ -215,6 +217,10 @@ impl<C: Codec> Handler for Compressed<C> {
 
     fn sniff(&self, head: &[u8], _ctx: &Context) -> bool {
         C::sniff(head)
+    }
+
+    fn ruled_out(&self, prefix: &[u8], _ctx: &Context) -> bool {
+        crate::handler::starts_none_of(prefix, &[C::STARTS])
     }
 
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {

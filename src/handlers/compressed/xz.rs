@@ -120,6 +120,8 @@ impl Codec for Xz {
          left: an unchanged payload, stream padding; several streams or BCJ/delta filters are reported, not rewritten";
     const SUFFIXES: &'static [(&'static str, &'static str)] = &[(".txz", ".tar"), (".xz", "")];
 
+    const STARTS: &'static [u8] = MAGIC;
+
     fn sniff(head: &[u8]) -> bool {
         head.starts_with(MAGIC)
     }

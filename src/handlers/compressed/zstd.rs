@@ -75,6 +75,8 @@ impl Codec for Zstd {
     const SUFFIXES: &'static [(&'static str, &'static str)] =
         &[(".tzst", ".tar"), (".zst", ""), (".zstd", "")];
 
+    const STARTS: &'static [u8] = MAGIC;
+
     fn sniff(head: &[u8]) -> bool {
         head.starts_with(MAGIC)
     }

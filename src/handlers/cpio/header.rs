@@ -16,6 +16,9 @@ pub(super) const S_IFBLK: u64 = 0o060_000;
 /// `070707` as a 16-bit number, the magic of the binary format.
 const BIN_MAGIC: u16 = 0o070_707;
 
+/// How a binary header starts, little- and big-endian: `BIN_MAGIC`.
+pub(super) const BIN_STARTS: [&[u8]; 2] = [&BIN_MAGIC.to_le_bytes(), &BIN_MAGIC.to_be_bytes()];
+
 /// The byte order of a binary header's 16-bit words.
 pub(super) use crate::bytes::Endian;
 

@@ -283,6 +283,10 @@ impl Handler for Zip {
                 || memchr::memmem::find(head, &END_SIG).is_some())
     }
 
+    fn ruled_out(&self, prefix: &[u8], _ctx: &Context) -> bool {
+        crate::handler::starts_none_of(prefix, &[&LOCAL_SIG, &END_SIG, JMOD_MAGIC, b"#!", b"MZ"])
+    }
+
     fn normalize(&self, input: &[u8], ctx: &Context) -> Result<Outcome, FormatError> {
         let mut bytes = Vec::with_capacity(input.len() + 64);
         Ok(self
