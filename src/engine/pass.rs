@@ -352,13 +352,15 @@ impl PassSettings<'_> {
             return acc;
         }
         acc.seen += 1;
-        // Finished after the walk: a hasher beside the pass must wait.
-        let late = entry.meta.nlink() > 1
-            || entry.path.file_name() == Some(OsStr::new(cargo_checksum::FILE_NAME));
-        if let Some(p) = self.progress.filter(|_| late) {
-            p.defer(at);
+        // Finished after the walk (below, and by the checksum files' pass):
+        // a hasher beside the pass must wait for them.
+        let linked = entry.meta.nlink() > 1;
+        if let Some(p) = self.progress {
+            if linked || entry.path.file_name() == Some(OsStr::new(cargo_checksum::FILE_NAME)) {
+                p.defer(at);
+            }
         }
-        if entry.meta.nlink() > 1 {
+        if linked {
             let key = (entry.meta.dev(), entry.meta.ino());
             acc.linked
                 .entry(key)

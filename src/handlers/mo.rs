@@ -195,7 +195,9 @@ fn check_sorted(ids: &[&[u8]]) -> Result<(), FormatError> {
     }
 }
 
-/// One byte of [`hash_string`].
+/// One byte of [`hash_string`]: shift in the byte, then fold the top
+/// nibble into bits 4..8 and clear it (`h ^= g >> 24; h ^= g` in gettext,
+/// which does nothing when the nibble is 0).
 #[inline]
 fn hash_step(h: u32, b: u8) -> u32 {
     let h = (h << 4).wrapping_add(u32::from(b));
@@ -228,16 +230,7 @@ fn hash_strings(ids: &[&[u8]]) -> Vec<u32> {
 
 /// The PJW hash of GNU gettext's `hash_string`, on 32 bits.
 fn hash_string(s: &[u8]) -> u32 {
-    let mut h: u32 = 0;
-    for &b in s {
-        h = (h << 4).wrapping_add(u32::from(b));
-        let g = h & 0xf000_0000;
-        if g != 0 {
-            h ^= g >> 24;
-            h ^= g;
-        }
-    }
-    h
+    s.iter().fold(0, |h, &b| hash_step(h, b))
 }
 
 /// The hash table as msgunfmt checks it: a size above 2 (the probe step is
@@ -659,7 +652,21 @@ mod tests {
             })
             .collect();
         let ids: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        // gettext's `hash_string`, as written there.
+        let gettext = |s: &[u8]| {
+            let mut h: u32 = 0;
+            for &b in s {
+                h = (h << 4).wrapping_add(u32::from(b));
+                let g = h & 0xf000_0000;
+                if g != 0 {
+                    h ^= g >> 24;
+                    h ^= g;
+                }
+            }
+            h
+        };
         let one: Vec<u32> = ids.iter().map(|s| hash_string(s)).collect();
+        assert_eq!(one, ids.iter().map(|s| gettext(s)).collect::<Vec<_>>());
         assert_eq!(hash_strings(&ids), one);
         assert_eq!(hash_string(b""), 0);
         // gettext's hash of "" and "a": 0 and 0x61.

@@ -28,15 +28,8 @@ fn cuts(len: usize) -> impl Iterator<Item = usize> {
 fn no_handler_rules_out_the_start_of_a_head_it_claims() {
     let config = Config::with_epoch(EPOCH);
     let mut claimed = std::collections::BTreeMap::<&str, usize>::new();
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    for entry in walkdir::WalkDir::new(&corpus).sort_by_file_name() {
-        let entry = entry.unwrap();
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let bytes = fs::read(entry.path()).unwrap();
-        let head = &bytes[..bytes.len().min(SNIFF_LEN)];
-        let ctx = config.context(entry.path());
+    for (path, head) in corpus_heads() {
+        let ctx = config.context(&path);
         for h in HANDLERS {
             if !h.sniff(&head[..head.len().min(h.sniff_len())], &ctx) {
                 continue;
@@ -47,7 +40,7 @@ fn no_handler_rules_out_the_start_of_a_head_it_claims() {
                     !h.ruled_out(&head[..p], &ctx),
                     "{} rules out the first {p} bytes of {}, which it claims",
                     h.name(),
-                    entry.path().display()
+                    path.display()
                 );
             }
         }
