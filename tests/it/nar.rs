@@ -255,10 +255,12 @@ fn plain_nar(path: &Path, enc: &mut strip_nd::nar::Encoder<Vec<u8>>) {
 fn the_threaded_hash_is_the_hash_of_the_plain_encoding() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("tree");
-    for d in 0..3 {
-        for k in 0..70 {
+    for d in 0..3_usize {
+        for k in 0..70_usize {
             let n = if k % 23 == 0 { 300 * 1024 + k } else { k * 37 };
-            let body: Vec<u8> = (0..n).map(|j| (j * 31 + k + d) as u8).collect();
+            let body: Vec<u8> = (0..n)
+                .map(|j| u8::try_from((j * 31 + k + d) % 256).unwrap())
+                .collect();
             let p = put(&root, format!("d{d}/f{k:02}"), &body);
             if k % 5 == 0 {
                 fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
