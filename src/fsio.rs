@@ -2,27 +2,36 @@
 //!
 //! `std`'s `read_to_end` asks the file for its size and position (statx, lseek),
 //! probes with small reads and always ends on a zero-length read: five or six
-//! calls for a small file. Callers here already know the size from `lstat`, so
+//! calls for a small file. Reads go to a buffer's spare capacity, not
+//! zero-filled first (which cost 1% of a run on many small files). Callers here already know the size from `lstat`, so
 //! they read `size + 1` bytes at once: a short read that stops exactly at the
 //! known size is the end of the file. Anything else falls back to reading on
 //! until a read returns 0, so a file that grew or shrank is read as it is.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
+
+use rustix::buffer::spare_capacity;
+
+/// Reads into `buf`'s spare capacity (none of it zero-filled first),
+/// retrying on `EINTR`; the number of bytes read, 0 at the end of the file.
+fn read_spare(file: &File, buf: &mut Vec<u8>) -> io::Result<usize> {
+    loop {
+        match rustix::io::read(file, spare_capacity(&mut *buf)) {
+            Err(rustix::io::Errno::INTR) => {}
+            r => return r.map_err(|e| io::Error::from_raw_os_error(e.raw_os_error())),
+        }
+    }
+}
 
 /// Reads up to `limit` bytes from the current position (fewer at end of file).
 pub fn read_up_to(file: &mut File, limit: usize) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0; limit];
-    let mut filled = 0;
-    while filled < limit {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+    let mut buf = Vec::with_capacity(limit);
+    while buf.len() < limit {
+        if read_spare(file, &mut buf)? == 0 {
+            break;
         }
     }
-    buf.truncate(filled);
     Ok(buf)
 }
 
@@ -34,24 +43,11 @@ pub fn read_rest(file: &mut File, buf: &mut Vec<u8>, size: u64) -> io::Result<()
         .saturating_sub(buf.len());
     buf.reserve_exact(want.saturating_add(1));
     loop {
-        let start = buf.len();
-        let room = buf.capacity() - start;
-        if room == 0 {
+        if buf.capacity() == buf.len() {
             buf.reserve(64 * 1024);
-            continue;
         }
-        buf.resize(start + room, 0);
-        let n = loop {
-            match file.read(&mut buf[start..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    buf.truncate(start);
-                    return Err(e);
-                }
-            }
-        };
-        buf.truncate(start + n);
+        let room = buf.capacity() - buf.len();
+        let n = read_spare(file, buf)?;
         if n == 0 || (n < room && buf.len() as u64 == size) {
             return Ok(());
         }

@@ -10,16 +10,16 @@
 //! other mode bits, xattrs and hardlinks are not. The root is never followed if
 //! it is a symlink. FIFOs, sockets and devices cannot be represented.
 //!
-//! The serializer streams: a walker thread lists the tree in NAR order, worker
-//! threads read small files ahead (the cost of hashing a store path is mostly
-//! system calls on many small files), and the calling thread feeds the pieces
-//! to the sink in order, streaming large files itself. Files are opened relative to their directory's descriptor
+//! The serializer streams: a walker thread lists the tree in NAR order in
+//! batches, and worker threads each read a batch's small files (the cost of
+//! hashing a store path is mostly system calls on many small files) and,
+//! when its turn comes, feed it to the sink themselves, streaming its large
+//! files. Files are opened relative to their directory's descriptor
 //! (`openat`, one `fstat`, one `read` for a small file) into batch buffers
 //! that are recycled, never zero-filled. A fixed number of batches and chunk
 //! buffers circulate, so memory does not grow with the size of the tree or of
 //! any file.
 
-use std::collections::BTreeMap;
 use std::ffi::{CStr, CString, OsStr};
 use std::fs;
 use std::io::{self, Write};
@@ -28,7 +28,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 
 use rustix::buffer::spare_capacity;
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, Stat, fstat, openat, readlinkat, statat};
@@ -162,7 +162,7 @@ pub fn hash_gated(
 }
 
 /// Writes the NAR serialization of `path` to `out`.
-pub fn dump<W: Write>(path: &Path, out: &mut W) -> Result<(), Error> {
+pub fn dump<W: Write + Send>(path: &Path, out: &mut W) -> Result<(), Error> {
     serialize(path, 2, out, None, None)
 }
 
@@ -179,7 +179,7 @@ impl Write for HashSink {
 }
 
 /// Files up to this size are read whole by a worker; larger ones are streamed
-/// by the writer when their turn comes, so memory stays bounded.
+/// by the worker writing their batch, so memory stays bounded.
 const PREFETCH_MAX: u64 = 256 * 1024;
 
 /// Files per batch: threads exchange batches, not files, which keeps locking
@@ -353,7 +353,7 @@ enum Item {
     /// A small file a worker has read: its contents are a range of the
     /// batch's `data`.
     Read { exec: bool, at: Range<usize> },
-    /// A large file the writer streams when its turn comes.
+    /// A large file its batch's worker streams when the batch is written.
     Large {
         dir: Arc<Dir>,
         name: CString,
@@ -365,7 +365,7 @@ enum Item {
 }
 
 /// What threads pass around: a run of items with the bytes they refer to.
-/// Batches are recycled, writer to walker, so their buffers are allocated
+/// Batches are recycled, worker to walker, so their buffers are allocated
 /// (and faulted in) once, not once per file; their number bounds the memory
 /// in flight.
 struct Batch {
@@ -476,6 +476,8 @@ struct Walker<'w> {
     /// The next entry's index in walk order (the root's own is 0), as the
     /// normalizing pass numbers them.
     index: u64,
+    /// Batches handed to the workers.
+    sent: u64,
 }
 
 impl Walker<'_> {
@@ -488,8 +490,8 @@ impl Walker<'_> {
         }
     }
 
-    /// Sends the current batch and takes an empty one. False when the writer
-    /// has stopped.
+    /// Sends the current batch and takes an empty one. False when the
+    /// workers have stopped.
     fn send(&mut self) -> bool {
         self.take_bytes();
         if self.batch.items.is_empty() {
@@ -508,6 +510,7 @@ impl Walker<'_> {
         self.seq += 1;
         self.mark = 0;
         self.files = 0;
+        self.sent += 1;
         self.jobs.send(full).is_ok()
     }
 
@@ -637,10 +640,15 @@ fn list(parent: &Dir, name: &CStr) -> rustix::io::Result<(OwnedFd, Vec<(CString,
     Ok((fd, entries))
 }
 
-/// Serializes `root` to `out`: a walker thread lists the tree in NAR order,
-/// `jobs` workers read the small files of each batch, and this thread writes
-/// the batches in order, streaming large files itself.
-fn serialize<W: Write>(
+/// Serializes `root` to `out`: a walker thread lists the tree in NAR order
+/// and `jobs` workers each take the next batch, read its small files and,
+/// when every earlier batch is written, write it to `out` themselves
+/// (streaming its large files). The bytes are then fed to the sink by the
+/// core that just read them, from its cache: sha256 ran at 2.0 GB/s on
+/// bytes in cache and 1.3 GB/s on bytes from memory here, and a writer
+/// thread of its own (the design before this one) both hashed bytes another
+/// core had read and took a core's share from the readers.
+fn serialize<W: Write + Send>(
     root: &Path,
     jobs: usize,
     out: &mut W,
@@ -660,19 +668,27 @@ fn serialize<W: Write>(
     for _ in 0..(2 * jobs + 2).min(MAX_IN_FLIGHT) - 1 {
         let _ = pool_tx.send(Batch::new());
     }
-    let (done_tx, done_rx) = mpsc::channel::<Batch>();
     let (job_tx, job_rx) = mpsc::channel::<Batch>();
     let job_rx = Mutex::new(job_rx);
-    std::thread::scope(|s| {
+    let turn = Turn {
+        state: Mutex::new(TurnState {
+            next: 0,
+            failed: None,
+            pool: Some(pool_tx),
+        }),
+        moved: Condvar::new(),
+        out: Mutex::new(out),
+    };
+    let sent = std::thread::scope(|s| {
         for _ in 0..jobs {
-            let tx = done_tx.clone();
-            let rx = &job_rx;
+            let (rx, turn) = (&job_rx, &turn);
             s.spawn(move || {
+                // A worker that panics stops the others and the walker
+                // instead of leaving them waiting for its turn.
+                let _guard = turn.guard();
+                let mut buf = Vec::new();
                 loop {
-                    let job = rx
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .recv();
+                    let job = lock(rx).recv();
                     let Ok(mut batch) = job else { break };
                     for item in &mut batch.items {
                         let Item::File(dir, at) = item else { continue };
@@ -681,14 +697,14 @@ fn serialize<W: Write>(
                         let read = read_file(dir, name, &mut batch.data, watch);
                         *item = read;
                     }
-                    if tx.send(batch).is_err() {
+                    if !turn.write(&mut batch, &mut buf, watch) {
                         break;
                     }
+                    turn.give_back(batch);
                 }
             });
         }
-        drop(done_tx);
-        s.spawn(move || {
+        let walker = s.spawn(move || {
             let mut w = Walker {
                 seq: 0,
                 batch: Batch::new(),
@@ -700,61 +716,168 @@ fn serialize<W: Write>(
                 watch,
                 gate,
                 index: 0,
+                sent: 0,
             };
             w.enc.magic();
             if w.node(&cwd, &root_name, root_ft) {
                 w.send();
             }
+            w.sent
         });
-        let result = write_in_order(&done_rx, &pool_tx, out, watch);
-        drop(pool_tx);
-        drop(done_rx);
-        result
-    })
+        walker.join()
+    });
+    let sent = sent.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    let state = turn
+        .state
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match state.failed {
+        Some(e) => Err(e),
+        // Every batch the walker sent was written: the stream is whole.
+        None if state.next == sent => Ok(()),
+        None => Err(Error::io(
+            root,
+            io::Error::other(format!(
+                "NAR serialization wrote {} of {sent} batches",
+                state.next
+            )),
+        )),
+    }
 }
 
-/// Receives batches, puts them back in sequence, writes them and returns
-/// them to the pool.
-fn write_in_order<W: Write>(
-    rx: &mpsc::Receiver<Batch>,
-    pool: &mpsc::Sender<Batch>,
+/// Whose turn it is to write: batches are written in sequence, each by the
+/// worker that read it.
+struct Turn<'o, W> {
+    state: Mutex<TurnState>,
+    /// Signalled when `next` moves or the serialization fails.
+    moved: Condvar,
+    /// Locked only by the worker whose turn it is.
+    out: Mutex<&'o mut W>,
+}
+
+struct TurnState {
+    /// The sequence number of the next batch to write.
+    next: u64,
+    /// The first error, in NAR order: every worker then stops.
+    failed: Option<Error>,
+    /// Where written batches go back to the walker; dropped on failure, so
+    /// the walker stops once the batches in the pool are used up.
+    pool: Option<mpsc::Sender<Batch>>,
+}
+
+/// Fails the serialization if its worker unwinds.
+struct Guard<'t, 'o, W>(&'t Turn<'o, W>);
+
+impl<W> Drop for Guard<'_, '_, W> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.fail(Error::io(
+                "<output>",
+                io::Error::other("a NAR serialization worker panicked"),
+            ));
+        }
+    }
+}
+
+impl<'o, W> Turn<'o, W> {
+    fn guard(&self) -> Guard<'_, 'o, W> {
+        Guard(self)
+    }
+
+    /// Records the first error and wakes every waiting worker.
+    fn fail(&self, e: Error) {
+        let mut state = lock(&self.state);
+        if state.failed.is_none() {
+            state.failed = Some(e);
+        }
+        state.pool = None;
+        drop(state);
+        self.moved.notify_all();
+    }
+
+    /// Returns a written batch to the walker's pool.
+    fn give_back(&self, batch: Batch) {
+        if let Some(pool) = &lock(&self.state).pool {
+            // Refused once the walker is done: the batch is not needed.
+            let _ = pool.send(batch);
+        }
+    }
+}
+
+impl<W: Write> Turn<'_, W> {
+    /// Waits for `batch`'s turn and writes it. False once the serialization
+    /// has failed (here or in another worker).
+    fn write(&self, batch: &mut Batch, buf: &mut Vec<u8>, watch: Option<Watch<'_>>) -> bool {
+        let mut state = lock(&self.state);
+        while state.next != batch.seq && state.failed.is_none() {
+            state = self
+                .moved
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        if state.failed.is_some() {
+            return false;
+        }
+        drop(state);
+        let written = {
+            let mut out = lock(&self.out);
+            write_batch(&mut **out, batch, buf, watch)
+        };
+        match written {
+            Ok(()) => {
+                lock(&self.state).next += 1;
+                self.moved.notify_all();
+                true
+            }
+            Err(e) => {
+                self.fail(e);
+                false
+            }
+        }
+    }
+}
+
+/// A lock that a panicking holder did not spoil: the panic itself is
+/// propagated when the scope joins.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Writes the items of one batch to `out`, streaming its large files
+/// through `buf`; the batch's items are left empty.
+fn write_batch<W: Write>(
     out: &mut W,
+    batch: &mut Batch,
+    buf: &mut Vec<u8>,
     watch: Option<Watch<'_>>,
 ) -> Result<(), Error> {
-    let mut buf = Vec::with_capacity(BUF_LEN);
-    let mut pending: BTreeMap<u64, Batch> = BTreeMap::new();
-    let mut next = 0u64;
     let werr = |e| Error::io("<output>", e);
-    for batch in rx {
-        pending.insert(batch.seq, batch);
-        while let Some(mut batch) = pending.remove(&next) {
-            next += 1;
-            for item in batch.items.drain(..) {
-                match item {
-                    Item::Bytes(r) => out.write_all(&batch.meta[r]).map_err(werr)?,
-                    Item::Failed(e) => return Err(e),
-                    Item::Read { exec, at } => {
-                        let c = &batch.data[at];
-                        write_head(out, exec, c.len() as u64).map_err(werr)?;
-                        out.write_all(c).map_err(werr)?;
-                        write_tail(out, c.len() as u64).map_err(werr)?;
-                    }
-                    Item::Large {
-                        dir,
-                        name,
-                        exec,
-                        len,
-                    } => {
-                        write_head(out, exec, len).map_err(werr)?;
-                        stream(out, &dir, &name, len, &mut buf, watch)?;
-                        write_tail(out, len).map_err(werr)?;
-                    }
-                    Item::File(dir, _) => {
-                        unreachable!("a file in {} was not read", dir.path.display())
-                    }
-                }
+    for item in batch.items.drain(..) {
+        match item {
+            Item::Bytes(r) => out.write_all(&batch.meta[r]).map_err(werr)?,
+            Item::Failed(e) => return Err(e),
+            Item::Read { exec, at } => {
+                let c = &batch.data[at];
+                write_head(out, exec, c.len() as u64).map_err(werr)?;
+                out.write_all(c).map_err(werr)?;
+                write_tail(out, c.len() as u64).map_err(werr)?;
             }
-            let _ = pool.send(batch);
+            Item::Large {
+                dir,
+                name,
+                exec,
+                len,
+            } => {
+                if buf.capacity() < BUF_LEN {
+                    buf.reserve(BUF_LEN);
+                }
+                write_head(out, exec, len).map_err(werr)?;
+                stream(out, &dir, &name, len, buf, watch)?;
+                write_tail(out, len).map_err(werr)?;
+            }
+            Item::File(dir, _) => {
+                unreachable!("a file in {} was not read", dir.path.display())
+            }
         }
     }
     Ok(())

@@ -48,11 +48,11 @@ pub fn walk(root: &Path, order: Order) -> impl Iterator<Item = Result<Entry, Err
         .follow_root_links(false)
         .contents_first(order == Order::ContentsFirst)
         .sort_by(move |a, b| {
-            let o = a.file_name().as_bytes().cmp(b.file_name().as_bytes());
+            let o = name(a).cmp(name(b));
             if reverse { o.reverse() } else { o }
         })
         .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !is_temp(e.file_name()))
+        .filter_entry(|e| e.depth() == 0 || !name(e).starts_with(TEMP_PREFIX.as_bytes()))
         .map(|r| {
             let e = r.map_err(walk_error)?;
             let meta = e.metadata().map_err(walk_error)?;
@@ -61,6 +61,15 @@ pub fn walk(root: &Path, order: Order) -> impl Iterator<Item = Result<Entry, Err
                 meta,
             })
         })
+}
+
+/// The name of an entry below a root: what follows the last `/` of its
+/// path, which walkdir builds as the parent's path joined with the name.
+/// `DirEntry::file_name` parses the path's components instead, and the sort
+/// calls it for every comparison (2% of a run on the man tree).
+fn name(e: &walkdir::DirEntry) -> &[u8] {
+    let path = e.path().as_os_str().as_bytes();
+    memchr::memrchr(b'/', path).map_or(path, |i| &path[i + 1..])
 }
 
 fn walk_error(e: walkdir::Error) -> Error {

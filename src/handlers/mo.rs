@@ -38,6 +38,14 @@
 //! too), the system-dependent string tables, segment lists and segment names
 //! in the file and NUL-terminated. Not required: a header entry (a catalog
 //! without one is valid).
+//!
+//! The hash table is checked only in a catalog about to be rewritten: one
+//! whose header needs nothing is left as it is, whatever its table holds, so
+//! it is `Unchanged` rather than `Malformed` when only its table is bad (as
+//! the gzip handler does not inflate a normal member past its head). The
+//! check is the PJW hash of every msgid, which was a tenth of a run on an
+//! already-normalized tree of 3,233 system catalogs and 24,000 man pages;
+//! it guards the rewrite, which a file left alone does not have.
 
 use std::ops::Range;
 
@@ -69,6 +77,10 @@ struct Catalog {
     /// Bytes the system-dependent strings use (static segments and segment
     /// names); the header edit must not touch them.
     sysdep_ranges: Vec<Range<usize>>,
+    /// The hash table's size field, and how many system-dependent strings
+    /// are numbered after the static ones: for [`check_hash`].
+    hash_size: u32,
+    sysdep_strings: u32,
 }
 
 impl Catalog {
@@ -135,6 +147,8 @@ fn parse(input: &[u8]) -> Result<Catalog, FormatError> {
         orig: Vec::with_capacity(count as usize),
         trans: Vec::with_capacity(count as usize),
         sysdep_ranges: Vec::new(),
+        hash_size: 0,
+        sysdep_strings: 0,
     };
     for (tab, list) in [(orig_tab, 0), (trans_tab, 1)] {
         for i in 0..count as usize {
@@ -169,7 +183,8 @@ fn parse(input: &[u8]) -> Result<Catalog, FormatError> {
         sysdep_strings = read_sysdep(input, &mut cat)?;
         cat.has_sysdep = sysdep_strings != 0 || read_u32(input, 28, endian)? != 0;
     }
-    check_hash(input, &cat, &ids, hash_size, sysdep_strings)?;
+    cat.hash_size = hash_size;
+    cat.sysdep_strings = sysdep_strings;
     Ok(cat)
 }
 
@@ -496,6 +511,8 @@ impl Handler for Mo {
         if regions.is_empty() {
             return Ok(Outcome::Unchanged);
         }
+        let ids: Vec<&[u8]> = (0..cat.orig.len()).map(|i| msgid(input, &cat, i)).collect();
+        check_hash(input, &cat, &ids, cat.hash_size, cat.sysdep_strings)?;
         for (off, len, _) in &regions {
             if shares_bytes(&cat, *off, *len) {
                 return Err(FormatError::Unsupported(
@@ -777,6 +794,39 @@ mod tests {
             );
             assert_eq!(entries[1], ("hello".into(), "bonjour".into()));
             assert_eq!(run(&bytes).unwrap(), Outcome::Unchanged);
+        }
+    }
+
+    /// The hash table is checked before a rewrite, and only then: the same
+    /// broken table is `Malformed` in a catalog with a date to clamp and
+    /// leaves one with nothing to change `Unchanged`.
+    #[test]
+    fn the_hash_table_is_checked_only_before_a_rewrite() {
+        let old = "POT-Creation-Date: 1979-03-04 05:06+0100\n";
+        for (header, rewritten) in [(HEADER, true), (old, false)] {
+            let mo = build(
+                &[("", header), ("hello", "bonjour"), ("world", "monde")],
+                false,
+                5,
+            );
+            let cat = parse(&mo).unwrap();
+            let hash = cat.hash_tab.clone().unwrap();
+            assert_eq!(
+                matches!(run(&mo), Ok(Outcome::Rewritten { .. })),
+                rewritten,
+                "{header}"
+            );
+            // Every entry moved one slot on: found by no probe.
+            let mut m = mo.clone();
+            for k in 0..5 {
+                let (from, to) = (hash.start + 4 * k, hash.start + 4 * ((k + 1) % 5));
+                m[to..to + 4].copy_from_slice(&mo[from..from + 4]);
+            }
+            if rewritten {
+                assert_malformed(&m, "wrong index");
+            } else {
+                assert_eq!(run(&m).unwrap(), Outcome::Unchanged);
+            }
         }
     }
 
