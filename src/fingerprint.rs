@@ -7,29 +7,31 @@
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 
-/// One file's or symlink's fingerprint.
+/// One file's or symlink's fingerprint: a 64-bit digest of its device,
+/// inode, size, mode, mtime and ctime (to the nanosecond). The self-check
+/// keeps two for every file of the tree until the end of the run, so a
+/// digest instead of the 64 bytes of fields: on four copies of the man tree
+/// (110,000 files) that is 12 MB less at the peak. Two different states
+/// share a digest with a chance of 2^-64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fingerprint {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mode: u32,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
+pub struct Fingerprint(u64);
 
 impl Fingerprint {
     /// From `lstat`/`fstat` metadata.
     #[must_use]
     pub fn of(meta: &Metadata) -> Self {
-        Self {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mode: meta.mode(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
+        Self::digest(
+            meta.dev(),
+            meta.ino(),
+            meta.size(),
+            meta.mode(),
+            [
+                meta.mtime(),
+                meta.mtime_nsec(),
+                meta.ctime(),
+                meta.ctime_nsec(),
+            ],
+        )
     }
 
     /// From a raw `stat` (the NAR hasher's `fstat`/`fstatat`).
@@ -42,14 +44,27 @@ impl Fingerprint {
             clippy::cast_sign_loss,
             clippy::unnecessary_cast
         )]
-        Self {
-            dev: st.st_dev as u64,
-            ino: st.st_ino as u64,
-            size: st.st_size as u64,
-            mode: st.st_mode as u32,
-            mtime: (st.st_mtime as i64, st.st_mtime_nsec as i64),
-            ctime: (st.st_ctime as i64, st.st_ctime_nsec as i64),
-        }
+        Self::digest(
+            st.st_dev as u64,
+            st.st_ino as u64,
+            st.st_size as u64,
+            st.st_mode as u32,
+            [
+                st.st_mtime as i64,
+                st.st_mtime_nsec as i64,
+                st.st_ctime as i64,
+                st.st_ctime_nsec as i64,
+            ],
+        )
+    }
+
+    fn digest(dev: u64, ino: u64, size: u64, mode: u32, times: [i64; 4]) -> Self {
+        use std::hash::{Hash, Hasher};
+        // SipHash with fixed keys: the same digest for the same fields
+        // everywhere in a run, which is all a comparison needs.
+        let mut h = std::hash::DefaultHasher::new();
+        (dev, ino, size, mode, times).hash(&mut h);
+        Self(h.finish())
     }
 }
 
@@ -70,5 +85,36 @@ mod tests {
             Fingerprint::of_stat(&rustix::fs::fstat(&f).unwrap()),
             before
         );
+    }
+
+    /// The digest moves with each thing the self-check must notice: a
+    /// chmod, an mtime set back to what it was (the ctime moves), and a
+    /// replacement by an identical file (another inode).
+    #[test]
+    fn a_chmod_a_touch_and_a_replacement_each_move_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"abc").unwrap();
+        let print = || Fingerprint::of(&std::fs::symlink_metadata(&p).unwrap());
+        let mut seen = vec![print()];
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        seen.push(print());
+        let mtime = filetime::FileTime::from_last_modification_time(&p.metadata().unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        filetime::set_file_mtime(&p, mtime).unwrap();
+        seen.push(print());
+        let q = dir.path().join("g");
+        std::fs::copy(&p, &q).unwrap();
+        std::fs::set_permissions(&q, std::fs::Permissions::from_mode(0o600)).unwrap();
+        filetime::set_file_mtime(&q, mtime).unwrap();
+        std::fs::rename(&q, &p).unwrap();
+        seen.push(print());
+        for (i, a) in seen.iter().enumerate() {
+            for b in &seen[i + 1..] {
+                assert_ne!(a, b, "{seen:?}");
+            }
+        }
+        assert_eq!(print(), *seen.last().unwrap());
     }
 }
